@@ -1,0 +1,257 @@
+//! SCIM use cases: validate, apply PATCH, and store, with optimistic concurrency.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use scimgate_scim::ScimError;
+use scimgate_scim::patch::{self, MemberChange, MemberRef, OpKind, PatchOperation};
+use scimgate_scim::resource::{self, Meta};
+use scimgate_scim::schema::{GROUP_URN, ResourceKind};
+
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::ids::{AccountId, new_resource_id};
+use crate::store::{ListPage, ListQuery, ResourceUpdate, ScimStore, StoredResource};
+
+/// How often a PATCH is retried when a concurrent write changed the resource in between.
+const PATCH_RETRIES: usize = 8;
+
+/// The SCIM use cases of one server.
+#[derive(Clone)]
+pub struct ScimService {
+    store: Arc<dyn ScimStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ScimService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimService").finish_non_exhaustive()
+    }
+}
+
+/// The result of a PATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchOutcome {
+    /// The version after the patch.
+    pub version: i64,
+}
+
+impl ScimService {
+    /// A service over a store and a clock.
+    pub fn new(store: Arc<dyn ScimStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// POST: creates a resource (RFC 7644 §3.3).
+    pub async fn create(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<StoredResource, DomainError> {
+        let mut doc = resource::normalize(kind, body)?;
+        let members = take_members(kind, &mut doc)?;
+        let id = new_resource_id();
+        self.store.create_resource(account, kind, &id, &doc, &members, self.clock.now()).await
+    }
+
+    /// GET one resource.
+    pub async fn get(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        id: &str,
+        include_related: bool,
+    ) -> Result<StoredResource, DomainError> {
+        self.store.get_resource(account, kind, id, include_related).await
+    }
+
+    /// PUT: replaces every writable attribute (RFC 7644 §3.5.1). For Groups the member list
+    /// in the body becomes the membership.
+    pub async fn replace(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> Result<StoredResource, DomainError> {
+        let mut doc = resource::normalize(kind, body)?;
+        let members = take_members(kind, &mut doc)?;
+        let changes = match kind {
+            ResourceKind::Group => vec![MemberChange::Replace(members)],
+            ResourceKind::User => vec![],
+        };
+        let update = ResourceUpdate { doc: Some(&doc), expected_version: if_match, members: &changes };
+        self.store
+            .update_resource(account, kind, id, &update, self.clock.now())
+            .await
+            .map_err(|e| precondition(e, if_match))?;
+        self.store.get_resource(account, kind, id, true).await
+    }
+
+    /// PATCH (RFC 7644 §3.5.2). A Group PATCH that only changes members never reads the
+    /// group or its members.
+    pub async fn patch(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> Result<PatchOutcome, DomainError> {
+        let ops = patch::parse_request(body)?;
+        if kind == ResourceKind::Group && ops.iter().all(is_member_op) {
+            let changes = patch::apply(kind, &mut Map::new(), &ops)?;
+            let update = ResourceUpdate { doc: None, expected_version: if_match, members: &changes };
+            let (version, _) = self
+                .store
+                .update_resource(account, kind, id, &update, self.clock.now())
+                .await
+                .map_err(|e| precondition(e, if_match))?;
+            return Ok(PatchOutcome { version });
+        }
+        for _ in 0..PATCH_RETRIES {
+            let current = self.store.get_resource(account, kind, id, false).await?;
+            if let Some(v) = if_match
+                && v != current.version
+            {
+                return Err(DomainError::PreconditionFailed(etag(v)));
+            }
+            let mut doc = current.doc.clone();
+            let changes = patch::apply(kind, &mut doc, &ops)?;
+            let doc = resource::finish(kind, doc)?;
+            if doc == current.doc && changes.is_empty() {
+                return Ok(PatchOutcome { version: current.version });
+            }
+            let update = ResourceUpdate {
+                doc: Some(&doc),
+                expected_version: Some(current.version),
+                members: &changes,
+            };
+            match self.store.update_resource(account, kind, id, &update, self.clock.now()).await {
+                Ok((version, _)) => return Ok(PatchOutcome { version }),
+                Err(DomainError::VersionMismatch) if if_match.is_none() => continue,
+                Err(e) => return Err(precondition(e, if_match)),
+            }
+        }
+        Err(DomainError::Internal(format!("PATCH of {id} kept conflicting with concurrent writes")))
+    }
+
+    /// DELETE (RFC 7644 §3.6).
+    pub async fn delete(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), DomainError> {
+        self.store.delete_resource(account, kind, id, if_match).await.map_err(|e| precondition(e, if_match))
+    }
+
+    /// Lists resources (RFC 7644 §3.4.2).
+    pub async fn list(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<ListPage, DomainError> {
+        self.store.list_resources(account, kind, query).await
+    }
+}
+
+fn precondition(e: DomainError, if_match: Option<i64>) -> DomainError {
+    match (e, if_match) {
+        (DomainError::VersionMismatch, Some(v)) => DomainError::PreconditionFailed(etag(v)),
+        (DomainError::VersionMismatch, None) => {
+            DomainError::Internal("version mismatch without a precondition".into())
+        }
+        (e, _) => e,
+    }
+}
+
+fn is_member_op(op: &PatchOperation) -> bool {
+    op.path.as_ref().is_some_and(|p| {
+        p.attr.name.eq_ignore_ascii_case("members")
+            && p.attr.uri.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(GROUP_URN))
+    }) || (op.op == OpKind::Remove && op.path.is_none())
+}
+
+fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> Result<Vec<MemberRef>, ScimError> {
+    match (kind, doc.remove("members")) {
+        (ResourceKind::Group, Some(v)) => patch::member_refs(&v),
+        _ => Ok(vec![]),
+    }
+}
+
+/// The weak ETag of a version (RFC 7644 §3.14).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// RFC 3339 with fixed precision.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The full SCIM representation of a stored resource. `base` is the SCIM base URL.
+pub fn to_representation(kind: ResourceKind, r: &StoredResource, base: &str) -> Map<String, Value> {
+    let meta = Meta {
+        id: r.id.clone(),
+        created: format_time(r.created),
+        last_modified: format_time(r.last_modified),
+        version: etag(r.version),
+        location: format!("{base}/{}/{}", kind.endpoint(), r.id),
+    };
+    let mut out = resource::render(kind, &r.doc, &meta);
+    if let Some(members) = &r.members
+        && !members.is_empty()
+    {
+        let list = members
+            .iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("value".into(), Value::String(m.value.clone()));
+                o.insert(
+                    "$ref".into(),
+                    Value::String(format!("{base}/{}/{}", m.member_type.endpoint(), m.value)),
+                );
+                if let Some(d) = &m.display {
+                    o.insert("display".into(), Value::String(d.clone()));
+                }
+                o.insert("type".into(), Value::String(m.member_type.name().into()));
+                Value::Object(o)
+            })
+            .collect();
+        insert_before_meta(&mut out, "members", Value::Array(list));
+    }
+    if let Some(groups) = &r.groups
+        && !groups.is_empty()
+    {
+        let list = groups
+            .iter()
+            .map(|g| {
+                let mut o = Map::new();
+                o.insert("value".into(), Value::String(g.value.clone()));
+                o.insert("$ref".into(), Value::String(format!("{base}/Groups/{}", g.value)));
+                if let Some(d) = &g.display {
+                    o.insert("display".into(), Value::String(d.clone()));
+                }
+                o.insert("type".into(), Value::String("direct".into()));
+                Value::Object(o)
+            })
+            .collect();
+        insert_before_meta(&mut out, "groups", Value::Array(list));
+    }
+    out
+}
+
+fn insert_before_meta(out: &mut Map<String, Value>, key: &str, value: Value) {
+    let meta = out.remove("meta");
+    out.insert(key.into(), value);
+    if let Some(m) = meta {
+        out.insert("meta".into(), m);
+    }
+}

@@ -1,0 +1,916 @@
+//! The SCIM filter grammar (RFC 7644 §3.4.2.2), PATCH paths (§3.5.2) and attribute lists
+//! (§3.4.2.5), with an in-memory evaluator for PATCH value filters.
+//!
+//! A small recursive-descent parser: the grammar is tiny and SCIM-specific (URN prefixes
+//! that contain dots and colons, case-insensitive keywords), and hand-written code gives
+//! exact error offsets. Input length and nesting depth are bounded before any recursion can
+//! grow, so hostile input cannot exhaust the stack.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde_json::Value;
+
+/// Maximum accepted filter / path text length in bytes.
+pub const MAX_FILTER_LEN: usize = 4096;
+/// Maximum nesting depth (parentheses, `not`, and `[...]` value filters each add one).
+pub const MAX_FILTER_DEPTH: usize = 16;
+
+/// `[uri:]name[.subAttr]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttrPath {
+    /// Schema URN prefix when given (no trailing colon).
+    pub uri: Option<String>,
+    /// Attribute name as written (callers compare case-insensitively).
+    pub name: String,
+    /// Sub-attribute, e.g. `givenName` in `name.givenName`.
+    pub sub_attr: Option<String>,
+}
+
+/// Comparison operators (RFC 7644 Table 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// equal
+    Eq,
+    /// not equal
+    Ne,
+    /// contains
+    Co,
+    /// starts with
+    Sw,
+    /// ends with
+    Ew,
+    /// greater than
+    Gt,
+    /// greater than or equal
+    Ge,
+    /// less than
+    Lt,
+    /// less than or equal
+    Le,
+}
+
+impl CompareOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        }
+    }
+}
+
+/// A comparison value (`compValue`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompValue {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A JSON number.
+    Number(serde_json::Number),
+    /// A JSON string.
+    String(String),
+}
+
+/// A parsed filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// `attrPath op value`
+    Compare {
+        /// The attribute.
+        path: AttrPath,
+        /// The operator.
+        op: CompareOp,
+        /// The value.
+        value: CompValue,
+    },
+    /// `attrPath pr`
+    Present(AttrPath),
+    /// `a and b`
+    And(Box<Filter>, Box<Filter>),
+    /// `a or b`
+    Or(Box<Filter>, Box<Filter>),
+    /// `not (a)`
+    Not(Box<Filter>),
+    /// `emails[type eq "work"]`: `filter` is relative to each element.
+    ValuePath {
+        /// The multi-valued attribute (no sub-attribute).
+        path: AttrPath,
+        /// The element filter.
+        filter: Box<Filter>,
+    },
+}
+
+/// A PATCH `path`: `attrPath` or `valuePath [ "." subAttr ]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    /// The attribute (with its sub-attribute for `name.givenName`).
+    pub attr: AttrPath,
+    /// The value filter of `emails[type eq "work"]`.
+    pub filter: Option<Filter>,
+    /// `value` in `emails[type eq "work"].value`.
+    pub sub_attr: Option<String>,
+}
+
+/// A syntax error with the byte offset where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    /// What was expected.
+    pub message: String,
+    /// Byte offset in the input.
+    pub offset: usize,
+}
+
+/// Parses a filter (RFC 7644 §3.4.2.2).
+pub fn parse_filter(input: &str) -> Result<Filter, ParseError> {
+    let mut p = Parser::new(input)?;
+    let f = p.or_expr(false)?;
+    p.end()?;
+    Ok(f)
+}
+
+/// Parses a PATCH path (RFC 7644 §3.5.2).
+pub fn parse_patch_path(input: &str) -> Result<PatchPath, ParseError> {
+    let mut p = Parser::new(input)?;
+    p.ws();
+    let attr = p.attr_path()?;
+    let mut path = PatchPath { attr, filter: None, sub_attr: None };
+    if p.peek() == Some(b'[') {
+        if path.attr.sub_attr.is_some() {
+            return Err(p.err("a [filter] must follow the attribute name, not a sub-attribute"));
+        }
+        p.pos += 1;
+        p.enter()?;
+        let f = p.or_expr(true)?;
+        p.ws();
+        p.expect(b']', "']' closing the value filter")?;
+        path.filter = Some(f);
+        if p.peek() == Some(b'.') {
+            p.pos += 1;
+            let start = p.pos;
+            let name = p.name_token();
+            if !valid_name(name) {
+                return Err(ParseError {
+                    message: "expected a sub-attribute name after '.'".into(),
+                    offset: start,
+                });
+            }
+            path.sub_attr = Some(name.to_string());
+        }
+    }
+    p.end()?;
+    Ok(path)
+}
+
+/// Parses `attributes` / `excludedAttributes`: comma-separated attribute paths.
+pub fn parse_attribute_list(input: &str) -> Result<Vec<AttrPath>, ParseError> {
+    if input.len() > MAX_FILTER_LEN {
+        return Err(too_long());
+    }
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for item in input.split(',') {
+        let trimmed = item.trim();
+        let lead = item.len() - item.trim_start().len();
+        if trimmed.is_empty() {
+            return Err(ParseError { message: "empty attribute name in list".into(), offset });
+        }
+        let path = split_attr_path(trimmed).map_err(|m| ParseError { message: m, offset: offset + lead })?;
+        out.push(path);
+        offset += item.len() + 1;
+    }
+    Ok(out)
+}
+
+fn too_long() -> ParseError {
+    ParseError { message: format!("longer than the limit of {MAX_FILTER_LEN} bytes"), offset: MAX_FILTER_LEN }
+}
+
+fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '$' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Splits `[urn:...:]name[.sub]`. The URN is everything up to the last ':' (attribute names
+/// cannot contain ':'; URNs contain dots such as `2.0`).
+fn split_attr_path(token: &str) -> Result<AttrPath, String> {
+    let (uri, rest) = if token.len() > 4 && token[..4].eq_ignore_ascii_case("urn:") {
+        match token.rfind(':') {
+            Some(i) if i > 4 && i + 1 < token.len() => (Some(token[..i].to_string()), &token[i + 1..]),
+            _ => return Err(format!("'{token}' is not a valid URN-qualified attribute")),
+        }
+    } else {
+        (None, token)
+    };
+    let mut parts = rest.split('.');
+    let name = parts.next().unwrap_or_default();
+    let sub = parts.next();
+    if parts.next().is_some() {
+        return Err(format!("'{token}' has too many '.' parts (attribute.subAttribute at most)"));
+    }
+    if !valid_name(name) {
+        return Err(format!("'{rest}' is not a valid attribute name"));
+    }
+    if let Some(s) = sub
+        && !valid_name(s)
+    {
+        return Err(format!("'{s}' is not a valid sub-attribute name"));
+    }
+    Ok(AttrPath { uri, name: name.to_string(), sub_attr: sub.map(str::to_string) })
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(s: &'a str) -> Result<Self, ParseError> {
+        if s.len() > MAX_FILTER_LEN {
+            return Err(too_long());
+        }
+        if s.trim().is_empty() {
+            return Err(ParseError { message: "empty".into(), offset: 0 });
+        }
+        Ok(Self { s, b: s.as_bytes(), pos: 0, depth: 0 })
+    }
+
+    fn err(&self, what: &str) -> ParseError {
+        let found = match self.peek() {
+            None => "end of input".to_string(),
+            Some(_) => format!("'{}'", self.s[self.pos..].chars().take(12).collect::<String>()),
+        };
+        ParseError {
+            message: format!("expected {what} at offset {}, found {found}", self.pos),
+            offset: self.pos,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8, what: &str) -> Result<(), ParseError> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+
+    fn end(&mut self) -> Result<(), ParseError> {
+        self.ws();
+        if self.pos == self.b.len() { Ok(()) } else { Err(self.err("end of input (or 'and' / 'or')")) }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return Err(ParseError {
+                message: format!("nesting deeper than the limit of {MAX_FILTER_DEPTH}"),
+                offset: self.pos,
+            });
+        }
+        Ok(())
+    }
+
+    /// A keyword at the current position (case-insensitive, followed by a non-name byte).
+    fn keyword(&self, kw: &str) -> bool {
+        let end = self.pos + kw.len();
+        end <= self.b.len()
+            && self.s[self.pos..end].eq_ignore_ascii_case(kw)
+            && !self.b.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+    }
+
+    fn or_expr(&mut self, in_value: bool) -> Result<Filter, ParseError> {
+        let mut left = self.and_expr(in_value)?;
+        loop {
+            let save = self.pos;
+            self.ws();
+            if self.pos > save && self.keyword("or") {
+                self.pos += 2;
+                self.ws();
+                let right = self.and_expr(in_value)?;
+                left = Filter::Or(Box::new(left), Box::new(right));
+            } else {
+                self.pos = save;
+                return Ok(left);
+            }
+        }
+    }
+
+    fn and_expr(&mut self, in_value: bool) -> Result<Filter, ParseError> {
+        let mut left = self.unary(in_value)?;
+        loop {
+            let save = self.pos;
+            self.ws();
+            if self.pos > save && self.keyword("and") {
+                self.pos += 3;
+                self.ws();
+                let right = self.unary(in_value)?;
+                left = Filter::And(Box::new(left), Box::new(right));
+            } else {
+                self.pos = save;
+                return Ok(left);
+            }
+        }
+    }
+
+    fn unary(&mut self, in_value: bool) -> Result<Filter, ParseError> {
+        self.ws();
+        if self.keyword("not") {
+            let save = self.pos;
+            self.pos += 3;
+            self.ws();
+            if self.peek() == Some(b'(') {
+                self.enter()?;
+                let inner = self.group(in_value)?;
+                self.depth -= 1;
+                return Ok(Filter::Not(Box::new(inner)));
+            }
+            // An attribute called "not..."? `not` alone must be followed by '('.
+            self.pos = save;
+            return Err(self.err("'(' after 'not'"));
+        }
+        if self.peek() == Some(b'(') {
+            self.enter()?;
+            let inner = self.group(in_value)?;
+            self.depth -= 1;
+            return Ok(inner);
+        }
+        self.attr_expr(in_value)
+    }
+
+    fn group(&mut self, in_value: bool) -> Result<Filter, ParseError> {
+        self.expect(b'(', "'('")?;
+        let inner = self.or_expr(in_value)?;
+        self.ws();
+        self.expect(b')', "')'")?;
+        Ok(inner)
+    }
+
+    fn name_token(&mut self) -> &'a str {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$' | b':' | b'.') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        &self.s[start..self.pos]
+    }
+
+    fn attr_path(&mut self) -> Result<AttrPath, ParseError> {
+        let start = self.pos;
+        let token = self.name_token();
+        if token.is_empty() {
+            return Err(self.err("an attribute name"));
+        }
+        split_attr_path(token).map_err(|m| ParseError { message: m, offset: start })
+    }
+
+    fn attr_expr(&mut self, in_value: bool) -> Result<Filter, ParseError> {
+        let path = self.attr_path()?;
+        if self.peek() == Some(b'[') {
+            if in_value {
+                return Err(self.err("a comparison (value filters cannot be nested)"));
+            }
+            if path.sub_attr.is_some() {
+                return Err(self.err("a comparison operator ([filter] goes after the attribute name)"));
+            }
+            self.pos += 1;
+            self.enter()?;
+            let inner = self.or_expr(true)?;
+            self.ws();
+            self.expect(b']', "']' closing the value filter")?;
+            self.depth -= 1;
+            return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
+        }
+        let before = self.pos;
+        self.ws();
+        if self.pos == before {
+            return Err(self.err("a space and an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)"));
+        }
+        let op_start = self.pos;
+        let op = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"]
+            .into_iter()
+            .find(|k| self.keyword(k))
+            .ok_or_else(|| self.err("a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)"))?;
+        self.pos += 2;
+        let op = match op {
+            "pr" => return Ok(Filter::Present(path)),
+            "eq" => CompareOp::Eq,
+            "ne" => CompareOp::Ne,
+            "co" => CompareOp::Co,
+            "sw" => CompareOp::Sw,
+            "ew" => CompareOp::Ew,
+            "gt" => CompareOp::Gt,
+            "ge" => CompareOp::Ge,
+            "lt" => CompareOp::Lt,
+            _ => CompareOp::Le,
+        };
+        let before = self.pos;
+        self.ws();
+        if self.pos == before {
+            return Err(self.err("a space and a value after the operator"));
+        }
+        let value_start = self.pos;
+        let value = self.comp_value()?;
+        let bad = match (op, &value) {
+            (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, v) if !matches!(v, CompValue::String(_)) => {
+                Some("co, sw and ew need a string value")
+            }
+            (
+                CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le,
+                CompValue::Bool(_) | CompValue::Null,
+            ) => Some("gt, ge, lt and le cannot compare booleans or null"),
+            _ => None,
+        };
+        if let Some(m) = bad {
+            return Err(ParseError {
+                message: format!("{m} (operator at offset {op_start})"),
+                offset: value_start,
+            });
+        }
+        Ok(Filter::Compare { path, op, value })
+    }
+
+    fn comp_value(&mut self) -> Result<CompValue, ParseError> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                loop {
+                    match self.peek() {
+                        None => {
+                            return Err(ParseError { message: "unterminated string".into(), offset: start });
+                        }
+                        Some(b'\\') => self.pos += 2,
+                        Some(b'"') => {
+                            self.pos += 1;
+                            break;
+                        }
+                        Some(_) => self.pos += 1,
+                    }
+                }
+                if self.pos > self.b.len() {
+                    return Err(ParseError { message: "unterminated string".into(), offset: start });
+                }
+                serde_json::from_str::<String>(&self.s[start..self.pos])
+                    .map(CompValue::String)
+                    .map_err(|e| ParseError { message: format!("invalid string: {e}"), offset: start })
+            }
+            Some(c) if c == b'-' || c.is_ascii_digit() => {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    self.pos += 1;
+                }
+                serde_json::from_str::<serde_json::Number>(&self.s[start..self.pos])
+                    .map(CompValue::Number)
+                    .map_err(|_| ParseError { message: "invalid number".into(), offset: start })
+            }
+            _ => {
+                for (kw, v) in [
+                    ("true", CompValue::Bool(true)),
+                    ("false", CompValue::Bool(false)),
+                    ("null", CompValue::Null),
+                ] {
+                    if self.keyword(kw) {
+                        self.pos += kw.len();
+                        return Ok(v);
+                    }
+                }
+                Err(self.err("a value: a \"string\", a number, true, false or null"))
+            }
+        }
+    }
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(u) = &self.uri {
+            write!(f, "{u}:")?;
+        }
+        f.write_str(&self.name)?;
+        if let Some(s) = &self.sub_attr {
+            write!(f, ".{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CompValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompValue::Null => f.write_str("null"),
+            CompValue::Bool(b) => write!(f, "{b}"),
+            CompValue::Number(n) => write!(f, "{n}"),
+            CompValue::String(s) => write!(f, "{}", Value::String(s.clone())),
+        }
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),
+            Filter::Present(p) => write!(f, "{p} pr"),
+            Filter::And(a, b) => write!(f, "({a} and {b})"),
+            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::Not(a) => write!(f, "not ({a})"),
+            Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
+        }
+    }
+}
+
+fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    let o = v.as_object()?;
+    o.get(key).or_else(|| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+fn container<'v>(value: &'v Value, path: &AttrPath) -> Option<&'v Value> {
+    match &path.uri {
+        Some(u) if !u.to_ascii_lowercase().starts_with("urn:ietf:params:scim:schemas:core:") => {
+            get_ci(value, u)
+        }
+        _ => Some(value),
+    }
+}
+
+/// The values a path names in `value`, flattening multi-valued attributes.
+fn values_at<'v>(value: &'v Value, path: &AttrPath) -> Vec<&'v Value> {
+    let Some(attr) = container(value, path).and_then(|c| get_ci(c, &path.name)) else { return vec![] };
+    let items: Vec<&Value> = match attr {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .filter_map(|i| match (&path.sub_attr, i) {
+            (Some(s), _) => get_ci(i, s),
+            (None, Value::Object(_)) => get_ci(i, "value"),
+            (None, other) => Some(other),
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn is_present(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
+}
+
+fn compare_one(actual: &Value, op: CompareOp, want: &CompValue, case_exact: bool) -> bool {
+    let ord = |o: Ordering| match op {
+        CompareOp::Eq => o == Ordering::Equal,
+        CompareOp::Gt => o == Ordering::Greater,
+        CompareOp::Ge => o != Ordering::Less,
+        CompareOp::Lt => o == Ordering::Less,
+        CompareOp::Le => o != Ordering::Greater,
+        _ => false,
+    };
+    match (actual, want) {
+        (Value::String(a), CompValue::String(w)) => {
+            let (a, w) =
+                if case_exact { (a.clone(), w.clone()) } else { (a.to_lowercase(), w.to_lowercase()) };
+            match op {
+                CompareOp::Co => a.contains(&w),
+                CompareOp::Sw => a.starts_with(&w),
+                CompareOp::Ew => a.ends_with(&w),
+                _ => ord(a.cmp(&w)),
+            }
+        }
+        (Value::Number(a), CompValue::Number(w)) => match (a.as_f64(), w.as_f64()) {
+            (Some(a), Some(w)) => a.partial_cmp(&w).is_some_and(ord),
+            _ => false,
+        },
+        (Value::Bool(a), CompValue::Bool(w)) => op == CompareOp::Eq && a == w,
+        _ => false,
+    }
+}
+
+/// Evaluates a filter against a JSON object (a resource, or one element of a multi-valued
+/// attribute for PATCH value filters).
+pub fn evaluate(filter: &Filter, value: &Value, case_exact: &dyn Fn(&AttrPath) -> bool) -> bool {
+    match filter {
+        Filter::And(a, b) => evaluate(a, value, case_exact) && evaluate(b, value, case_exact),
+        Filter::Or(a, b) => evaluate(a, value, case_exact) || evaluate(b, value, case_exact),
+        Filter::Not(a) => !evaluate(a, value, case_exact),
+        Filter::Present(p) => values_at(value, p).into_iter().any(is_present),
+        Filter::Compare { path, op, value: want } => {
+            let found = values_at(value, path);
+            let ce = case_exact(path);
+            match (op, want) {
+                (CompareOp::Eq, CompValue::Null) => found.is_empty(),
+                (CompareOp::Ne, CompValue::Null) => !found.is_empty(),
+                (CompareOp::Ne, w) => !found.iter().any(|a| compare_one(a, CompareOp::Eq, w, ce)),
+                (op, w) => found.iter().any(|a| compare_one(a, *op, w, ce)),
+            }
+        }
+        Filter::ValuePath { path, filter } => {
+            let Some(attr) = container(value, path).and_then(|c| get_ci(c, &path.name)) else { return false };
+            match attr {
+                Value::Array(items) => items.iter().any(|i| evaluate(filter, i, case_exact)),
+                obj @ Value::Object(_) => evaluate(filter, obj, case_exact),
+                _ => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ap(name: &str) -> AttrPath {
+        AttrPath { uri: None, name: name.into(), sub_attr: None }
+    }
+    fn s(v: &str) -> CompValue {
+        CompValue::String(v.into())
+    }
+
+    /// Every filter example of RFC 7644 §3.4.2.2.
+    const RFC_EXAMPLES: &[&str] = &[
+        r#"userName eq "bjensen""#,
+        r#"name.familyName co "O'Malley""#,
+        r#"userName sw "J""#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
+        r#"title pr"#,
+        r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified ge "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified lt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified le "2011-05-13T04:42:34Z""#,
+        r#"title pr and userType eq "Employee""#,
+        r#"title pr or userType eq "Intern""#,
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType eq "Employee" and (emails.type eq "work")"#,
+        r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
+        r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+    ];
+
+    #[test]
+    fn rfc_examples_parse_and_round_trip() {
+        for e in RFC_EXAMPLES {
+            let f = parse_filter(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+            let again = parse_filter(&f.to_string()).unwrap_or_else(|err| panic!("{f}: {err}"));
+            assert_eq!(f, again, "{e}");
+        }
+    }
+
+    #[test]
+    fn asts() {
+        assert_eq!(
+            parse_filter(r#"userName eq "bjensen""#),
+            Ok(Filter::Compare { path: ap("userName"), op: CompareOp::Eq, value: s("bjensen") })
+        );
+        assert_eq!(
+            parse_filter(r#"urn:ietf:params:scim:schemas:core:2.0:User:name.familyName co "O'Malley""#),
+            Ok(Filter::Compare {
+                path: AttrPath {
+                    uri: Some("urn:ietf:params:scim:schemas:core:2.0:User".into()),
+                    name: "name".into(),
+                    sub_attr: Some("familyName".into())
+                },
+                op: CompareOp::Co,
+                value: s("O'Malley")
+            })
+        );
+        assert_eq!(
+            parse_filter(r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#),
+            Ok(Filter::And(
+                Box::new(Filter::Compare { path: ap("userType"), op: CompareOp::Eq, value: s("Employee") }),
+                Box::new(Filter::ValuePath {
+                    path: ap("emails"),
+                    filter: Box::new(Filter::And(
+                        Box::new(Filter::Compare { path: ap("type"), op: CompareOp::Eq, value: s("work") }),
+                        Box::new(Filter::Compare {
+                            path: ap("value"),
+                            op: CompareOp::Co,
+                            value: s("@example.com")
+                        }),
+                    )),
+                }),
+            ))
+        );
+        assert_eq!(
+            parse_filter(r#"userType ne "Employee" and not (title pr)"#),
+            Ok(Filter::And(
+                Box::new(Filter::Compare { path: ap("userType"), op: CompareOp::Ne, value: s("Employee") }),
+                Box::new(Filter::Not(Box::new(Filter::Present(ap("title"))))),
+            ))
+        );
+        let ext = parse_filter(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "7""#,
+        );
+        match ext {
+            Ok(Filter::Compare { path, .. }) => {
+                assert_eq!(
+                    path.uri.as_deref(),
+                    Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+                );
+                assert_eq!(path.name, "employeeNumber");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn precedence_and_case() {
+        let f = parse_filter("a eq 1 or b eq 2 and c eq 3").expect("parses");
+        assert_eq!(f.to_string(), "(a eq 1 or (b eq 2 and c eq 3))");
+        let f = parse_filter("a eq 1 and b eq 2 or c eq 3").expect("parses");
+        assert_eq!(f.to_string(), "((a eq 1 and b eq 2) or c eq 3)");
+        assert!(parse_filter(r#"userName EQ "x""#).is_ok());
+        assert!(parse_filter("title PR").is_ok());
+        assert!(parse_filter(r#"a eq "x" AND b eq "y" Or NOT (c pr)"#).is_ok());
+        assert_eq!(
+            parse_filter("active eq TRUE"),
+            Ok(Filter::Compare { path: ap("active"), op: CompareOp::Eq, value: CompValue::Bool(true) })
+        );
+        assert!(parse_filter("  userName eq \"x\"   ").is_ok());
+        assert!(parse_filter("(((userName eq \"x\")))").is_ok());
+    }
+
+    #[test]
+    fn values_and_escapes() {
+        assert_eq!(
+            parse_filter(r#"a eq "q\"uo\\te\u00e9\ud83d\ude00""#),
+            Ok(Filter::Compare { path: ap("a"), op: CompareOp::Eq, value: s("q\"uo\\teé😀") })
+        );
+        assert!(matches!(
+            parse_filter("a gt -1.5e3"),
+            Ok(Filter::Compare { value: CompValue::Number(_), .. })
+        ));
+        assert!(matches!(parse_filter("a eq null"), Ok(Filter::Compare { value: CompValue::Null, .. })));
+        assert!(parse_filter("members[value eq \"x\"]").is_ok());
+        assert!(parse_filter("$ref eq \"x\"").is_ok());
+    }
+
+    #[test]
+    fn errors() {
+        let bad = [
+            "",
+            "   ",
+            "userName",
+            "userName eq",
+            "userName eq \"unterminated",
+            "userName eq \"bad escape \\q\"",
+            "userName zz \"x\"",
+            "(userName eq \"x\"",
+            "userName eq \"x\")",
+            "userName eq \"x\" and",
+            "userName eq \"x\" garbage",
+            "emails[type eq \"work\"",
+            "emails[type[x eq 1] eq \"a\"]",
+            "not userName eq \"x\"",
+            "active gt true",
+            "a lt null",
+            "a co 5",
+            "a sw true",
+            "1abc eq \"x\"",
+            "a.b.c eq \"x\"",
+            "userName eq x",
+            "userName eq\"x\"",
+            "userNameeq \"x\"",
+        ];
+        for b in bad {
+            assert!(parse_filter(b).is_err(), "should fail: {b:?}");
+        }
+        let e = parse_filter("userName xx \"a\"").expect_err("bad op");
+        assert_eq!(e.offset, 9);
+        assert!(e.message.contains("operator"), "{}", e.message);
+        let deep = format!("{}a pr{}", "(".repeat(17), ")".repeat(17));
+        assert!(parse_filter(&deep).expect_err("deep").message.contains("16"));
+        let ok = format!("{}a pr{}", "(".repeat(16), ")".repeat(16));
+        assert!(parse_filter(&ok).is_ok());
+        assert!(parse_filter(&"(".repeat(100_000)).is_err());
+        assert!(parse_filter(&"not (".repeat(1000)).is_err());
+        let long = format!("a eq \"{}\"", "x".repeat(MAX_FILTER_LEN));
+        assert!(parse_filter(&long).expect_err("long").message.contains("4096"));
+    }
+
+    #[test]
+    fn patch_paths() {
+        let p = parse_patch_path("members").expect("ok");
+        assert_eq!(p, PatchPath { attr: ap("members"), filter: None, sub_attr: None });
+        let p = parse_patch_path("name.familyName").expect("ok");
+        assert_eq!(p.attr.sub_attr.as_deref(), Some("familyName"));
+        for ok in [
+            r#"addresses[type eq "work"]"#,
+            r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#,
+            r#"members[value eq "2819c223-7f76-453a-919d-413861904646"].displayName"#,
+            r#"emails[type eq "work" and value ew "example.com"]"#,
+            r#"addresses[type eq "work"].streetAddress"#,
+            r#"emails[type eq "work"].value"#,
+            r#"phoneNumbers[type eq "mobile"].value"#,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ] {
+            assert!(parse_patch_path(ok).is_ok(), "{ok}");
+        }
+        let p = parse_patch_path(r#"addresses[type eq "work"].streetAddress"#).expect("ok");
+        assert_eq!(p.attr, ap("addresses"));
+        assert_eq!(p.sub_attr.as_deref(), Some("streetAddress"));
+        assert_eq!(p.filter, Some(Filter::Compare { path: ap("type"), op: CompareOp::Eq, value: s("work") }));
+        let m = parse_patch_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+            .expect("ok");
+        assert_eq!(m.attr.name, "manager");
+        assert_eq!(m.attr.sub_attr.as_deref(), Some("value"));
+        for bad in [
+            "",
+            "emails[",
+            "emails[type eq \"w\"",
+            "emails[type eq \"w\"].",
+            "name.givenName[x eq 1]",
+            "a b",
+            "emails[type eq \"w\"]x",
+        ] {
+            assert!(parse_patch_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn attribute_lists() {
+        let l = parse_attribute_list(
+            "userName, name.givenName ,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        )
+        .expect("ok");
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[1].sub_attr.as_deref(), Some("givenName"));
+        assert_eq!(l[2].name, "department");
+        assert!(parse_attribute_list("a,,b").is_err());
+        assert!(parse_attribute_list("a b").is_err());
+    }
+
+    #[test]
+    fn evaluation() {
+        let user = json!({
+            "userName": "BJensen", "title": "Tour Guide", "userType": "Employee", "active": true, "logins": 7,
+            "name": {"familyName": "O'Malley", "givenName": "Barbara"},
+            "emails": [{"value": "bjensen@example.com", "type": "work"}, {"value": "babs@jensen.org", "type": "home"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Tour Operations"}
+        });
+        let ci = |_: &AttrPath| false;
+        let t = |f: &str| evaluate(&parse_filter(f).expect(f), &user, &ci);
+        assert!(t(r#"userName eq "bjensen""#));
+        assert!(t(r#"userName ne "other""#));
+        assert!(!t(r#"userName ne "BJENSEN""#));
+        assert!(t(r#"name.familyName co "malley""#));
+        assert!(t(r#"userName sw "bj""#));
+        assert!(t(r#"userName ew "SEN""#));
+        assert!(
+            t(r#"title gt "A""#)
+                && t(r#"title ge "tour guide""#)
+                && t(r#"title lt "Z""#)
+                && t(r#"title le "tour guide""#)
+        );
+        assert!(t("logins gt 5") && !t("logins lt 5") && t("logins eq 7"));
+        assert!(t("active eq true") && !t("active eq false"));
+        assert!(t("title pr") && !t("nickName pr"));
+        assert!(t("nickName eq null") && !t("title eq null"));
+        assert!(t(r#"emails co "jensen.org""#));
+        assert!(t(r#"emails.type eq "home""#));
+        assert!(t(r#"emails[type eq "work" and value co "@example.com"]"#));
+        assert!(!t(r#"emails[type eq "home" and value co "@example.com"]"#));
+        assert!(t(r#"not (emails[type eq "other"])"#));
+        assert!(t(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "tour operations""#
+        ));
+        assert!(t(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "BJENSEN""#));
+        let exact = |_: &AttrPath| true;
+        assert!(!evaluate(&parse_filter(r#"userName eq "bjensen""#).expect("ok"), &user, &exact));
+    }
+}

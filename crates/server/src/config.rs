@@ -1,0 +1,191 @@
+//! Server configuration: one typed struct, layered defaults → TOML file → environment →
+//! flags (contract.md §1). Unknown file keys are rejected.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// `scimgate serve` options. Every flag is also `SCIMGATE_<NAME>` and a key of `--config`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the keys below (snake_case, e.g. `listen = "0.0.0.0:8080"`).
+    #[arg(long, env = "SCIMGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SCIMGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Database URL [default: sqlite://scimgate.db?mode=rwc].
+    #[arg(long, env = "SCIMGATE_DATABASE")]
+    pub database: Option<String>,
+    /// How long settings are cached, e.g. `120s`, `2m` [default: 120s].
+    #[arg(long, env = "SCIMGATE_SETTINGS_CACHE_TTL")]
+    pub settings_cache_ttl: Option<String>,
+    /// Non-public JWKS hosts to allow: `loopback` or CIDRs, comma-separated [default: none].
+    #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HOSTS")]
+    pub jwks_allow_hosts: Option<String>,
+    /// Allow `http://` JWKS URLs [default: false].
+    #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HTTP")]
+    pub jwks_allow_http: Option<bool>,
+    /// Do not create the `default` account on an empty database.
+    #[arg(long, env = "SCIMGATE_NO_BOOTSTRAP")]
+    pub no_bootstrap: Option<bool>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "SCIMGATE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The keys of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    settings_cache_ttl: Option<String>,
+    jwks_allow_hosts: Option<String>,
+    jwks_allow_http: Option<bool>,
+    no_bootstrap: Option<bool>,
+    max_body_bytes: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL (may hold a password: redacted in Debug).
+    pub database: String,
+    /// Settings cache lifetime.
+    pub settings_cache_ttl: Duration,
+    /// JWKS allow-list text.
+    pub jwks_allow_hosts: String,
+    /// Allow http JWKS URLs.
+    pub jwks_allow_http: bool,
+    /// Skip the first-start account.
+    pub no_bootstrap: bool,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &redact_url(&self.database))
+            .field("settings_cache_ttl", &self.settings_cache_ttl)
+            .field("jwks_allow_hosts", &self.jwks_allow_hosts)
+            .field("jwks_allow_http", &self.jwks_allow_http)
+            .field("no_bootstrap", &self.no_bootstrap)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// Default database URL.
+pub const DEFAULT_DATABASE: &str = "sqlite://scimgate.db?mode=rwc";
+/// Default body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: DEFAULT_DATABASE.into(),
+            settings_cache_ttl: Duration::from_secs(120),
+            jwks_allow_hosts: String::new(),
+            jwks_allow_http: false,
+            no_bootstrap: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl Config {
+    /// Resolves flags/env (already merged by clap) over the optional file over defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Self, String> {
+        let file = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("invalid config file {}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let ttl_text = args.settings_cache_ttl.clone().or(file.settings_cache_ttl);
+        let settings_cache_ttl = match ttl_text {
+            Some(t) => parse_duration(&t)?,
+            None => d.settings_cache_ttl,
+        };
+        Ok(Config {
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            database: args.database.clone().or(file.database).unwrap_or(d.database),
+            settings_cache_ttl,
+            jwks_allow_hosts: args.jwks_allow_hosts.clone().or(file.jwks_allow_hosts).unwrap_or_default(),
+            jwks_allow_http: args.jwks_allow_http.or(file.jwks_allow_http).unwrap_or(false),
+            no_bootstrap: args.no_bootstrap.or(file.no_bootstrap).unwrap_or(false),
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
+        })
+    }
+}
+
+/// Parses `120s`, `2m`, `1h`, `500ms` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration '{s}' (use e.g. 120s, 2m)"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("invalid duration unit in '{s}' (use ms, s, m or h)")),
+    }
+}
+
+/// Hides a password in a URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The file beside a SQLite database where the first admin token is written.
+pub fn admin_token_path(database: &str) -> Option<PathBuf> {
+    let rest = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path.contains(":memory:") {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}.admin-token")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_redaction() {
+        assert_eq!(parse_duration("120s"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("x").is_err());
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            admin_token_path("sqlite://data/x.db?mode=rwc"),
+            Some(PathBuf::from("data/x.db.admin-token"))
+        );
+        assert_eq!(admin_token_path("sqlite::memory:"), None);
+    }
+}

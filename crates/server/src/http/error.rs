@@ -1,0 +1,78 @@
+//! One mapping from domain errors to HTTP (design.md principle 1): internal errors are
+//! logged and answered generically, never echoed.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scimgate_domain::DomainError;
+use scimgate_scim::ScimError;
+use serde_json::json;
+
+/// `application/scim+json`.
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A SCIM error response (RFC 7644 §3.12).
+#[derive(Debug)]
+pub struct ScimApiError(pub ScimError);
+
+impl From<ScimError> for ScimApiError {
+    fn from(e: ScimError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<DomainError> for ScimApiError {
+    fn from(e: DomainError) -> Self {
+        Self(match e {
+            DomainError::NotFound(m) => ScimError::not_found(m),
+            DomainError::Conflict(m) => ScimError::uniqueness(m),
+            DomainError::PreconditionFailed(v) => ScimError::new(
+                412,
+                None,
+                format!("the resource has changed: If-Match {v} no longer matches; read it again"),
+            ),
+            DomainError::Invalid(e) => e,
+            DomainError::Unauthenticated(reason) => {
+                tracing::info!(reason, "authentication failed");
+                unauthenticated()
+            }
+            DomainError::VersionMismatch | DomainError::Internal(_) => {
+                tracing::error!(error = %e, "internal error");
+                ScimError::new(
+                    500,
+                    None,
+                    "internal server error; the server log has details (see X-Request-Id)",
+                )
+            }
+        })
+    }
+}
+
+/// The generic 401 (the precise reason goes to the log only).
+pub fn unauthenticated() -> ScimError {
+    ScimError::new(
+        401,
+        None,
+        "authentication failed: the bearer token is missing, invalid, expired or not for this account",
+    )
+}
+
+impl IntoResponse for ScimApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = (status, self.0.to_json().to_string()).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimgate\", error=\"invalid_token\""),
+            );
+        }
+        res
+    }
+}
+
+/// The non-SCIM error envelope (contract.md §2).
+pub fn envelope_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"status": "ERROR", "code": code, "message": message, "correlationId": null});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}

@@ -1,0 +1,63 @@
+//! The HTTP surface: router, extractors and error mapping.
+
+pub mod auth;
+pub mod body;
+pub mod bulk;
+pub mod error;
+pub mod scim;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(fallback)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            error::envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+    match st.accounts.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn fallback(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/gateway/ng/api/scim/") {
+        return error::ScimApiError(scimgate_scim::ScimError::not_found(format!(
+            "no SCIM endpoint at {}",
+            uri.path()
+        )))
+        .into_response();
+    }
+    error::envelope_error(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_NOT_FOUND",
+        &format!("no endpoint at {}", uri.path()),
+    )
+}

@@ -1,0 +1,7 @@
+//! scimgate server: HTTP API, configuration, CLI.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod state;

@@ -1,0 +1,122 @@
+//! Opening the store, first-start bootstrap, and serving with graceful shutdown.
+
+use std::sync::Arc;
+
+use scimgate_domain::account_service::{CreatedAccount, create_account};
+use scimgate_domain::scim_service::ScimService;
+use scimgate_domain::{Clock, DomainError, SystemClock};
+use scimgate_store::SqliteStore;
+
+use crate::config::{Config, admin_token_path};
+use crate::state::AppState;
+
+/// Opens the database named by a URL (SQLite for now).
+pub async fn open_store(url: &str) -> Result<Arc<SqliteStore>, String> {
+    if url.starts_with("sqlite:") {
+        SqliteStore::open(url).await.map(Arc::new).map_err(|e| e.to_string())
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err("PostgreSQL support is not built yet; use a sqlite:// database URL".into())
+    } else {
+        Err(format!(
+            "unsupported database URL '{}': use sqlite://PATH?mode=rwc",
+            crate::config::redact_url(url)
+        ))
+    }
+}
+
+/// Builds the application state over an open store.
+pub fn build_state(store: Arc<SqliteStore>, clock: Arc<dyn Clock>, config: Config) -> AppState {
+    AppState {
+        scim: ScimService::new(store.clone(), clock.clone()),
+        accounts: store,
+        clock,
+        config: Arc::new(config),
+    }
+}
+
+/// On a database with no account, creates `default` with an admin and token, prints the
+/// token once to stderr and writes it to `<database>.admin-token` (mode 0600).
+pub async fn bootstrap(state: &AppState) -> Result<Option<CreatedAccount>, String> {
+    if state.config.no_bootstrap || state.accounts.count_accounts().await.map_err(|e| e.to_string())? > 0 {
+        return Ok(None);
+    }
+    let created = match create_account(
+        state.accounts.as_ref(),
+        state.clock.as_ref(),
+        "default",
+        "admin@localhost",
+        Some("Default account"),
+        &[],
+    )
+    .await
+    {
+        Ok(c) => c,
+        // Another node bootstrapped the same database first.
+        Err(DomainError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    eprintln!(
+        "scimgate: created account 'default' with admin user admin@localhost.\n\
+         scimgate: admin token (shown once): {}",
+        created.token
+    );
+    if let Some(path) = admin_token_path(&state.config.database) {
+        write_secret_file(&path, &format!("{}\n", created.token))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("scimgate: the token is also in {} (mode 0600)", path.display());
+    }
+    Ok(Some(created))
+}
+
+fn write_secret_file(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
+pub async fn serve(config: Config) -> Result<(), String> {
+    tracing::info!(?config, "starting scimgate");
+    let store = open_store(&config.database).await?;
+    let state = build_state(store, Arc::new(SystemClock), config.clone());
+    bootstrap(&state).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "listening");
+    eprintln!("scimgate: listening on http://{addr}");
+    axum::serve(listener, crate::http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining requests");
+}

@@ -1,0 +1,22 @@
+//! Shared server state (no globals: everything lives here and in axum `State`).
+
+use std::sync::Arc;
+
+use scimgate_domain::Clock;
+use scimgate_domain::scim_service::ScimService;
+use scimgate_domain::store::AccountStore;
+
+use crate::config::Config;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// SCIM use cases.
+    pub scim: ScimService,
+    /// Accounts and tokens.
+    pub accounts: Arc<dyn AccountStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Configuration.
+    pub config: Arc<Config>,
+}

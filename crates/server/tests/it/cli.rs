@@ -1,0 +1,187 @@
+//! The real binary over real loopback HTTP: `account create`, first-start bootstrap,
+//! persistence across restarts, graceful SIGTERM, refusing a newer database.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
+
+fn db_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display())
+}
+
+/// Starts `scimgate serve` on an ephemeral port; returns the child, its address and stderr lines
+/// read up to the "listening" line.
+fn start(url: &str) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(stderr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "server did not start: {lines:?}");
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("read") == 0 {
+            panic!("server exited: {lines:?}");
+        }
+        if let Some(a) = line.trim().strip_prefix("scimgate: listening on http://") {
+            break a.to_string();
+        }
+        lines.push(line);
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = reader.read_to_string(&mut sink);
+    });
+    (child, addr, lines)
+}
+
+/// One HTTP/1.1 request over a fresh loopback connection.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/scim+json\r\n"
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/scim+json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    if let Some(b) = body {
+        req.push_str(b);
+    }
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn account_create_prints_json_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = db_url(&dir);
+    let out = Command::new(BIN)
+        .args(["account", "create", "acme", "--admin-email", "admin@acme.test", "--database", &url])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["accountIdentifier"], "acme");
+    assert!(v["token"].as_str().is_some_and(|t| t.starts_with("pat.acme.")));
+    assert!(v["adminUserId"].is_string());
+    let out = Command::new(BIN)
+        .args(["account", "create", "acme", "--admin-email", "admin@acme.test", "--database", &url])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = Command::new(BIN)
+        .args(["account", "create", "bad id!", "--admin-email", "a@b.co", "--database", &url])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let out = Command::new(BIN).args(["account", "create"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn first_start_bootstraps_then_data_survives_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = db_url(&dir);
+    let (mut child, addr, lines) = start(&url);
+    let all = lines.join("");
+    let token = all
+        .split_whitespace()
+        .find(|w| w.starts_with("pat.default."))
+        .unwrap_or_else(|| panic!("no token printed: {all}"))
+        .to_string();
+    let token_file = dir.path().join("s.db.admin-token");
+    let file_token = std::fs::read_to_string(&token_file).expect("token file");
+    assert_eq!(file_token.trim(), token);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert_eq!(http(&addr, "GET", "/healthz", None, None).0, 200);
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/gateway/ng/api/scim/account/default/Users",
+        Some(&token),
+        Some(
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"persist@example.com"}"#,
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(sigterm(&mut child).success(), "SIGTERM exits 0");
+
+    let (mut child, addr, lines) = start(&url);
+    assert!(!lines.join("").contains("pat."), "later starts print nothing secret: {lines:?}");
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/gateway/ng/api/scim/account/default/Users?filter=userName%20eq%20%22persist@example.com%22",
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"totalResults\":1"), "{body}");
+    assert!(sigterm(&mut child).success());
+}
+
+#[test]
+fn newer_database_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = db_url(&dir);
+    let out = Command::new(BIN)
+        .args(["account", "create", "acme", "--admin-email", "admin@acme.test", "--database", &url])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let store = scimgate_store::SqliteStore::open(&url).await.expect("open");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+             VALUES (99999, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
+        )
+        .execute(store.pool())
+        .await
+        .expect("insert");
+    });
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &url])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("newer scimgate"), "{err}");
+}

@@ -1,0 +1,192 @@
+//! Test fixtures: a fresh SQLite database per test and an in-process router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use scimgate::config::Config;
+use scimgate::server::{build_state, open_store};
+use scimgate::state::AppState;
+use scimgate_domain::SystemClock;
+use scimgate_domain::account_service::create_account;
+
+/// One test's server: router, state, an account and its admin token.
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub account: String,
+    pub token: String,
+    pub admin_user_id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Res {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = open_store(&url).await.expect("open");
+        let config = Config { database: url, ..Config::default() };
+        let state = build_state(store, Arc::new(SystemClock), config);
+        let created = create_account(
+            state.accounts.as_ref(),
+            state.clock.as_ref(),
+            "acme",
+            "admin@acme.test",
+            None,
+            &[],
+        )
+        .await
+        .expect("account");
+        let router = scimgate::http::router(state.clone());
+        Self {
+            router,
+            state,
+            account: "acme".into(),
+            token: created.token,
+            admin_user_id: created.admin_user_id,
+            _dir: dir,
+        }
+    }
+
+    /// Another account in the same database.
+    pub async fn other_account(&self, id: &str) -> String {
+        create_account(
+            self.state.accounts.as_ref(),
+            self.state.clock.as_ref(),
+            id,
+            "admin@other.test",
+            None,
+            &[],
+        )
+        .await
+        .expect("account")
+        .token
+    }
+
+    pub fn scim(&self, path: &str) -> String {
+        format!("/gateway/ng/api/scim/account/{}{path}", self.account)
+    }
+
+    /// Sends a request with the admin token.
+    pub async fn req(&self, method: Method, path: &str, body: Option<Value>) -> Res {
+        self.send(method, &self.scim(path), Some(&self.token), body.map(|b| b.to_string()), &[]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.req(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.req(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Res {
+        self.req(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        self.req(Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Res {
+        self.req(Method::DELETE, path, None).await
+    }
+
+    /// Fully general request: absolute path, optional token, raw body, extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut b = Request::builder().method(method).uri(path).header("host", "scim.test");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let has_ct = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !has_ct {
+            b = b.header("content-type", "application/scim+json");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Res { status, headers, body, text }
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn user(&self, user_name: &str) -> String {
+        let r = self
+            .post(
+                "/Users",
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "name": {"givenName": "Given", "familyName": "Family"},
+                    "emails": [{"value": user_name, "type": "work", "primary": true}],
+                    "active": true
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Creates a group and returns its id.
+    pub async fn group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|m| serde_json::json!({"value": m})).collect();
+        let r = self
+            .post(
+                "/Groups",
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name,
+                    "members": members
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+}
+
+/// Asserts a SCIM error body.
+pub fn assert_scim_error(r: &Res, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/scim+json"), "{}", r.text);
+    assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", r.text);
+    assert_eq!(r.body["status"], status.to_string(), "{}", r.text);
+    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.text);
+    match scim_type {
+        Some(t) => assert_eq!(r.body["scimType"], t, "{}", r.text),
+        None => assert!(r.body.get("scimType").is_none(), "{}", r.text),
+    }
+}
+
+pub fn patch_body(ops: Value) -> Value {
+    serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}

@@ -1,0 +1,115 @@
+//! /Groups: membership in its own table, PATCH semantics, 204 responses.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::common::{TestApp, assert_scim_error, patch_body};
+
+#[tokio::test]
+async fn group_crud_and_members() {
+    let app = TestApp::new().await;
+    let a = app.user("a@example.com").await;
+    let b = app.user("b@example.com").await;
+    let g = app.group("Admins", &[&a]).await;
+    let r = app.get(&format!("/Groups/{g}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["displayName"], "Admins");
+    assert_eq!(r.body["members"][0]["value"], a.as_str());
+    assert_eq!(r.body["members"][0]["type"], "User");
+    assert_eq!(r.body["members"][0]["display"], "a@example.com");
+    assert!(r.body["members"][0]["$ref"].as_str().is_some_and(|s| s.ends_with(&format!("/Users/{a}"))));
+
+    let r = app
+        .patch(
+            &format!("/Groups/{g}"),
+            patch_body(json!([{"op": "add", "path": "members", "value": [{"value": b}]}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    let r = app.get(&format!("/Groups/{g}")).await;
+    assert_eq!(r.body["members"].as_array().map(Vec::len), Some(2));
+
+    // With attributes asked for, PATCH answers 200 with the resource.
+    let r = app
+        .patch(
+            &format!("/Groups/{g}?attributes=members"),
+            patch_body(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body["members"],
+        json!([{"value": b, "$ref": r.body["members"][0]["$ref"], "display": "b@example.com", "type": "User"}])
+    );
+    assert!(r.body.get("displayName").is_none());
+
+    // excludedAttributes=members never shows members.
+    let r = app.get(&format!("/Groups/{g}?excludedAttributes=members")).await;
+    assert!(r.body.get("members").is_none());
+    assert_eq!(r.body["displayName"], "Admins");
+
+    // Nested group, then delete a member user: membership goes with it.
+    let outer = app.group("Outer", &[&g]).await;
+    let r = app.get(&format!("/Groups/{outer}")).await;
+    assert_eq!(r.body["members"][0]["type"], "Group");
+    assert_eq!(app.delete(&format!("/Users/{b}")).await.status, StatusCode::NO_CONTENT);
+    let r = app.get(&format!("/Groups/{g}")).await;
+    assert!(r.body.get("members").is_none(), "{}", r.text);
+
+    // PUT replaces members.
+    let r =
+        app.put(&format!("/Groups/{g}"), json!({"displayName": "Admins 2", "members": [{"value": a}]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["members"][0]["value"], a.as_str());
+    assert_eq!(app.delete(&format!("/Groups/{g}")).await.status, StatusCode::NO_CONTENT);
+    let r = app.get(&format!("/Groups/{outer}")).await;
+    assert!(r.body.get("members").is_none(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn bad_members_are_rejected_and_nothing_changes() {
+    let app = TestApp::new().await;
+    let a = app.user("a@example.com").await;
+    let g = app.group("G", &[&a]).await;
+    let r = app
+        .patch(
+            &format!("/Groups/{g}"),
+            patch_body(json!([
+                {"op": "remove", "path": "members"},
+                {"op": "add", "path": "members", "value": [{"value": "no-such-id"}]}
+            ])),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = app.get(&format!("/Groups/{g}")).await;
+    assert_eq!(r.body["members"][0]["value"], a.as_str(), "the failed PATCH must not remove members");
+    assert_eq!(r.body["meta"]["version"], "W/\"1\"");
+    let r = app.post("/Groups", json!({"displayName": "H", "members": [{"value": "nope"}]})).await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = app.get("/Groups?filter=displayName eq \"H\"").await;
+    assert_eq!(r.body["totalResults"], 0, "a failed create leaves no group behind");
+    let r = app
+        .patch(
+            &format!("/Groups/{g}"),
+            patch_body(json!([{"op": "add", "path": "members", "value": [{"value": g}]}])),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = app.post("/Groups", json!({"members": []})).await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn membership_patch_does_not_need_the_group_document() {
+    // A membership-only PATCH on an unknown group is 404 (and creates nothing).
+    let app = TestApp::new().await;
+    let a = app.user("a@example.com").await;
+    let r = app
+        .patch(
+            "/Groups/unknown",
+            patch_body(json!([{"op": "add", "path": "members", "value": [{"value": a}]}])),
+        )
+        .await;
+    assert_scim_error(&r, 404, None);
+}

@@ -1,0 +1,11 @@
+//! scimgate integration tests: one test binary (design.md principle 5).
+
+mod bulk;
+mod cli;
+mod common;
+mod discovery;
+mod errors;
+mod groups;
+mod interop;
+mod list;
+mod users;

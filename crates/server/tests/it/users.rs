@@ -1,0 +1,183 @@
+//! /Users: create, read, replace, patch, delete, ETags.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestApp, assert_scim_error, patch_body};
+
+#[tokio::test]
+async fn create_get_replace_delete() {
+    let app = TestApp::new().await;
+    let r = app
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "userName": "bjensen@example.com",
+                "externalId": "ext-1",
+                "name": {"givenName": "Barbara", "familyName": "Jensen"},
+                "emails": [{"value": "bjensen@example.com", "type": "work", "primary": true}],
+                "active": true,
+                "password": "t1meMa$heen",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "701984", "department": "Tour Operations"}
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/scim+json"));
+    let id = r.body["id"].as_str().expect("id").to_string();
+    let location = r.header("location").expect("location").to_string();
+    assert!(location.ends_with(&format!("/Users/{id}")), "{location}");
+    assert_eq!(r.body["meta"]["location"], location);
+    assert_eq!(r.body["meta"]["resourceType"], "User");
+    assert_eq!(r.header("etag"), Some("W/\"1\""));
+    assert_eq!(r.body["meta"]["version"], "W/\"1\"");
+    assert!(r.body.get("password").is_none(), "password is never returned");
+    assert_eq!(
+        r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "Tour Operations"
+    );
+
+    let g = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(g.body["userName"], "bjensen@example.com");
+    assert_eq!(g.body["name"]["familyName"], "Jensen");
+
+    // PUT replaces: attributes not sent are removed; read-only ones are ignored.
+    let p = app
+        .put(
+            &format!("/Users/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "ignored",
+                   "userName": "bjensen@example.com", "displayName": "Babs", "active": false}),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+    assert_eq!(p.body["id"], id.as_str());
+    assert_eq!(p.body["displayName"], "Babs");
+    assert_eq!(p.body["active"], false);
+    assert!(p.body.get("name").is_none());
+    assert!(p.body.get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User").is_none());
+    assert_eq!(p.body["meta"]["version"], "W/\"2\"");
+    assert_eq!(p.body["meta"]["created"], r.body["meta"]["created"]);
+
+    let d = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    assert_scim_error(&app.get(&format!("/Users/{id}")).await, 404, None);
+    assert_scim_error(&app.delete(&format!("/Users/{id}")).await, 404, None);
+}
+
+#[tokio::test]
+async fn duplicate_user_name_is_409_case_insensitively() {
+    let app = TestApp::new().await;
+    app.user("Alice@Example.com").await;
+    let r = app.post("/Users", json!({"userName": "alice@example.COM"})).await;
+    assert_scim_error(&r, 409, Some("uniqueness"));
+    // Renaming another user onto a taken name is 409 too, and changes nothing.
+    let bob = app.user("bob@example.com").await;
+    let r = app.put(&format!("/Users/{bob}"), json!({"userName": "ALICE@example.com"})).await;
+    assert_scim_error(&r, 409, Some("uniqueness"));
+    let r = app
+        .patch(
+            &format!("/Users/{bob}"),
+            patch_body(json!([{"op": "replace", "path": "userName", "value": "alice@EXAMPLE.com"}])),
+        )
+        .await;
+    assert_scim_error(&r, 409, Some("uniqueness"));
+    assert_eq!(app.get(&format!("/Users/{bob}")).await.body["userName"], "bob@example.com");
+}
+
+#[tokio::test]
+async fn deactivated_user_is_still_readable() {
+    let app = TestApp::new().await;
+    let id = app.user("d@example.com").await;
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["active"], false);
+    let g = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(g.body["active"], false);
+}
+
+#[tokio::test]
+async fn etags_if_match_and_if_none_match() {
+    let app = TestApp::new().await;
+    let id = app.user("e@example.com").await;
+    let path = app.scim(&format!("/Users/{id}"));
+    let r = app.send(Method::GET, &path, Some(&app.token), None, &[("if-none-match", "W/\"1\"")]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = app.send(Method::GET, &path, Some(&app.token), None, &[("if-none-match", "W/\"7\"")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let body = patch_body(json!([{"op": "replace", "path": "displayName", "value": "E"}])).to_string();
+    let r = app
+        .send(Method::PATCH, &path, Some(&app.token), Some(body.clone()), &[("if-match", "W/\"9\"")])
+        .await;
+    assert_scim_error(&r, 412, None);
+    let r = app
+        .send(Method::PATCH, &path, Some(&app.token), Some(body.clone()), &[("if-match", "W/\"1\"")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    // The old tag no longer matches, for PUT and DELETE too.
+    let put = json!({"userName": "e@example.com"}).to_string();
+    let r = app.send(Method::PUT, &path, Some(&app.token), Some(put), &[("if-match", "W/\"1\"")]).await;
+    assert_scim_error(&r, 412, None);
+    let r = app.send(Method::DELETE, &path, Some(&app.token), None, &[("if-match", "W/\"1\"")]).await;
+    assert_scim_error(&r, 412, None);
+    let r = app.send(Method::DELETE, &path, Some(&app.token), None, &[("if-match", "W/\"2\"")]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn patch_rfc_operations() {
+    let app = TestApp::new().await;
+    let id = app.user("p@example.com").await;
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            patch_body(json!([
+                {"op": "add", "path": "emails", "value": [{"value": "home@example.com", "type": "home"}]},
+                {"op": "replace", "path": "name.givenName", "value": "Pat"},
+                {"op": "remove", "path": "name.familyName"},
+                {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter", "value": "4130"},
+                {"op": "replace", "path": "emails[type eq \"work\"].display", "value": "Work"},
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(2));
+    assert_eq!(r.body["emails"][0]["display"], "Work");
+    assert_eq!(r.body["name"], json!({"givenName": "Pat"}));
+    assert_eq!(r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["costCenter"], "4130");
+    assert!(r.body["schemas"].as_array().is_some_and(|s| s.len() == 2));
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            patch_body(json!([{"op": "remove", "path": "emails[type eq \"home\"]"}])),
+        )
+        .await;
+    assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(1), "{}", r.text);
+}
+
+#[tokio::test]
+async fn user_groups_attribute_is_read_only_and_computed() {
+    let app = TestApp::new().await;
+    let u = app.user("g@example.com").await;
+    let g = app.group("Engineering", &[&u]).await;
+    let r = app.get(&format!("/Users/{u}")).await;
+    assert_eq!(r.body["groups"][0]["value"], g.as_str(), "{}", r.text);
+    assert_eq!(r.body["groups"][0]["display"], "Engineering");
+    let r = app
+        .patch(
+            &format!("/Users/{u}"),
+            patch_body(json!([{"op": "add", "path": "groups", "value": [{"value": g}]}])),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("mutability"));
+}

@@ -1,0 +1,539 @@
+//! SCIM filter and sort → SQL with bound parameters (RFC 7644 §3.4.2.2, §3.4.2.3).
+//!
+//! Indexed columns serve `id`, `externalId`, `userName`, `displayName`, `active` and the
+//! `meta` timestamps; every other attribute is read from the JSON document with the
+//! database's JSON functions, and multi-valued attributes become `EXISTS` sub-queries. Values
+//! are always bound, never spliced: only canonical attribute names from the static schema
+//! table appear in the SQL text.
+
+use scimgate_scim::ScimError;
+use scimgate_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
+use scimgate_scim::schema::{AttrType, AttributeDef, Resolved, ResourceKind, resolve};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+}
+
+/// SQL text with its parameters. Placeholders are written as `?`.
+#[derive(Debug, Clone, Default)]
+pub struct SqlBuf {
+    /// SQL text.
+    pub sql: String,
+    /// Parameters in order.
+    pub params: Vec<Param>,
+}
+
+impl SqlBuf {
+    /// Appends SQL text.
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+    /// Appends a placeholder bound to `p`.
+    pub fn bind(&mut self, p: Param) -> &mut Self {
+        self.sql.push('?');
+        self.params.push(p);
+        self
+    }
+    /// Appends another buffer.
+    pub fn append(&mut self, other: SqlBuf) {
+        self.sql.push_str(&other.sql);
+        self.params.extend(other.params);
+    }
+}
+
+/// What a comparison's left side is.
+#[derive(Debug, Clone, Copy)]
+enum Operand<'a> {
+    /// A column or expression holding text; `lowered` when it is stored lower-cased.
+    Text { expr: &'a str, lowered: bool, case_exact: bool },
+    /// JSON value at a path (text, number or boolean inside).
+    Json { expr: &'a str, attr: &'static AttributeDef },
+    /// An integer 0/1 column.
+    Bool(&'a str),
+    /// Microseconds since the epoch.
+    Time(&'a str),
+    /// A constant string (meta.resourceType).
+    Const(&'static str),
+}
+
+fn invalid(msg: impl Into<String>) -> ScimError {
+    ScimError::invalid_filter(msg)
+}
+
+/// Translates a filter to a boolean SQL expression over the row alias `r`.
+pub fn filter_sql(kind: ResourceKind, f: &Filter) -> Result<SqlBuf, ScimError> {
+    let mut out = SqlBuf::default();
+    write_filter(kind, f, &mut out)?;
+    Ok(out)
+}
+
+fn write_filter(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Result<(), ScimError> {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            out.push("(");
+            write_filter(kind, a, out)?;
+            out.push(if matches!(f, Filter::And(..)) { " AND " } else { " OR " });
+            write_filter(kind, b, out)?;
+            out.push(")");
+        }
+        Filter::Not(inner) => {
+            out.push("(NOT ");
+            write_filter(kind, inner, out)?;
+            out.push(")");
+        }
+        Filter::Present(path) => write_leaf(kind, path, None, out)?,
+        Filter::Compare { path, op, value } => write_leaf(kind, path, Some((*op, value)), out)?,
+        Filter::ValuePath { path, filter } => write_value_path(kind, path, filter, out)?,
+    }
+    Ok(())
+}
+
+fn resolve_path(kind: ResourceKind, path: &AttrPath) -> Result<Resolved, ScimError> {
+    resolve(kind, path.uri.as_deref(), &path.name, path.sub_attr.as_deref())
+        .ok_or_else(|| invalid(format!("'{path}' is not an attribute of {} (see /Schemas)", kind.name())))
+}
+
+/// JSON path of an attribute inside the document: `$."name"."givenName"`.
+fn json_path(r: &Resolved, sub: Option<&AttributeDef>) -> String {
+    let mut p = String::from("$");
+    if let Some(ext) = r.extension {
+        p.push_str(&format!(".\"{}\"", ext.id));
+    }
+    p.push_str(&format!(".\"{}\"", r.attr.name));
+    if let Some(s) = sub {
+        p.push_str(&format!(".\"{}\"", s.name));
+    }
+    p
+}
+
+fn column(kind: ResourceKind, r: &Resolved) -> Option<Operand<'static>> {
+    if r.extension.is_some() {
+        return None;
+    }
+    let text = |expr, lowered, case_exact| Some(Operand::Text { expr, lowered, case_exact });
+    match (kind, r.attr.name, r.sub.map(|s| s.name)) {
+        (_, "id", None) => text("r.id", false, true),
+        (_, "externalId", None) => text("r.external_id", false, true),
+        (ResourceKind::User, "userName", None) => text("r.user_name_lower", true, false),
+        (ResourceKind::User, "displayName", None) => text("r.display_name", false, false),
+        (ResourceKind::User, "active", None) => Some(Operand::Bool("r.active")),
+        (ResourceKind::Group, "displayName", None) => text("r.display_name_lower", true, false),
+        (_, "meta", Some("created")) => Some(Operand::Time("r.created_us")),
+        (_, "meta", Some("lastModified")) => Some(Operand::Time("r.modified_us")),
+        (ResourceKind::User, "meta", Some("resourceType")) => Some(Operand::Const("User")),
+        (ResourceKind::Group, "meta", Some("resourceType")) => Some(Operand::Const("Group")),
+        _ => None,
+    }
+}
+
+fn write_leaf(
+    kind: ResourceKind,
+    path: &AttrPath,
+    cmp: Option<(CompareOp, &CompValue)>,
+    out: &mut SqlBuf,
+) -> Result<(), ScimError> {
+    if path.uri.is_none() && path.name.eq_ignore_ascii_case("schemas") && path.sub_attr.is_none() {
+        // `schemas eq "urn:..."` (RFC 7644 §3.4.2.2 example): a multi-valued string.
+        out.push("EXISTS (SELECT 1 FROM json_each(r.doc, '$.\"schemas\"') e WHERE ");
+        let op = Operand::Text { expr: "e.value", lowered: false, case_exact: false };
+        write_compare(op, cmp, path, out)?;
+        out.push(")");
+        return Ok(());
+    }
+    let r = resolve_path(kind, path)?;
+    if let Some(op) = column(kind, &r) {
+        return write_compare(op, cmp, path, out);
+    }
+    match (kind, r.attr.name) {
+        (ResourceKind::User, "groups") => return write_relation(kind, &r, None, cmp, path, out),
+        (ResourceKind::Group, "members") => return write_relation(kind, &r, None, cmp, path, out),
+        (_, "meta") => return Err(invalid(format!("filtering on '{path}' is not supported"))),
+        _ => {}
+    }
+    if r.attr.multi_valued {
+        // `emails co "x"` compares each value's `value` (RFC 7644 §3.4.2.2); `emails.type eq`
+        // compares that sub-attribute of each element.
+        let sub = match (r.sub, r.attr.attr_type) {
+            (Some(s), _) => Some(s),
+            (None, AttrType::Complex) => r.attr.sub_attribute("value"),
+            (None, _) => None,
+        };
+        if cmp.is_none() && r.sub.is_none() {
+            out.push(&format!("coalesce(json_array_length(r.doc, '{}') > 0, 0)", json_path(&r, None)));
+            return Ok(());
+        }
+        out.push(&format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{}') e WHERE ", json_path(&r, None)));
+        match sub {
+            Some(s) => {
+                let expr = format!("json_extract(e.value, '$.\"{}\"')", s.name);
+                write_compare(Operand::Json { expr: &expr, attr: s }, cmp, path, out)?;
+            }
+            None => write_compare(Operand::Json { expr: "e.value", attr: r.attr }, cmp, path, out)?,
+        }
+        out.push(")");
+        return Ok(());
+    }
+    if r.attr.attr_type == AttrType::Complex && r.sub.is_none() {
+        if cmp.is_none() {
+            out.push(&format!("(json_extract(r.doc, '{}') IS NOT NULL)", json_path(&r, None)));
+            return Ok(());
+        }
+        return Err(invalid(format!("'{path}' is complex: compare one of its sub-attributes")));
+    }
+    let expr = format!("json_extract(r.doc, '{}')", json_path(&r, r.sub));
+    write_compare(Operand::Json { expr: &expr, attr: r.target() }, cmp, path, out)
+}
+
+/// `groups.value`, `groups.display` on Users; `members.value`, `members.type` on Groups.
+fn write_relation(
+    kind: ResourceKind,
+    r: &Resolved,
+    inner: Option<&Filter>,
+    cmp: Option<(CompareOp, &CompValue)>,
+    path: &AttrPath,
+    out: &mut SqlBuf,
+) -> Result<(), ScimError> {
+    match kind {
+        ResourceKind::User => out.push(
+            "EXISTS (SELECT 1 FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id \
+             WHERE gm.member_id = r.id AND ",
+        ),
+        ResourceKind::Group => {
+            out.push("EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.group_id = r.id AND ")
+        }
+    };
+    match inner {
+        Some(f) => write_relation_filter(kind, f, out)?,
+        None => {
+            let sub = r.sub.map(|s| s.name).unwrap_or("value");
+            let op = relation_operand(kind, sub).ok_or_else(|| {
+                invalid(format!("filtering on '{path}' is not supported; use '{}.value'", r.attr.name))
+            })?;
+            write_compare(op, cmp, path, out)?;
+        }
+    }
+    out.push(")");
+    Ok(())
+}
+
+fn relation_operand(kind: ResourceKind, sub: &str) -> Option<Operand<'static>> {
+    match (kind, sub) {
+        (ResourceKind::User, "value") => {
+            Some(Operand::Text { expr: "gm.group_id", lowered: false, case_exact: true })
+        }
+        (ResourceKind::User, "display") => {
+            Some(Operand::Text { expr: "g.display_name_lower", lowered: true, case_exact: false })
+        }
+        (ResourceKind::User, "type") => Some(Operand::Const("direct")),
+        (ResourceKind::Group, "value") => {
+            Some(Operand::Text { expr: "gm.member_id", lowered: false, case_exact: true })
+        }
+        (ResourceKind::Group, "type") => {
+            Some(Operand::Text { expr: "gm.member_type", lowered: false, case_exact: false })
+        }
+        _ => None,
+    }
+}
+
+fn write_relation_filter(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Result<(), ScimError> {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            out.push("(");
+            write_relation_filter(kind, a, out)?;
+            out.push(if matches!(f, Filter::And(..)) { " AND " } else { " OR " });
+            write_relation_filter(kind, b, out)?;
+            out.push(")");
+            Ok(())
+        }
+        Filter::Not(inner) => {
+            out.push("(NOT ");
+            write_relation_filter(kind, inner, out)?;
+            out.push(")");
+            Ok(())
+        }
+        Filter::Compare { path, op, value } => {
+            let o = relation_operand(kind, &path.name).ok_or_else(|| {
+                invalid(format!("filtering on '{}' inside [...] is not supported", path.name))
+            })?;
+            write_compare(o, Some((*op, value)), path, out)
+        }
+        Filter::Present(path) => {
+            let o = relation_operand(kind, &path.name).ok_or_else(|| {
+                invalid(format!("filtering on '{}' inside [...] is not supported", path.name))
+            })?;
+            write_compare(o, None, path, out)
+        }
+        Filter::ValuePath { .. } => Err(invalid("value filters cannot be nested")),
+    }
+}
+
+fn write_value_path(
+    kind: ResourceKind,
+    path: &AttrPath,
+    inner: &Filter,
+    out: &mut SqlBuf,
+) -> Result<(), ScimError> {
+    let r = resolve_path(kind, path)?;
+    match (kind, r.attr.name) {
+        (ResourceKind::User, "groups") | (ResourceKind::Group, "members") => {
+            return write_relation(kind, &r, Some(inner), None, path, out);
+        }
+        _ => {}
+    }
+    if r.attr.attr_type != AttrType::Complex || !r.attr.multi_valued {
+        return Err(invalid(format!("'{path}[...]' needs a multi-valued complex attribute")));
+    }
+    out.push(&format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{}') e WHERE ", json_path(&r, None)));
+    write_element_filter(r.attr, inner, out)?;
+    out.push(")");
+    Ok(())
+}
+
+fn write_element_filter(attr: &'static AttributeDef, f: &Filter, out: &mut SqlBuf) -> Result<(), ScimError> {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            out.push("(");
+            write_element_filter(attr, a, out)?;
+            out.push(if matches!(f, Filter::And(..)) { " AND " } else { " OR " });
+            write_element_filter(attr, b, out)?;
+            out.push(")");
+            Ok(())
+        }
+        Filter::Not(inner) => {
+            out.push("(NOT ");
+            write_element_filter(attr, inner, out)?;
+            out.push(")");
+            Ok(())
+        }
+        Filter::Compare { path, .. } | Filter::Present(path) => {
+            let sub = attr
+                .sub_attribute(&path.name)
+                .ok_or_else(|| invalid(format!("'{}' has no sub-attribute '{}'", attr.name, path.name)))?;
+            let expr = format!("json_extract(e.value, '$.\"{}\"')", sub.name);
+            let cmp = match f {
+                Filter::Compare { op, value, .. } => Some((*op, value)),
+                _ => None,
+            };
+            write_compare(Operand::Json { expr: &expr, attr: sub }, cmp, path, out)
+        }
+        Filter::ValuePath { .. } => Err(invalid("value filters cannot be nested")),
+    }
+}
+
+fn op_sql(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "",
+    }
+}
+
+/// Writes one comparison as an expression that is never NULL, so `not` and `ne` behave as
+/// two-valued logic: `ne` matches resources where the attribute is absent.
+fn write_compare(
+    operand: Operand<'_>,
+    cmp: Option<(CompareOp, &CompValue)>,
+    path: &AttrPath,
+    out: &mut SqlBuf,
+) -> Result<(), ScimError> {
+    let Some((op, value)) = cmp else {
+        // `pr`: present and not empty.
+        match operand {
+            Operand::Text { expr, .. } => out.push(&format!("coalesce({expr} <> '', 0)")),
+            Operand::Json { expr, .. } => {
+                out.push(&format!("coalesce({expr} IS NOT NULL AND {expr} <> '', 0)"))
+            }
+            Operand::Bool(expr) | Operand::Time(expr) => out.push(&format!("({expr} IS NOT NULL)")),
+            Operand::Const(_) => out.push("1"),
+        };
+        return Ok(());
+    };
+    if let CompValue::Null = value {
+        let (expr, neg) = match operand {
+            Operand::Text { expr, .. }
+            | Operand::Json { expr, .. }
+            | Operand::Bool(expr)
+            | Operand::Time(expr) => (expr.to_string(), op == CompareOp::Ne),
+            Operand::Const(_) => ("'x'".to_string(), op == CompareOp::Ne),
+        };
+        return match op {
+            CompareOp::Eq | CompareOp::Ne => {
+                out.push(&format!("({expr} IS {}NULL)", if neg { "NOT " } else { "" }));
+                Ok(())
+            }
+            _ => Err(invalid(format!("'{path}': null can only be compared with eq or ne"))),
+        };
+    }
+    let negate = op == CompareOp::Ne;
+    let op = if negate { CompareOp::Eq } else { op };
+    if negate {
+        out.push("(NOT ");
+    }
+    out.push("coalesce(");
+    match operand {
+        Operand::Const(c) => {
+            let CompValue::String(s) = value else {
+                return Err(invalid(format!("'{path}' is a string; compare it with a string")));
+            };
+            write_text_op(&format!("lower('{c}')"), op, s.to_lowercase(), out);
+        }
+        Operand::Text { expr, lowered, case_exact } => {
+            let CompValue::String(s) = value else {
+                return Err(invalid(format!("'{path}' is a string; compare it with a string")));
+            };
+            if case_exact {
+                write_text_op(expr, op, s.clone(), out);
+            } else if lowered {
+                write_text_op(expr, op, s.to_lowercase(), out);
+            } else {
+                write_text_op(&format!("lower({expr})"), op, s.to_lowercase(), out);
+            }
+        }
+        Operand::Bool(expr) => write_bool(expr, op, value, path, out)?,
+        Operand::Time(expr) => {
+            let CompValue::String(s) = value else {
+                return Err(invalid(format!("'{path}' is a dateTime; compare it with an RFC 3339 string")));
+            };
+            let t = OffsetDateTime::parse(s, &Rfc3339)
+                .map_err(|_| invalid(format!("'{s}' is not an RFC 3339 date-time (for '{path}')")))?;
+            let us = (t.unix_timestamp_nanos() / 1_000) as i64;
+            if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                return Err(invalid(format!("'{path}' is a dateTime: use eq, ne, gt, ge, lt or le")));
+            }
+            out.push(&format!("{expr} {} ", op_sql(op))).bind(Param::Int(us));
+        }
+        Operand::Json { expr, attr } => match (attr.attr_type, value) {
+            (AttrType::Boolean, _) => write_bool(expr, op, value, path, out)?,
+            (AttrType::Integer | AttrType::Decimal, CompValue::Number(n)) => {
+                if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                    return Err(invalid(format!("'{path}' is a number: co, sw and ew need strings")));
+                }
+                let p = match n.as_i64() {
+                    Some(i) => Param::Int(i),
+                    None => Param::Float(n.as_f64().unwrap_or(0.0)),
+                };
+                out.push(&format!("{expr} {} ", op_sql(op))).bind(p);
+            }
+            (AttrType::Integer | AttrType::Decimal, _) => {
+                return Err(invalid(format!("'{path}' is a number; compare it with a number")));
+            }
+            (AttrType::Complex, _) => {
+                return Err(invalid(format!("'{path}' is complex: compare one of its sub-attributes")));
+            }
+            (_, CompValue::String(s)) => {
+                if attr.case_exact {
+                    write_text_op(expr, op, s.clone(), out);
+                } else {
+                    write_text_op(&format!("lower({expr})"), op, s.to_lowercase(), out);
+                }
+            }
+            _ => return Err(invalid(format!("'{path}' is a string; compare it with a string"))),
+        },
+    }
+    out.push(", 0)");
+    if negate {
+        out.push(")");
+    }
+    Ok(())
+}
+
+fn write_text_op(lhs: &str, op: CompareOp, value: String, out: &mut SqlBuf) {
+    match op {
+        // instr/substr instead of LIKE: no wildcard escaping, and SQLite's LIKE ignores
+        // ASCII case, which would be wrong for caseExact attributes.
+        CompareOp::Co => {
+            out.push(&format!("instr({lhs}, ")).bind(Param::Text(value)).push(") > 0");
+        }
+        CompareOp::Sw => {
+            let n = value.chars().count();
+            out.push(&format!("substr({lhs}, 1, {n}) = ")).bind(Param::Text(value));
+        }
+        CompareOp::Ew => {
+            let n = value.chars().count();
+            if n == 0 {
+                out.push("1");
+            } else {
+                out.push(&format!("substr({lhs}, -{n}) = ")).bind(Param::Text(value));
+            }
+        }
+        _ => {
+            out.push(&format!("{lhs} {} ", op_sql(op))).bind(Param::Text(value));
+        }
+    }
+}
+
+fn write_bool(
+    expr: &str,
+    op: CompareOp,
+    value: &CompValue,
+    path: &AttrPath,
+    out: &mut SqlBuf,
+) -> Result<(), ScimError> {
+    let b = match value {
+        CompValue::Bool(b) => *b,
+        // Lenient: some clients quote booleans, as Entra ID does in PATCH.
+        CompValue::String(s) if s.eq_ignore_ascii_case("true") => true,
+        CompValue::String(s) if s.eq_ignore_ascii_case("false") => false,
+        _ => return Err(invalid(format!("'{path}' is a boolean; compare it with true or false"))),
+    };
+    if op != CompareOp::Eq {
+        return Err(invalid(format!("'{path}' is a boolean: use eq or ne")));
+    }
+    out.push(&format!("{expr} = ")).bind(Param::Int(i64::from(b)));
+    Ok(())
+}
+
+/// `ORDER BY` expression for `sortBy` (RFC 7644 §3.4.2.3).
+pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<String, ScimError> {
+    let r = resolve(kind, path.uri.as_deref(), &path.name, path.sub_attr.as_deref()).ok_or_else(|| {
+        ScimError::invalid_value(format!(
+            "sortBy '{path}' is not an attribute of {} (see /Schemas)",
+            kind.name()
+        ))
+    })?;
+    if let Some(op) = column(kind, &r) {
+        return Ok(match op {
+            Operand::Text { expr, lowered: false, case_exact: false } => format!("lower({expr})"),
+            Operand::Text { expr, .. } | Operand::Bool(expr) | Operand::Time(expr) => expr.to_string(),
+            Operand::Json { expr, .. } => expr.to_string(),
+            Operand::Const(c) => format!("'{c}'"),
+        });
+    }
+    let lower = |expr: String, attr: &AttributeDef| {
+        if matches!(attr.attr_type, AttrType::String) && !attr.case_exact {
+            format!("lower({expr})")
+        } else {
+            expr
+        }
+    };
+    if r.attr.multi_valued {
+        // Multi-valued: sort by the primary value, else the first (RFC 7644 §3.4.2.3).
+        let sub = r
+            .sub
+            .or_else(|| r.attr.sub_attribute("value"))
+            .ok_or_else(|| ScimError::invalid_value(format!("sortBy '{path}' cannot be sorted")))?;
+        let inner = lower(format!("json_extract(e.value, '$.\"{}\"')", sub.name), sub);
+        return Ok(format!(
+            "(SELECT {inner} FROM json_each(r.doc, '{}') e ORDER BY coalesce(json_extract(e.value, '$.\"primary\"'), 0) DESC, e.key LIMIT 1)",
+            json_path(&r, None)
+        ));
+    }
+    if r.attr.attr_type == AttrType::Complex && r.sub.is_none() {
+        return Err(ScimError::invalid_value(format!("sortBy '{path}' is complex: name a sub-attribute")));
+    }
+    Ok(lower(format!("json_extract(r.doc, '{}')", json_path(&r, r.sub)), r.target()))
+}
