@@ -63,6 +63,10 @@ pub fn finish(kind: ResourceKind, mut doc: Map<String, Value>) -> Result<Map<Str
     doc.remove("schemas");
     let schema = kind.schema();
     for attr in schema.attributes {
+        if attr.returned == crate::schema::Returned::Never {
+            // `password`: accepted and discarded; scimgate stores no credentials of users.
+            doc.remove(attr.name);
+        }
         if attr.required && !is_present(doc.get(attr.name)) {
             return Err(ScimError::invalid_value(format!(
                 "'{}' is required for a {} and must not be empty",
@@ -224,7 +228,7 @@ pub fn coerce_single(attr: &AttributeDef, value: &Value, label: &str) -> Result<
                 // A bare value for a complex attribute that has a `value` sub-attribute:
                 // Entra ID sends `manager` as a plain id string (interop.md).
                 Value::String(_) | Value::Number(_) | Value::Bool(_)
-                    if attr.sub_attribute("value").is_some() =>
+                    if !attr.multi_valued && attr.sub_attribute("value").is_some() =>
                 {
                     let mut m = Map::new();
                     m.insert("value".into(), value.clone());

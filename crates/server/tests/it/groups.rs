@@ -87,7 +87,7 @@ async fn bad_members_are_rejected_and_nothing_changes() {
     assert_eq!(r.body["meta"]["version"], "W/\"1\"");
     let r = app.post("/Groups", json!({"displayName": "H", "members": [{"value": "nope"}]})).await;
     assert_scim_error(&r, 400, Some("invalidValue"));
-    let r = app.get("/Groups?filter=displayName eq \"H\"").await;
+    let r = app.get("/Groups?filter=displayName%20eq%20%22H%22").await;
     assert_eq!(r.body["totalResults"], 0, "a failed create leaves no group behind");
     let r = app
         .patch(
