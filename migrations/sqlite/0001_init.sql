@@ -52,6 +52,7 @@ CREATE TABLE scim_group_members (
     group_id     TEXT NOT NULL REFERENCES scim_groups(id) ON DELETE CASCADE,
     member_id    TEXT NOT NULL,
     member_type  TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
+    display      TEXT,
     PRIMARY KEY (group_id, member_id)
 ) WITHOUT ROWID;
 CREATE INDEX scim_group_members_member ON scim_group_members (member_id);

@@ -39,7 +39,7 @@ pub struct Member {
     pub value: String,
     /// `User` or `Group`.
     pub member_type: ResourceKind,
-    /// The member's displayName (or userName).
+    /// `display` as the client sent it.
     pub display: Option<String>,
 }
 

@@ -47,6 +47,8 @@ pub struct MemberRef {
     pub value: String,
     /// `User` or `Group` when the client said so.
     pub member_type: Option<String>,
+    /// `display` as the client sent it (stored and returned as sent).
+    pub display: Option<String>,
 }
 
 /// A change to a group's membership, in request order.
@@ -191,6 +193,9 @@ fn apply_extension_object(
         }
         (_, Value::Object(values)) => {
             for (key, v) in values {
+                if key.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
                 let path = PatchPath {
                     attr: AttrPath { uri: Some(ext.id.to_string()), name: key.clone(), sub_attr: None },
                     filter: None,
@@ -642,7 +647,8 @@ pub fn member_refs(v: &Value) -> Result<Vec<MemberRef>, ScimError> {
                     "member type '{t}' is not supported; use \"User\" or \"Group\""
                 )));
             }
-            Ok(MemberRef { value: value.to_string(), member_type })
+            let display = obj.and_then(|o| get_ci(o, "display")).and_then(Value::as_str).map(str::to_string);
+            Ok(MemberRef { value: value.to_string(), member_type, display })
         })
         .collect()
 }
@@ -789,12 +795,16 @@ mod tests {
             changes,
             vec![
                 MemberChange::Add(vec![
-                    MemberRef { value: "u1".into(), member_type: None },
-                    MemberRef { value: "u2".into(), member_type: None }
+                    MemberRef { value: "u1".into(), member_type: None, display: None },
+                    MemberRef { value: "u2".into(), member_type: None, display: None }
                 ]),
                 MemberChange::Remove(vec!["u1".into()]),
                 MemberChange::Remove(vec!["u2".into()]),
-                MemberChange::Replace(vec![MemberRef { value: "u3".into(), member_type: None }]),
+                MemberChange::Replace(vec![MemberRef {
+                    value: "u3".into(),
+                    member_type: None,
+                    display: None
+                }]),
                 MemberChange::RemoveAll,
             ]
         );

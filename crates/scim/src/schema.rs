@@ -391,8 +391,8 @@ const MEMBER_SUBS: &[AttributeDef] = &[
         .case_exact()
         .mutability(Immutable)
         .refs(&["User", "Group"]),
-    AttributeDef::new("display", Str, "The member's displayName (userName for users without one).")
-        .mutability(ReadOnly),
+    AttributeDef::new("display", Str, "A human-readable name for the member, stored as the client sent it.")
+        .mutability(Immutable),
     AttributeDef::new("type", Str, "The member's resource type.")
         .mutability(Immutable)
         .canonical(&["User", "Group"]),

@@ -139,17 +139,12 @@ impl SqliteStore {
     }
 
     async fn members_of(&self, group_id: &str) -> Result<Vec<Member>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT m.member_id, m.member_type, coalesce(u.display_name, u.user_name, g.display_name) AS display \
-             FROM scim_group_members m \
-             LEFT JOIN scim_users u ON m.member_type = 'User' AND u.id = m.member_id \
-             LEFT JOIN scim_groups g ON m.member_type = 'Group' AND g.id = m.member_id \
-             WHERE m.group_id = ?",
-        )
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(internal)?;
+        let rows =
+            sqlx::query("SELECT member_id, member_type, display FROM scim_group_members WHERE group_id = ?")
+                .bind(group_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
         rows.iter()
             .map(|r| {
                 let t: String = r.try_get("member_type").map_err(internal)?;
@@ -307,12 +302,13 @@ async fn add_members(
             .into());
         }
         sqlx::query(
-            "INSERT INTO scim_group_members (group_id, member_id, member_type) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO scim_group_members (group_id, member_id, member_type, display) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (group_id, member_id) DO UPDATE SET display = coalesce(excluded.display, display)",
         )
         .bind(group_id)
         .bind(&m.value)
         .bind(member_type)
+        .bind(&m.display)
         .execute(&mut **tx)
         .await
         .map_err(internal)?;

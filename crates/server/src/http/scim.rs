@@ -130,8 +130,12 @@ fn resource_response(
     base: &str,
     p: &Projection,
 ) -> Response {
-    let mut res = scim_json(status, &render(kind, r, base, p));
-    if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
+    let body = render(kind, r, base, p);
+    let has_meta = body.get("meta").is_some();
+    let mut res = scim_json(status, &body);
+    // The ETag header repeats meta.version; a response whose `attributes` left out `meta`
+    // carries neither (some clients cannot attach a version to a resource without meta).
+    if has_meta && let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
         res.headers_mut().insert(header::ETAG, v);
     }
     if status == StatusCode::CREATED
@@ -543,7 +547,7 @@ async fn service_provider_config(
                 "defaultPaginationMethod": "index",
                 "defaultPageSize": DEFAULT_PAGE_SIZE,
                 "maxPageSize": MAX_PAGE_SIZE,
-                "cursorTimeout": 0
+                "cursorTimeout": 86400
             },
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",

@@ -37,7 +37,9 @@ async fn bulk_with_bulk_id_references() {
     let group_loc = ops[0]["location"].as_str().expect("location");
     let gid = group_loc.rsplit('/').next().expect("id");
     let g = app.get(&format!("/Groups/{gid}")).await;
-    assert_eq!(g.body["members"][0]["display"], "Alice A.", "{}", g.text);
+    let uid = ops[1]["location"].as_str().expect("location").rsplit('/').next().expect("id");
+    assert_eq!(g.body["members"][0]["value"], uid, "{}", g.text);
+    assert_eq!(app.get(&format!("/Users/{uid}")).await.body["displayName"], "Alice A.");
 }
 
 #[tokio::test]
