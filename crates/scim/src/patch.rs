@@ -774,6 +774,75 @@ mod tests {
         assert!(run(k, &mut d, json!({"Operations": []})).is_err());
     }
 
+    /// The operation examples of RFC 7644 §3.5.2.1–§3.5.2.3, applied to RFC 7643's sample user.
+    #[test]
+    fn rfc_7644_examples() {
+        let k = ResourceKind::User;
+        let mut d = normalize(
+            k,
+            &json!({"userName": "bjensen", "nickName": "B",
+                    "emails": [{"value": "bjensen@example.com", "type": "work", "primary": true}],
+                    "addresses": [{"type": "work", "streetAddress": "100 Universal City Plaza", "locality": "Hollywood"},
+                                  {"type": "home", "streetAddress": "456 Hollywood Blvd"}]}),
+        )
+        .expect("valid");
+        // §3.5.2.1: add without path; names are case-insensitive ("nickname").
+        run(k, &mut d, patch(json!([{"op": "add", "value": {"emails": [{"value": "babs@jensen.org", "type": "home"}], "nickname": "Babs"}}])))
+            .expect("add");
+        assert_eq!(d["nickName"], "Babs");
+        assert_eq!(d["emails"].as_array().map(Vec::len), Some(2));
+        // §3.5.2.3: replace a whole filtered value, then one sub-attribute of it.
+        run(
+            k,
+            &mut d,
+            patch(json!([{"op": "replace", "path": "addresses[type eq \"work\"]",
+                          "value": {"type": "work", "streetAddress": "911 Universal City Plaza", "locality": "Hollywood",
+                                    "region": "CA", "postalCode": "91608", "country": "US", "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US", "primary": true}}])),
+        )
+        .expect("replace filtered");
+        assert_eq!(d["addresses"][0]["streetAddress"], "911 Universal City Plaza");
+        assert_eq!(d["addresses"][1]["streetAddress"], "456 Hollywood Blvd");
+        run(k, &mut d, patch(json!([{"op": "replace", "path": "addresses[type eq \"work\"].streetAddress", "value": "1010 Broadway Ave"}])))
+            .expect("replace sub");
+        assert_eq!(d["addresses"][0]["streetAddress"], "1010 Broadway Ave");
+        assert_eq!(d["addresses"][0]["region"], "CA");
+        // §3.5.2.3: replace without path.
+        run(k, &mut d, patch(json!([{"op": "replace", "value": {"emails": [{"value": "bjensen@example.com", "type": "work", "primary": true}, {"value": "babs@jensen.org", "type": "home"}], "nickname": "Babs"}}])))
+            .expect("replace all");
+        assert_eq!(d["emails"].as_array().map(Vec::len), Some(2));
+        // §3.5.2.2: remove a filtered value and a whole attribute.
+        run(k, &mut d, patch(json!([{"op": "remove", "path": "emails[type eq \"home\"]"}, {"op": "remove", "path": "nickName"}])))
+            .expect("remove");
+        assert_eq!(d["emails"].as_array().map(Vec::len), Some(1));
+        assert!(!d.contains_key("nickName"));
+
+        // Group examples: add members, remove one by filter, remove all, replace all.
+        let g = ResourceKind::Group;
+        let mut doc = normalize(g, &json!({"displayName": "Tour Guides"})).expect("valid");
+        let changes = run(
+            g,
+            &mut doc,
+            patch(json!([
+                {"op": "add", "path": "members", "value": [{"display": "Babs Jensen",
+                    "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646",
+                    "value": "2819c223-7f76-453a-919d-413861904646"}]},
+                {"op": "remove", "path": "members[value eq \"2819c223-7f76-453a-919d-413861904646\"]"},
+                {"op": "remove", "path": "members"},
+                {"op": "replace", "path": "members", "value": [{"display": "James Smith", "value": "08e1d05d-121c-4561-8b96-473d93df9210"}]},
+            ])),
+        )
+        .expect("group ops");
+        assert_eq!(changes.len(), 4);
+        assert!(
+            matches!(&changes[0], MemberChange::Add(v) if v[0].display.as_deref() == Some("Babs Jensen"))
+        );
+        assert_eq!(changes[1], MemberChange::Remove(vec!["2819c223-7f76-453a-919d-413861904646".into()]));
+        assert_eq!(changes[2], MemberChange::RemoveAll);
+        assert!(
+            matches!(&changes[3], MemberChange::Replace(v) if v[0].value == "08e1d05d-121c-4561-8b96-473d93df9210")
+        );
+    }
+
     #[test]
     fn group_member_changes() {
         let k = ResourceKind::Group;

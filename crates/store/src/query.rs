@@ -87,9 +87,9 @@ fn write_filter(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Result<(), 
             out.push(")");
         }
         Filter::Not(inner) => {
-            out.push("(NOT ");
+            out.push("(NOT coalesce(");
             write_filter(kind, inner, out)?;
-            out.push(")");
+            out.push(", 0))");
         }
         Filter::Present(path) => write_leaf(kind, path, None, out)?,
         Filter::Compare { path, op, value } => write_leaf(kind, path, Some((*op, value)), out)?,
@@ -256,9 +256,9 @@ fn write_relation_filter(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Re
             Ok(())
         }
         Filter::Not(inner) => {
-            out.push("(NOT ");
+            out.push("(NOT coalesce(");
             write_relation_filter(kind, inner, out)?;
-            out.push(")");
+            out.push(", 0))");
             Ok(())
         }
         Filter::Compare { path, op, value } => {
@@ -310,9 +310,9 @@ fn write_element_filter(attr: &'static AttributeDef, f: &Filter, out: &mut SqlBu
             Ok(())
         }
         Filter::Not(inner) => {
-            out.push("(NOT ");
+            out.push("(NOT coalesce(");
             write_element_filter(attr, inner, out)?;
-            out.push(")");
+            out.push(", 0))");
             Ok(())
         }
         Filter::Compare { path, .. } | Filter::Present(path) => {
@@ -380,10 +380,12 @@ fn write_compare(
     }
     let negate = op == CompareOp::Ne;
     let op = if negate { CompareOp::Eq } else { op };
+    // A comparison with NULL is NULL, which WHERE, AND and OR already treat as false; only
+    // NOT needs the NULL turned into false first. Leaving positive comparisons bare keeps
+    // them sargable (`r.user_name_lower = ?` can use the index, `coalesce(...)` cannot).
     if negate {
-        out.push("(NOT ");
+        out.push("(NOT coalesce(");
     }
-    out.push("coalesce(");
     match operand {
         Operand::Const(c) => {
             let CompValue::String(s) = value else {
@@ -444,9 +446,8 @@ fn write_compare(
             _ => return Err(invalid(format!("'{path}' is a string; compare it with a string"))),
         },
     }
-    out.push(", 0)");
     if negate {
-        out.push(")");
+        out.push(", 0))");
     }
     Ok(())
 }

@@ -699,3 +699,53 @@ impl AccountStore for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(internal).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scimgate_scim::filter::parse_filter;
+
+    /// The SQL of a filter, as the store would run it, and SQLite's plan for it.
+    async fn plan(store: &SqliteStore, kind: ResourceKind, filter: &str) -> String {
+        let f = parse_filter(filter).expect("filter");
+        let mut sql = SqlBuf::default();
+        sql.push(&format!("EXPLAIN QUERY PLAN SELECT r.id FROM {} r WHERE r.account_id = ", table(kind)));
+        sql.bind(Param::Text("a".into()));
+        sql.push(" AND ");
+        sql.append(filter_sql(kind, &f).expect("sql"));
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.sql)), &sql.params)
+            .fetch_all(store.pool())
+            .await
+            .expect("plan");
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[tokio::test]
+    async fn equality_filters_use_indexes() {
+        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+        let p = plan(&store, ResourceKind::User, r#"userName eq "Bob@Example.com""#).await;
+        assert!(p.contains("USING INDEX scim_users_user_name (account_id=? AND user_name_lower=?)"), "{p}");
+        let p = plan(&store, ResourceKind::User, r#"externalId eq "e1""#).await;
+        assert!(p.contains("USING INDEX scim_users_external_id (account_id=? AND external_id=?)"), "{p}");
+        let p = plan(&store, ResourceKind::Group, r#"displayName eq "Ops""#).await;
+        assert!(
+            p.contains("USING INDEX scim_groups_display_name (account_id=? AND display_name_lower=?)"),
+            "{p}"
+        );
+        let p = plan(&store, ResourceKind::User, r#"id eq "x""#).await;
+        assert!(p.contains("(id=?)") || p.contains("AND id=?)"), "{p}");
+    }
+
+    #[tokio::test]
+    async fn values_are_bound_never_spliced() {
+        let f =
+            parse_filter(r#"userName eq "x' OR 1=1 --" or name.givenName co "'; DROP TABLE scim_users; --""#)
+                .expect("filter");
+        let sql = filter_sql(ResourceKind::User, &f).expect("sql");
+        assert!(!sql.sql.contains("DROP") && !sql.sql.contains("1=1"), "{}", sql.sql);
+        assert_eq!(sql.params.len(), 2);
+    }
+}

@@ -252,3 +252,22 @@ async fn okta_errors_are_json_and_wrong_token_is_401() {
     let r = app.send(Method::GET, &path, Some("garbage"), None, &[]).await;
     assert_scim_error(&r, 401, None);
 }
+
+#[tokio::test]
+async fn entra_keeps_one_value_per_type() {
+    // Entra re-sends `emails[type eq "work"].value` on every update: it must replace the work
+    // email, never add a second one.
+    let app = TestApp::new().await;
+    let id = app.user("one@contoso.com").await;
+    for v in ["first@contoso.com", "second@contoso.com"] {
+        let r = app
+            .patch(
+                &format!("/Users/{id}"),
+                patch_body(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": v}])),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(r.body["emails"], json!([{"value": "second@contoso.com", "type": "work", "primary": true}]));
+}

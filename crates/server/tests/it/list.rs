@@ -57,6 +57,13 @@ async fn names(app: &TestApp, filter: &str) -> Vec<String> {
 async fn every_operator_and_combinator() {
     let app = TestApp::new().await;
     seed(&app).await;
+    const ALL: &[&str] = &[
+        "admin@acme.test",
+        "alice@example.com",
+        "bjensen@example.com",
+        "jsmith@example.org",
+        "zed@other.net",
+    ];
     let cases: &[(&str, &[&str])] = &[
         ("userName eq \"BJENSEN@example.com\"", &["bjensen@example.com"]),
         (
@@ -122,6 +129,9 @@ async fn every_operator_and_combinator() {
             ],
         ),
         ("(userName eq \"zed@other.net\")", &["zed@other.net"]),
+        // NOT over an absent value: the comparison is false, so its negation holds.
+        ("not (title eq \"nobody\") and not (externalId eq \"x\") and externalId ne \"y\"", ALL),
+        ("not (emails[type eq \"nothing\"]) and not (name.givenName sw \"zz\")", ALL),
     ];
     for (filter, want) in cases {
         let got = names(&app, filter).await;
