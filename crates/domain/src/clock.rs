@@ -17,3 +17,25 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// A clock that only moves when told to: tests move time instead of sleeping.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    /// Starts at `t`.
+    pub fn new(t: OffsetDateTime) -> Self {
+        Self(std::sync::Mutex::new(t))
+    }
+    /// Moves time forward (or back, with a negative duration).
+    pub fn advance(&self, d: time::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -23,6 +23,15 @@ pub enum DomainError {
     /// The credential is missing, malformed, unknown, expired or for another account.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// A valid credential that lacks a permission (403; the permission is named).
+    #[error("missing permission {0}")]
+    Forbidden(crate::access::Permission),
+    /// A valid credential that may not do this for another reason (403).
+    #[error("{0}")]
+    ForbiddenMessage(String),
+    /// A feature behind a flag that is off for the account.
+    #[error("feature flag {0} is not enabled for this account")]
+    FeatureDisabled(&'static str),
     /// Storage or another internal failure. The text is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -31,5 +40,12 @@ pub enum DomainError {
 impl From<ScimError> for DomainError {
     fn from(e: ScimError) -> Self {
         DomainError::Invalid(e)
+    }
+}
+
+impl DomainError {
+    /// An invalid request (400 `invalidValue` / `INVALID_REQUEST`).
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        DomainError::Invalid(ScimError::invalid_value(msg))
     }
 }

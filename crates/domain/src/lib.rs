@@ -1,14 +1,18 @@
 //! The rules of scimgate: accounts, tokens, SCIM users and groups, and the storage traits
 //! they need. No HTTP and no SQL types appear here.
 
+pub mod access;
+pub mod access_service;
 pub mod account_service;
+pub mod auth_service;
 pub mod clock;
+pub mod entities;
 pub mod error;
 pub mod ids;
 pub mod scim_service;
 pub mod store;
 pub mod token;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::DomainError;
 pub use ids::AccountId;

@@ -9,6 +9,8 @@ use scimgate_scim::patch::{self, MemberChange, MemberRef, OpKind, PatchOperation
 use scimgate_scim::resource::{self, Meta};
 use scimgate_scim::schema::{GROUP_URN, ResourceKind};
 
+use crate::access::{Authorized, Permission};
+use crate::access_service::ChangeHook;
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::ids::{AccountId, new_resource_id};
@@ -22,12 +24,24 @@ const PATCH_RETRIES: usize = 8;
 pub struct ScimService {
     store: Arc<dyn ScimStore>,
     clock: Arc<dyn Clock>,
+    on_change: ChangeHook,
 }
 
 impl std::fmt::Debug for ScimService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScimService").finish_non_exhaustive()
     }
+}
+
+/// What a SCIM operation does, for its permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScimOp {
+    /// GET, list, search.
+    Read,
+    /// POST.
+    Create,
+    /// PUT, PATCH, DELETE.
+    Write,
 }
 
 /// The result of a PATCH.
@@ -38,32 +52,65 @@ pub struct PatchOutcome {
 }
 
 impl ScimService {
-    /// A service over a store and a clock.
-    pub fn new(store: Arc<dyn ScimStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// A service over a store and a clock. `on_change` runs after writes that can change
+    /// who holds which role (group membership, deleted users and groups).
+    pub fn new(store: Arc<dyn ScimStore>, clock: Arc<dyn Clock>, on_change: ChangeHook) -> Self {
+        Self { store, clock, on_change }
+    }
+
+    /// The permission an operation needs (contract.md §3 "SCIM needs").
+    pub fn permission(kind: ResourceKind, op: ScimOp) -> Permission {
+        match (kind, op) {
+            (ResourceKind::User, ScimOp::Read) => Permission::UserView,
+            (ResourceKind::User, ScimOp::Create) => Permission::UserInvite,
+            (ResourceKind::User, ScimOp::Write) => Permission::UserManage,
+            (ResourceKind::Group, ScimOp::Read) => Permission::UsergroupView,
+            (ResourceKind::Group, ScimOp::Create | ScimOp::Write) => Permission::UsergroupManage,
+        }
+    }
+
+    fn account(auth: &Authorized, kind: ResourceKind, op: ScimOp) -> Result<&AccountId, DomainError> {
+        let p = Self::permission(kind, op);
+        if auth.permission() == p { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+    }
+
+    fn changed(&self, account: &AccountId, kind: ResourceKind) {
+        if kind == ResourceKind::Group {
+            (self.on_change)(account);
+        }
     }
 
     /// POST: creates a resource (RFC 7644 §3.3).
     pub async fn create(
         &self,
-        account: &AccountId,
+        auth: &Authorized,
         kind: ResourceKind,
         body: &Value,
     ) -> Result<StoredResource, DomainError> {
+        let account = Self::account(auth, kind, ScimOp::Create)?;
         let mut doc = resource::normalize(kind, body)?;
         let members = take_members(kind, &mut doc)?;
         let id = new_resource_id();
-        self.store.create_resource(account, kind, &id, &doc, &members, self.clock.now()).await
+        let created =
+            self.store.create_resource(account, kind, &id, &doc, &members, self.clock.now()).await?;
+        self.changed(account, kind);
+        Ok(created)
     }
 
     /// GET one resource.
     pub async fn get(
         &self,
-        account: &AccountId,
+        auth: &Authorized,
         kind: ResourceKind,
         id: &str,
         include_related: bool,
     ) -> Result<StoredResource, DomainError> {
+        // A caller that may change a resource may also read back what it changed (a PATCH or
+        // POST response), so any SCIM permission of this resource type serves here.
+        let account = [ScimOp::Read, ScimOp::Create, ScimOp::Write]
+            .into_iter()
+            .find_map(|op| Self::account(auth, kind, op).ok())
+            .ok_or(DomainError::Forbidden(Self::permission(kind, ScimOp::Read)))?;
         self.store.get_resource(account, kind, id, include_related).await
     }
 
@@ -71,12 +118,13 @@ impl ScimService {
     /// in the body becomes the membership.
     pub async fn replace(
         &self,
-        account: &AccountId,
+        auth: &Authorized,
         kind: ResourceKind,
         id: &str,
         body: &Value,
         if_match: Option<i64>,
     ) -> Result<StoredResource, DomainError> {
+        let account = Self::account(auth, kind, ScimOp::Write)?;
         let mut doc = resource::normalize(kind, body)?;
         let members = take_members(kind, &mut doc)?;
         let changes = match kind {
@@ -88,6 +136,7 @@ impl ScimService {
             .update_resource(account, kind, id, &update, self.clock.now())
             .await
             .map_err(|e| precondition(e, if_match))?;
+        self.changed(account, kind);
         self.store.get_resource(account, kind, id, true).await
     }
 
@@ -95,12 +144,13 @@ impl ScimService {
     /// group or its members.
     pub async fn patch(
         &self,
-        account: &AccountId,
+        auth: &Authorized,
         kind: ResourceKind,
         id: &str,
         body: &Value,
         if_match: Option<i64>,
     ) -> Result<PatchOutcome, DomainError> {
+        let account = Self::account(auth, kind, ScimOp::Write)?;
         let ops = patch::parse_request(body)?;
         if kind == ResourceKind::Group && ops.iter().all(is_member_op) {
             let changes = patch::apply(kind, &mut Map::new(), &ops)?;
@@ -110,6 +160,7 @@ impl ScimService {
                 .update_resource(account, kind, id, &update, self.clock.now())
                 .await
                 .map_err(|e| precondition(e, if_match))?;
+            self.changed(account, kind);
             return Ok(PatchOutcome { version });
         }
         for _ in 0..PATCH_RETRIES {
@@ -131,7 +182,10 @@ impl ScimService {
                 members: &changes,
             };
             match self.store.update_resource(account, kind, id, &update, self.clock.now()).await {
-                Ok((version, _)) => return Ok(PatchOutcome { version }),
+                Ok((version, _)) => {
+                    self.changed(account, kind);
+                    return Ok(PatchOutcome { version });
+                }
                 Err(DomainError::VersionMismatch) if if_match.is_none() => continue,
                 Err(e) => return Err(precondition(e, if_match)),
             }
@@ -142,21 +196,30 @@ impl ScimService {
     /// DELETE (RFC 7644 §3.6).
     pub async fn delete(
         &self,
-        account: &AccountId,
+        auth: &Authorized,
         kind: ResourceKind,
         id: &str,
         if_match: Option<i64>,
     ) -> Result<(), DomainError> {
-        self.store.delete_resource(account, kind, id, if_match).await.map_err(|e| precondition(e, if_match))
+        let account = Self::account(auth, kind, ScimOp::Write)?;
+        self.store
+            .delete_resource(account, kind, id, if_match)
+            .await
+            .map_err(|e| precondition(e, if_match))?;
+        // A deleted user loses its tokens and assignments in the same transaction; drop the
+        // cached grants too.
+        (self.on_change)(account);
+        Ok(())
     }
 
     /// Lists resources (RFC 7644 §3.4.2).
     pub async fn list(
         &self,
-        account: &AccountId,
+        auth: &Authorized,
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, DomainError> {
+        let account = Self::account(auth, kind, ScimOp::Read)?;
         self.store.list_resources(account, kind, query).await
     }
 }

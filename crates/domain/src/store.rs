@@ -9,9 +9,13 @@ use scimgate_scim::filter::{AttrPath, Filter};
 use scimgate_scim::patch::{MemberChange, MemberRef};
 use scimgate_scim::schema::ResourceKind;
 
+use crate::entities::{
+    ApiKey, ApiKeyRef, GrantRow, Organization, PageRequest, Paged, PrincipalType, Project, ResourceGroup,
+    Role, RoleAssignment, ServiceAccount, TokenInfo,
+};
 use crate::error::DomainError;
 use crate::ids::AccountId;
-use crate::token::{NewToken, StoredToken};
+use crate::token::{NewToken, StoredToken, TokenKind};
 
 /// A stored User or Group.
 #[derive(Debug, Clone)]
@@ -203,8 +207,222 @@ pub trait AccountStore: Send + Sync {
     async fn account_exists(&self, account: &AccountId) -> Result<bool, DomainError>;
     /// Number of accounts (bootstrap on an empty database).
     async fn count_accounts(&self) -> Result<u64, DomainError>;
-    /// Looks up a token by id.
-    async fn get_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<(), DomainError>;
+}
+
+/// Access control of one account: scopes, service accounts, roles, resource groups, role
+/// assignments, API keys and tokens. Every method takes the account it works in.
+///
+/// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
+/// database's unique indexes, never check-then-insert).
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Creates an organization.
+    async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError>;
+    /// Reads an organization.
+    async fn get_org(&self, account: &AccountId, identifier: &str) -> Result<Organization, DomainError>;
+    /// Lists organizations, optionally those whose identifier or name contains `search`
+    /// (case-insensitive), ordered by identifier.
+    async fn list_orgs(
+        &self,
+        account: &AccountId,
+        search: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Paged<Organization>, DomainError>;
+    /// Updates name, description, tags and modified time.
+    async fn update_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError>;
+    /// Deletes an organization with its projects.
+    async fn delete_org(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+
+    /// Creates a project (`NotFound` when its organization does not exist).
+    async fn create_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError>;
+    /// Reads a project.
+    async fn get_project(
+        &self,
+        account: &AccountId,
+        org: &str,
+        identifier: &str,
+    ) -> Result<Project, DomainError>;
+    /// Lists projects, of one organization or all, ordered by org then identifier.
+    async fn list_projects(
+        &self,
+        account: &AccountId,
+        org: Option<&str>,
+        search: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Paged<Project>, DomainError>;
+    /// Updates name, description, color, tags and modified time.
+    async fn update_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError>;
+    /// Deletes a project.
+    async fn delete_project(
+        &self,
+        account: &AccountId,
+        org: &str,
+        identifier: &str,
+    ) -> Result<(), DomainError>;
+
+    /// Creates a service account.
+    async fn create_service_account(
+        &self,
+        account: &AccountId,
+        sa: &ServiceAccount,
+    ) -> Result<(), DomainError>;
+    /// Reads a service account.
+    async fn get_service_account(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+    ) -> Result<ServiceAccount, DomainError>;
+    /// Lists service accounts, ordered by identifier.
+    async fn list_service_accounts(
+        &self,
+        account: &AccountId,
+        search: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Paged<ServiceAccount>, DomainError>;
+    /// Updates name, email, description, tags and modified time.
+    async fn update_service_account(
+        &self,
+        account: &AccountId,
+        sa: &ServiceAccount,
+    ) -> Result<(), DomainError>;
+    /// Deletes a service account with its API keys, tokens and role assignments, in one
+    /// transaction.
+    async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+
+    /// Creates a custom role.
+    async fn create_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError>;
+    /// Reads a custom role.
+    async fn get_role(&self, account: &AccountId, identifier: &str) -> Result<Role, DomainError>;
+    /// Lists custom roles, ordered by identifier.
+    async fn list_roles(&self, account: &AccountId, page: PageRequest) -> Result<Paged<Role>, DomainError>;
+    /// Updates a custom role.
+    async fn update_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError>;
+    /// Deletes a custom role; `Conflict` while role assignments use it.
+    async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+
+    /// Creates a custom resource group.
+    async fn create_resource_group(&self, account: &AccountId, rg: &ResourceGroup)
+    -> Result<(), DomainError>;
+    /// Reads a custom resource group.
+    async fn get_resource_group(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+    ) -> Result<ResourceGroup, DomainError>;
+    /// Lists custom resource groups, ordered by identifier.
+    async fn list_resource_groups(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> Result<Paged<ResourceGroup>, DomainError>;
+    /// Updates a custom resource group.
+    async fn update_resource_group(&self, account: &AccountId, rg: &ResourceGroup)
+    -> Result<(), DomainError>;
+    /// Deletes a custom resource group; `Conflict` while role assignments use it.
+    async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+
+    /// Creates a role assignment; `Conflict` for a duplicate identifier or a duplicate
+    /// (scope, role, resource group, principal).
+    async fn create_role_assignment(
+        &self,
+        account: &AccountId,
+        ra: &RoleAssignment,
+    ) -> Result<(), DomainError>;
+    /// Reads a role assignment.
+    async fn get_role_assignment(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+    ) -> Result<RoleAssignment, DomainError>;
+    /// Lists role assignments, optionally of one principal, ordered by identifier.
+    async fn list_role_assignments(
+        &self,
+        account: &AccountId,
+        principal: Option<(PrincipalType, &str)>,
+        page: PageRequest,
+    ) -> Result<Paged<RoleAssignment>, DomainError>;
+    /// Sets `disabled` (and modified time).
+    async fn update_role_assignment(
+        &self,
+        account: &AccountId,
+        ra: &RoleAssignment,
+    ) -> Result<(), DomainError>;
+    /// Deletes a role assignment.
+    async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+    /// The enabled assignments that apply to a principal: its own and, for a user, those of
+    /// the SCIM groups it is a direct member of; joined with custom roles and resource groups.
+    async fn principal_grants(
+        &self,
+        account: &AccountId,
+        principal: &crate::access::Principal,
+    ) -> Result<Vec<GrantRow>, DomainError>;
+    /// Whether a principal exists (SCIM user or group id, or service account identifier).
+    async fn principal_exists(
+        &self,
+        account: &AccountId,
+        kind: PrincipalType,
+        identifier: &str,
+    ) -> Result<bool, DomainError>;
+
+    /// Creates an API key.
+    async fn create_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError>;
+    /// Reads an API key.
+    async fn get_api_key(&self, account: &AccountId, key: &ApiKeyRef) -> Result<ApiKey, DomainError>;
+    /// Lists the API keys of a parent, ordered by identifier.
+    async fn list_api_keys(
+        &self,
+        account: &AccountId,
+        kind: TokenKind,
+        parent: &str,
+    ) -> Result<Vec<ApiKey>, DomainError>;
+    /// Updates name, description, tags, default lifetime.
+    async fn update_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError>;
+    /// Deletes an API key with its tokens.
+    async fn delete_api_key(&self, account: &AccountId, key: &ApiKeyRef) -> Result<(), DomainError>;
+
+    /// Stores a token (its metadata and the hash of its secret).
+    async fn create_token(
+        &self,
+        account: &AccountId,
+        info: &TokenInfo,
+        secret_hash: &[u8],
+    ) -> Result<(), DomainError>;
+    /// Reads a token's metadata by API key and identifier.
+    async fn get_token_info(
+        &self,
+        account: &AccountId,
+        key: &ApiKeyRef,
+        identifier: &str,
+    ) -> Result<TokenInfo, DomainError>;
+    /// Lists the tokens of an API key, ordered by identifier.
+    async fn list_tokens(
+        &self,
+        account: &AccountId,
+        key: &ApiKeyRef,
+        page: PageRequest,
+    ) -> Result<Paged<TokenInfo>, DomainError>;
+    /// Replaces a token's secret hash; keeps the old one valid until `previous_valid_to`.
+    async fn rotate_token(
+        &self,
+        account: &AccountId,
+        token_id: &str,
+        new_hash: &[u8],
+        previous_valid_to: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError>;
+    /// Updates a token's name, description, tags and validTo.
+    async fn update_token(&self, account: &AccountId, info: &TokenInfo) -> Result<(), DomainError>;
+    /// Deletes a token.
+    async fn delete_token(&self, account: &AccountId, token_id: &str) -> Result<(), DomainError>;
+    /// Looks up a token for authentication by its id (the id inside the token string).
+    async fn get_stored_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError>;
+    /// Records last-used times (a batch from the tracker); unknown ids are ignored.
+    async fn touch_tokens(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), DomainError>;
+
+    /// The account's feature flags that are on.
+    async fn feature_flags(&self, account: &AccountId) -> Result<Vec<String>, DomainError>;
+    /// Turns a feature flag on or off (`NotFound` when the account does not exist).
+    async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError>;
 }

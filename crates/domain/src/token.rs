@@ -108,8 +108,14 @@ pub struct StoredToken {
     pub principal_id: String,
     /// SHA-256 of the secret.
     pub secret_hash: Vec<u8>,
+    /// Not valid before.
+    pub valid_from: Option<OffsetDateTime>,
     /// Expiry, if any.
     pub valid_to: Option<OffsetDateTime>,
+    /// After a rotation with a grace period: the previous secret's hash…
+    pub previous_secret_hash: Option<Vec<u8>>,
+    /// …and until when it still works.
+    pub previous_valid_to: Option<OffsetDateTime>,
 }
 
 impl StoredToken {
@@ -117,12 +123,21 @@ impl StoredToken {
     /// and expiry.
     pub fn verify(&self, presented: &PresentedToken, now: OffsetDateTime) -> Result<(), DomainError> {
         let hash = hash_secret(&presented.secret);
-        let same_secret: bool = hash.ct_eq(&self.secret_hash).into();
-        if !same_secret || self.account.as_str() != presented.account || self.kind != presented.kind {
+        let current: bool = hash.ct_eq(&self.secret_hash).into();
+        // A rotated-out secret keeps working until the rotation's grace period ends.
+        let previous = match (&self.previous_secret_hash, self.previous_valid_to) {
+            (Some(old), Some(until)) if now < until => bool::from(hash.ct_eq(old)),
+            _ => false,
+        };
+        if !(current || previous) || self.account.as_str() != presented.account || self.kind != presented.kind
+        {
             return Err(DomainError::Unauthenticated("invalid token"));
         }
         if self.valid_to.is_some_and(|t| t <= now) {
             return Err(DomainError::Unauthenticated("token expired"));
+        }
+        if self.valid_from.is_some_and(|t| t > now) {
+            return Err(DomainError::Unauthenticated("token not yet valid"));
         }
         Ok(())
     }
@@ -145,7 +160,10 @@ mod tests {
             kind: TokenKind::User,
             principal_id: "u".into(),
             secret_hash: t.secret_hash.clone(),
+            valid_from: None,
             valid_to: None,
+            previous_secret_hash: None,
+            previous_valid_to: None,
         };
         let now = OffsetDateTime::UNIX_EPOCH;
         assert!(stored.verify(&p, now).is_ok());

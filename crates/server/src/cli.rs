@@ -43,6 +43,19 @@ pub enum AccountCommand {
         #[arg(long, env = "SCIMGATE_DATABASE", default_value = DEFAULT_DATABASE)]
         database: String,
     },
+    /// Turn a feature flag on or off for an account (running servers see it within 5 s).
+    FeatureFlag {
+        /// Account identifier.
+        id: String,
+        /// The flag (NG_SETTINGS, PL_SUPPORT_JWT_TOKEN_SCIM_API).
+        flag: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// Database URL.
+        #[arg(long, env = "SCIMGATE_DATABASE", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -81,6 +94,21 @@ pub async fn run(cli: Cli) -> i32 {
                         "token": c.token,
                     });
                     println!("{out}");
+                    0
+                }
+                Err(scimgate_domain::DomainError::Invalid(e)) => fail(&e.detail),
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Account(AccountCommand::FeatureFlag { id, flag, state, database }) => {
+            let store = match crate::server::open_store(&database).await {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let on = state == "on";
+            match scimgate_domain::access_service::set_feature_flag(store.as_ref(), &id, &flag, on).await {
+                Ok(()) => {
+                    println!("{}", serde_json::json!({"accountIdentifier": id, "flag": flag, "enabled": on}));
                     0
                 }
                 Err(scimgate_domain::DomainError::Invalid(e)) => fail(&e.detail),

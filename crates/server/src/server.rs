@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use scimgate_domain::access_service::{AccessService, ChangeHook};
 use scimgate_domain::account_service::{CreatedAccount, create_account};
+use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::scim_service::ScimService;
 use scimgate_domain::{Clock, DomainError, SystemClock};
 use scimgate_store::SqliteStore;
@@ -26,8 +28,15 @@ pub async fn open_store(url: &str) -> Result<Arc<SqliteStore>, String> {
 
 /// Builds the application state over an open store.
 pub fn build_state(store: Arc<SqliteStore>, clock: Arc<dyn Clock>, config: Config) -> AppState {
+    let auth = Arc::new(AuthService::new(store.clone(), clock.clone()));
+    let hook_auth = auth.clone();
+    // Any change to who may do what drops the account's cached credentials and grants on
+    // this node at once.
+    let on_change: ChangeHook = Arc::new(move |account| hook_auth.invalidate(account));
     AppState {
-        scim: ScimService::new(store.clone(), clock.clone()),
+        scim: ScimService::new(store.clone(), clock.clone(), on_change.clone()),
+        access: AccessService::new(store.clone(), clock.clone(), on_change),
+        auth,
         accounts: store,
         clock,
         config: Arc::new(config),
@@ -93,10 +102,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "listening");
     eprintln!("scimgate: listening on http://{addr}");
-    axum::serve(listener, crate::http::router(state))
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn(crate::last_used::run(state.auth.clone(), stop_rx));
+    let served = axum::serve(listener, crate::http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| format!("server error: {e}"))
+        .map_err(|e| format!("server error: {e}"));
+    let _ = stop_tx.send(true);
+    let _ = flusher.await;
+    served
 }
 
 async fn shutdown_signal() {

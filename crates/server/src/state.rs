@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use scimgate_domain::Clock;
+use scimgate_domain::access_service::AccessService;
+use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::scim_service::ScimService;
 use scimgate_domain::store::AccountStore;
 
@@ -13,7 +15,11 @@ use crate::config::Config;
 pub struct AppState {
     /// SCIM use cases.
     pub scim: ScimService,
-    /// Accounts and tokens.
+    /// Access-control use cases.
+    pub access: AccessService,
+    /// Authentication with its caches.
+    pub auth: Arc<AuthService>,
+    /// Accounts.
     pub accounts: Arc<dyn AccountStore>,
     /// The clock.
     pub clock: Arc<dyn Clock>,

@@ -1,6 +1,7 @@
 //! The storage traits of `scimgate-domain` implemented on SQL databases with sqlx: schema
 //! migrations, row mapping, SCIM filter → SQL, and database errors → `DomainError`.
 
+mod access;
 pub mod query;
 mod sqlite;
 

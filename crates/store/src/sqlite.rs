@@ -9,11 +9,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
+use scimgate_domain::access::{ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES};
 use scimgate_domain::store::{
     AccountStore, CursorPosition, GroupRef, ListPage, ListQuery, Member, NewAccount, Page, ResourceUpdate,
     ScimStore, StoredResource,
 };
-use scimgate_domain::token::{StoredToken, TokenKind};
 use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::ScimError;
 use scimgate_scim::patch::{MemberChange, MemberRef};
@@ -27,14 +27,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqli
 /// The SQLite implementation of every store trait.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
-fn us(t: OffsetDateTime) -> i64 {
+/// Microseconds since the Unix epoch, as timestamps are stored.
+pub(crate) fn us(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
 }
 
-fn from_us(v: i64) -> OffsetDateTime {
+/// The inverse of [`us`].
+pub(crate) fn from_us(v: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
@@ -132,7 +134,8 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, DomainError> {
+    /// A write transaction (`BEGIN IMMEDIATE`).
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, DomainError> {
         // IMMEDIATE takes the write lock up front, so a read-then-write transaction never
         // fails with SQLITE_BUSY on lock upgrade; busy_timeout queues writers instead.
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)
@@ -518,14 +521,31 @@ impl ScimStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
-        if kind == ResourceKind::User {
-            sqlx::query("DELETE FROM api_tokens WHERE account_id = ? AND principal_id = ?")
+        // What hangs off the principal: a user's personal API keys (their tokens cascade) and
+        // the role assignments made to the user or group.
+        let principal_type = match kind {
+            ResourceKind::User => {
+                sqlx::query(
+                    "DELETE FROM api_keys WHERE account_id = ? AND api_key_type = 'USER' AND parent_identifier = ?",
+                )
                 .bind(account.as_str())
                 .bind(id)
                 .execute(&mut *tx)
                 .await
                 .map_err(internal)?;
-        }
+                "USER"
+            }
+            ResourceKind::Group => "USER_GROUP",
+        };
+        sqlx::query(
+            "DELETE FROM role_assignments WHERE account_id = ? AND principal_type = ? AND principal_identifier = ?",
+        )
+        .bind(account.as_str())
+        .bind(principal_type)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(())
     }
@@ -642,13 +662,53 @@ impl AccountStore for SqliteStore {
         .await
         .map_err(internal)?;
         sqlx::query(
-            "INSERT INTO api_tokens (id, account_id, kind, principal_id, name, secret_hash, created_us) \
-             VALUES (?, ?, 'pat', ?, 'bootstrap', ?, ?)",
+            "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
+             VALUES (?, 'default', 'Default Organization', '', '{}', ?, ?)",
+        )
+        .bind(a.id.as_str())
+        .bind(us(now))
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        // The admin's personal access token lives in API key 'bootstrap'.
+        sqlx::query(
+            "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
+             tags, default_ttl_ms, created_us, modified_us) \
+             VALUES (?, 'USER', ?, 'bootstrap', 'bootstrap', '', '{}', NULL, ?, ?)",
+        )
+        .bind(a.id.as_str())
+        .bind(&a.admin_user_id)
+        .bind(us(now))
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
+             identifier, name, description, tags, secret_hash, created_us, modified_us, valid_from_us) \
+             VALUES (?, ?, 'USER', ?, 'bootstrap', 'bootstrap', 'bootstrap', '', '{}', ?, ?, ?, ?)",
         )
         .bind(&a.admin_token.token_id)
         .bind(a.id.as_str())
         .bind(&a.admin_user_id)
         .bind(&a.admin_token.secret_hash)
+        .bind(us(now))
+        .bind(us(now))
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
+             role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
+             created_us, modified_us) VALUES (?, 'bootstrap_admin', '', '', ?, ?, 'USER', ?, 0, ?, ?)",
+        )
+        .bind(a.id.as_str())
+        .bind(ACCOUNT_ADMIN_ROLE)
+        .bind(ALL_ACCOUNT_RESOURCES)
+        .bind(&a.admin_user_id)
+        .bind(us(now))
         .bind(us(now))
         .execute(&mut *tx)
         .await
@@ -671,28 +731,6 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(internal)?;
         Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    async fn get_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError> {
-        let row = sqlx::query(
-            "SELECT id, account_id, kind, principal_id, secret_hash, valid_to_us FROM api_tokens WHERE id = ?",
-        )
-        .bind(token_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(internal)?;
-        let Some(r) = row else { return Ok(None) };
-        let kind: String = r.try_get("kind").map_err(internal)?;
-        let account: String = r.try_get("account_id").map_err(internal)?;
-        let valid_to: Option<i64> = r.try_get("valid_to_us").map_err(internal)?;
-        Ok(Some(StoredToken {
-            token_id: r.try_get("id").map_err(internal)?,
-            account: AccountId::parse(&account)?,
-            kind: if kind == "sat" { TokenKind::ServiceAccount } else { TokenKind::User },
-            principal_id: r.try_get("principal_id").map_err(internal)?,
-            secret_hash: r.try_get("secret_hash").map_err(internal)?,
-            valid_to: valid_to.map(from_us),
-        }))
     }
 
     async fn ping(&self) -> Result<(), DomainError> {

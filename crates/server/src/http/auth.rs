@@ -1,23 +1,28 @@
-//! Authentication on SCIM routes: `Authorization: Bearer <pat|sat token>` for the account in
-//! the path. Every failure is the same 401 to the caller; the reason goes to the log.
+//! Authentication extractors. SCIM routes take `Authorization: Bearer <token>` for the
+//! account in the path; every other product route takes `x-api-key: <token>` for the account
+//! in the `accountIdentifier` query parameter. Every failure is the same 401 to the caller;
+//! the reason goes to the log.
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, Query, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
-use scimgate_domain::token::PresentedToken;
-use scimgate_domain::{AccountId, DomainError};
+use scimgate_domain::DomainError;
+use scimgate_domain::access::Caller;
 
 use crate::http::error::ScimApiError;
+use crate::http::ng::NgError;
 use crate::state::AppState;
 
-/// Proof that the request carries a valid credential for `account`. Handlers obtain it
-/// before they can call a service.
+/// A verified SCIM caller. Handlers turn it into an `Authorized` for the permission the
+/// operation needs before they can call a service.
 #[derive(Debug, Clone)]
-pub struct ScimCaller {
-    /// The account from the path, which the credential belongs to.
-    pub account: AccountId,
-    /// The user or service account the token acts for.
-    pub principal_id: String,
+pub struct ScimCaller(pub Caller);
+
+impl std::ops::Deref for ScimCaller {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
 }
 
 impl FromRequestParts<AppState> for ScimCaller {
@@ -38,25 +43,46 @@ impl FromRequestParts<AppState> for ScimCaller {
             .and_then(|v| v.to_str().ok())
             .ok_or(DomainError::Unauthenticated("missing Authorization header"))?;
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .ok_or(DomainError::Unauthenticated("Authorization is not a Bearer credential"))?;
-        let presented =
-            PresentedToken::parse(token).ok_or(DomainError::Unauthenticated("malformed bearer token"))?;
-        // A credential of account A on account B's path is 401 and never reveals whether B
-        // exists (contract.md §3).
-        if presented.account != account {
-            return Err(DomainError::Unauthenticated("token is for another account").into());
-        }
-        let account =
-            AccountId::parse(&account).map_err(|_| DomainError::Unauthenticated("invalid account"))?;
-        let stored = state
-            .accounts
-            .get_token(&presented.token_id)
-            .await?
-            .ok_or(DomainError::Unauthenticated("unknown token id"))?;
-        stored.verify(&presented, state.clock.now())?;
-        Ok(ScimCaller { account, principal_id: stored.principal_id })
+        Ok(ScimCaller(state.auth.authenticate_token(token, &account).await?))
+    }
+}
+
+/// A verified caller of the non-SCIM API (`x-api-key`).
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub Caller);
+
+impl std::ops::Deref for ApiCaller {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AccountParam {
+    #[serde(rename = "accountIdentifier")]
+    account_identifier: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = NgError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .ok_or(DomainError::Unauthenticated("missing x-api-key header"))?;
+        let account = Query::<AccountParam>::try_from_uri(&parts.uri)
+            .ok()
+            .and_then(|q| q.0.account_identifier)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| DomainError::invalid("the accountIdentifier query parameter is required"))?;
+        Ok(ApiCaller(state.auth.authenticate_token(key, &account).await?))
     }
 }

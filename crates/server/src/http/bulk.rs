@@ -19,6 +19,7 @@ use crate::http::body::ScimBody;
 use crate::http::error::ScimApiError;
 use crate::http::scim::{BULK_MAX_OPERATIONS, base_url, scim_json};
 use crate::state::AppState;
+use scimgate_domain::scim_service::{ScimOp, ScimService};
 
 struct Op {
     index: usize,
@@ -99,7 +100,7 @@ pub async fn bulk(
     }
     let declared: Vec<String> =
         ops.iter().filter(|o| o.method == "POST").filter_map(|o| o.bulk_id.clone()).collect();
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     let mut resolved: HashMap<String, String> = HashMap::new();
     let mut results: Vec<(usize, Value)> = Vec::new();
     let mut errors = 0u64;
@@ -274,7 +275,11 @@ async fn run(
     let need_data =
         || data.clone().ok_or_else(|| ScimError::invalid_syntax(format!("{} needs 'data'", op.method)));
     let map = |e: DomainError| -> ScimError { ScimApiError::from(e).0 };
-    let account = &caller.account;
+    // Each operation is authorized on its own: a Bulk request is no way around a missing
+    // permission, and the failing operation reports the 403 in its own status.
+    let op_kind = if op.method == "POST" { ScimOp::Create } else { ScimOp::Write };
+    let auth = caller.authorize(ScimService::permission(kind, op_kind)).map_err(map)?;
+    let account = &auth;
     match (op.method.as_str(), id) {
         ("POST", None) => {
             let r = st.scim.create(account, kind, &need_data()?).await.map_err(map)?;

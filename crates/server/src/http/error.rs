@@ -35,6 +35,16 @@ impl From<DomainError> for ScimApiError {
                 tracing::info!(reason, "authentication failed");
                 unauthenticated()
             }
+            DomainError::Forbidden(p) => ScimError::new(
+                403,
+                None,
+                format!("missing permission {p}: the credential's roles do not grant it"),
+            ),
+            DomainError::ForbiddenMessage(m) => ScimError::new(403, None, m),
+            DomainError::FeatureDisabled(flag) => {
+                tracing::info!(flag, "feature flag off");
+                ScimError::new(401, None, format!("the feature flag {flag} is not enabled for this account"))
+            }
             DomainError::VersionMismatch | DomainError::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 ScimError::new(

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body;
 pub mod bulk;
 pub mod error;
+pub mod ng;
 pub mod scim;
 
 use axum::Router;
@@ -22,6 +23,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
+        .merge(ng::routes().layer(axum::middleware::from_fn(ng::correlation)))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(fallback)
@@ -55,9 +57,5 @@ async fn fallback(uri: axum::http::Uri) -> Response {
         )))
         .into_response();
     }
-    error::envelope_error(
-        StatusCode::NOT_FOUND,
-        "RESOURCE_NOT_FOUND",
-        &format!("no endpoint at {}", uri.path()),
-    )
+    ng::error_envelope(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("no endpoint at {}", uri.path()))
 }

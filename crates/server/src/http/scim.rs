@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use scimgate_domain::scim_service::{etag, to_representation};
+use scimgate_domain::scim_service::{ScimOp, ScimService, etag, to_representation};
 use scimgate_domain::store::{CursorPosition, ListQuery, Page, Sort, StoredResource};
 use scimgate_scim::filter::{self, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 use scimgate_scim::projection::Projection;
@@ -155,12 +155,15 @@ async fn create(
     kind: ResourceKind,
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
-    let created = st.scim.create(&caller.account, kind, &body).await?;
+    let created = st
+        .scim
+        .create(&caller.authorize(ScimService::permission(kind, ScimOp::Create))?, kind, &body)
+        .await?;
     Ok(resource_response(
         StatusCode::CREATED,
         kind,
         &created,
-        &base_url(&headers, caller.account.as_str()),
+        &base_url(&headers, caller.account().as_str()),
         &p,
     ))
 }
@@ -175,7 +178,10 @@ async fn get_one(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let related = p.includes(related_attr(kind));
-    let r = st.scim.get(&caller.account, kind, &id, related).await?;
+    let r = st
+        .scim
+        .get(&caller.authorize(ScimService::permission(kind, ScimOp::Read))?, kind, &id, related)
+        .await?;
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
         && inm.split(',').filter_map(parse_etag).any(|v| v.is_none_or(|v| v == r.version))
     {
@@ -185,7 +191,7 @@ async fn get_one(
         }
         return Ok(res);
     }
-    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account.as_str()), &p))
+    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
 fn related_attr(kind: ResourceKind) -> &'static str {
@@ -206,8 +212,11 @@ async fn replace(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let expected = if_match(&headers)?;
-    let r = st.scim.replace(&caller.account, kind, &id, &body, expected).await?;
-    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account.as_str()), &p))
+    let r = st
+        .scim
+        .replace(&caller.authorize(ScimService::permission(kind, ScimOp::Write))?, kind, &id, &body, expected)
+        .await?;
+    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
 async fn patch(
@@ -221,7 +230,10 @@ async fn patch(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let expected = if_match(&headers)?;
-    let outcome = st.scim.patch(&caller.account, kind, &id, &body, expected).await?;
+    let outcome = st
+        .scim
+        .patch(&caller.authorize(ScimService::permission(kind, ScimOp::Write))?, kind, &id, &body, expected)
+        .await?;
     let wants_body = param(&params, "attributes").is_some() || param(&params, "excludedAttributes").is_some();
     // Users: 200 with the resource. Groups: 204 (no member list to send back) unless the
     // client asks for attributes (interop.md; documented in /ServiceProviderConfig).
@@ -232,8 +244,16 @@ async fn patch(
         }
         return Ok(res);
     }
-    let r = st.scim.get(&caller.account, kind, &id, p.includes(related_attr(kind))).await?;
-    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account.as_str()), &p))
+    let r = st
+        .scim
+        .get(
+            &caller.authorize(ScimService::permission(kind, ScimOp::Write))?,
+            kind,
+            &id,
+            p.includes(related_attr(kind)),
+        )
+        .await?;
+    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
 async fn delete(
@@ -244,7 +264,9 @@ async fn delete(
     kind: ResourceKind,
 ) -> Result<Response> {
     let expected = if_match(&headers)?;
-    st.scim.delete(&caller.account, kind, &id, expected).await?;
+    st.scim
+        .delete(&caller.authorize(ScimService::permission(kind, ScimOp::Write))?, kind, &id, expected)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -386,8 +408,9 @@ async fn list(
         cursor: param(&params, "cursor").map(str::to_string),
     };
     let query = build_query(kind, &opts, p.includes(related_attr(kind)))?;
-    let page = st.scim.list(&caller.account, kind, &query).await?;
-    let base = base_url(&headers, caller.account.as_str());
+    let page =
+        st.scim.list(&caller.authorize(ScimService::permission(kind, ScimOp::Read))?, kind, &query).await?;
+    let base = base_url(&headers, caller.account().as_str());
     let items = page.items.iter().map(|r| render(kind, r, &base, &p)).collect();
     Ok(scim_json(StatusCode::OK, &list_response(items, page.total, &query, page.next)))
 }
@@ -460,7 +483,7 @@ async fn search(
     };
     let attributes = string_list(get_ci(obj, "attributes"), "attributes")?;
     let excluded = string_list(get_ci(obj, "excludedAttributes"), "excludedAttributes")?;
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     let kinds: Vec<ResourceKind> = match kind {
         Some(k) => vec![k],
         None => {
@@ -490,7 +513,7 @@ async fn search(
             let left = count.saturating_sub(items.len() as u64);
             q.page = Page::Index { start_index: skip + 1, count: left };
         }
-        match st.scim.list(&caller.account, *k, &q).await {
+        match st.scim.list(&caller.authorize(ScimService::permission(*k, ScimOp::Read))?, *k, &q).await {
             Ok(page) => {
                 total += page.total;
                 next = page.next;
@@ -529,7 +552,7 @@ async fn service_provider_config(
     caller: ScimCaller,
     headers: HeaderMap,
 ) -> Response {
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     scim_json(
         StatusCode::OK,
         &json!({
@@ -561,7 +584,7 @@ async fn service_provider_config(
 }
 
 async fn resource_types(caller: ScimCaller, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     let items: Vec<Value> =
         [ResourceKind::User, ResourceKind::Group].iter().map(|k| k.resource_type_json(&base)).collect();
     scim_json(
@@ -575,7 +598,7 @@ async fn resource_type(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     let kind = [ResourceKind::User, ResourceKind::Group]
         .into_iter()
         .find(|k| k.name().eq_ignore_ascii_case(&id))
@@ -584,7 +607,7 @@ async fn resource_type(
 }
 
 async fn schemas(caller: ScimCaller, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     let items: Vec<Value> = ALL_SCHEMAS.iter().map(|s| s.to_json(&base)).collect();
     scim_json(
         StatusCode::OK,
@@ -597,7 +620,7 @@ async fn schema(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let base = base_url(&headers, caller.account.as_str());
+    let base = base_url(&headers, caller.account().as_str());
     let s = ALL_SCHEMAS
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))

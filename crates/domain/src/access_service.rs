@@ -1,0 +1,951 @@
+//! Access-control use cases: organizations, projects, service accounts, roles, resource
+//! groups, role assignments, API keys and tokens. Every method takes an [`Authorized`] for
+//! the permission it needs; the account comes from that proof.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::access::{
+    ACCOUNT_ADMIN_ROLE, ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, Authorized, Permission, Principal,
+    RESOURCE_TYPES, builtin_role, identifier_from_name, validate_identifier,
+};
+use crate::clock::Clock;
+use crate::entities::{
+    ApiKey, ApiKeyRef, Organization, PageRequest, Paged, PrincipalType, Project, ResourceGroup, Role,
+    RoleAssignment, ServiceAccount, Tags, TokenInfo,
+};
+use crate::error::DomainError;
+use crate::ids::AccountId;
+use crate::store::AccessStore;
+use crate::token::{TokenKind, generate};
+
+/// Called after every change that can alter who may do what, so authentication caches of
+/// that account are dropped at once on this node.
+pub type ChangeHook = Arc<dyn Fn(&AccountId) + Send + Sync>;
+
+/// Access-control use cases.
+#[derive(Clone)]
+pub struct AccessService {
+    store: Arc<dyn AccessStore>,
+    clock: Arc<dyn Clock>,
+    on_change: ChangeHook,
+}
+
+/// Checks that a proof is for the permission a use case needs (a handler that obtained the
+/// wrong one is a programming error, answered as 403 rather than acting).
+fn require(auth: &Authorized, p: Permission) -> Result<&AccountId, DomainError> {
+    if auth.permission() == p { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+}
+
+fn check_name(name: &str, what: &str) -> Result<String, DomainError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 128 {
+        return Err(DomainError::invalid(format!("{what} name must be 1-128 characters")));
+    }
+    Ok(n.to_string())
+}
+
+fn check_text(s: &str, what: &str, max: usize) -> Result<(), DomainError> {
+    if s.chars().count() > max {
+        return Err(DomainError::invalid(format!("{what} is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: &Tags) -> Result<(), DomainError> {
+    if tags.len() > 64 || tags.iter().any(|(k, v)| k.is_empty() || k.len() > 128 || v.len() > 1024) {
+        return Err(DomainError::invalid("tags: at most 64, keys 1-128 and values up to 1024 characters"));
+    }
+    Ok(())
+}
+
+/// A plain email check: one '@', a non-empty local part, a dotted domain, no spaces.
+pub fn is_valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && (domain == "localhost"
+            || (domain.contains('.')
+                && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))))
+}
+
+/// Input for creating or updating a service account.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceAccountInput {
+    /// Identifier; derived from `name` when absent.
+    pub identifier: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// Input for a token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenInput {
+    /// Identifier, unique per API key.
+    pub identifier: String,
+    /// Name (defaults to the identifier).
+    pub name: Option<String>,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Tags,
+    /// Valid from (defaults to now).
+    pub valid_from: Option<OffsetDateTime>,
+    /// Expiry (defaults to the API key's default lifetime, if any).
+    pub valid_to: Option<OffsetDateTime>,
+}
+
+impl AccessService {
+    /// Makes the service.
+    pub fn new(store: Arc<dyn AccessStore>, clock: Arc<dyn Clock>, on_change: ChangeHook) -> Self {
+        Self { store, clock, on_change }
+    }
+
+    fn changed(&self, account: &AccountId) {
+        (self.on_change)(account);
+    }
+
+    // ---- organizations -------------------------------------------------------------
+
+    /// Creates an organization.
+    pub async fn create_org(
+        &self,
+        auth: &Authorized,
+        identifier: &str,
+        name: &str,
+        description: &str,
+        tags: Tags,
+    ) -> Result<Organization, DomainError> {
+        let account = require(auth, Permission::OrganizationEdit)?;
+        validate_identifier(identifier, "organization")?;
+        check_text(description, "description", 1024)?;
+        check_tags(&tags)?;
+        let now = self.clock.now();
+        let org = Organization {
+            identifier: identifier.into(),
+            name: check_name(name, "organization")?,
+            description: description.into(),
+            tags,
+            created: now,
+            modified: now,
+        };
+        self.store.create_org(account, &org).await?;
+        Ok(org)
+    }
+
+    /// Reads an organization.
+    pub async fn get_org(&self, auth: &Authorized, identifier: &str) -> Result<Organization, DomainError> {
+        self.store.get_org(require(auth, Permission::OrganizationView)?, identifier).await
+    }
+
+    /// Lists organizations.
+    pub async fn list_orgs(
+        &self,
+        auth: &Authorized,
+        search: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Paged<Organization>, DomainError> {
+        self.store.list_orgs(require(auth, Permission::OrganizationView)?, search, page).await
+    }
+
+    /// Updates an organization (the identifier cannot change).
+    pub async fn update_org(
+        &self,
+        auth: &Authorized,
+        identifier: &str,
+        name: &str,
+        description: &str,
+        tags: Tags,
+    ) -> Result<Organization, DomainError> {
+        let account = require(auth, Permission::OrganizationEdit)?;
+        check_text(description, "description", 1024)?;
+        check_tags(&tags)?;
+        let mut org = self.store.get_org(account, identifier).await?;
+        org.name = check_name(name, "organization")?;
+        org.description = description.into();
+        org.tags = tags;
+        org.modified = self.clock.now();
+        self.store.update_org(account, &org).await?;
+        Ok(org)
+    }
+
+    /// Deletes an organization and its projects.
+    pub async fn delete_org(&self, auth: &Authorized, identifier: &str) -> Result<(), DomainError> {
+        let account = require(auth, Permission::OrganizationEdit)?;
+        self.store.delete_org(account, identifier).await?;
+        self.changed(account);
+        Ok(())
+    }
+
+    // ---- projects ------------------------------------------------------------------
+
+    /// Creates a project in an organization.
+    pub async fn create_project(&self, auth: &Authorized, mut p: Project) -> Result<Project, DomainError> {
+        let account = require(auth, Permission::ProjectEdit)?;
+        validate_identifier(&p.identifier, "project")?;
+        p.name = check_name(&p.name, "project")?;
+        check_text(&p.description, "description", 1024)?;
+        check_tags(&p.tags)?;
+        let now = self.clock.now();
+        p.created = now;
+        p.modified = now;
+        self.store.create_project(account, &p).await?;
+        Ok(p)
+    }
+
+    /// Reads a project.
+    pub async fn get_project(&self, auth: &Authorized, org: &str, id: &str) -> Result<Project, DomainError> {
+        self.store.get_project(require(auth, Permission::ProjectView)?, org, id).await
+    }
+
+    /// Lists projects.
+    pub async fn list_projects(
+        &self,
+        auth: &Authorized,
+        org: Option<&str>,
+        search: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Paged<Project>, DomainError> {
+        self.store.list_projects(require(auth, Permission::ProjectView)?, org, search, page).await
+    }
+
+    /// Updates a project's name, description, color and tags.
+    pub async fn update_project(&self, auth: &Authorized, p: Project) -> Result<Project, DomainError> {
+        let account = require(auth, Permission::ProjectEdit)?;
+        check_text(&p.description, "description", 1024)?;
+        check_tags(&p.tags)?;
+        let mut cur = self.store.get_project(account, &p.org_identifier, &p.identifier).await?;
+        cur.name = check_name(&p.name, "project")?;
+        cur.description = p.description;
+        cur.color = p.color;
+        cur.tags = p.tags;
+        cur.modified = self.clock.now();
+        self.store.update_project(account, &cur).await?;
+        Ok(cur)
+    }
+
+    /// Deletes a project.
+    pub async fn delete_project(&self, auth: &Authorized, org: &str, id: &str) -> Result<(), DomainError> {
+        let account = require(auth, Permission::ProjectEdit)?;
+        self.store.delete_project(account, org, id).await?;
+        self.changed(account);
+        Ok(())
+    }
+
+    // ---- service accounts ----------------------------------------------------------
+
+    fn service_account_from(&self, input: ServiceAccountInput) -> Result<ServiceAccount, DomainError> {
+        let name = check_name(&input.name, "service account")?;
+        let identifier = match input.identifier.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => {
+                let derived = identifier_from_name(&name);
+                if derived.is_empty() {
+                    return Err(DomainError::invalid(format!(
+                        "cannot derive an identifier from the name '{name}'; give an identifier"
+                    )));
+                }
+                derived
+            }
+        };
+        validate_identifier(&identifier, "service account")?;
+        let email = input.email.trim().to_string();
+        if !is_valid_email(&email) {
+            return Err(DomainError::invalid(format!("'{}' is not a valid email address", input.email)));
+        }
+        check_text(&input.description, "description", 1024)?;
+        check_tags(&input.tags)?;
+        let now = self.clock.now();
+        Ok(ServiceAccount {
+            identifier,
+            name,
+            email,
+            description: input.description,
+            tags: input.tags,
+            created: now,
+            modified: now,
+        })
+    }
+
+    /// Creates a service account.
+    pub async fn create_service_account(
+        &self,
+        auth: &Authorized,
+        input: ServiceAccountInput,
+    ) -> Result<ServiceAccount, DomainError> {
+        let account = require(auth, Permission::ServiceaccountEdit)?;
+        let sa = self.service_account_from(input)?;
+        self.store.create_service_account(account, &sa).await?;
+        Ok(sa)
+    }
+
+    /// Reads a service account.
+    pub async fn get_service_account(
+        &self,
+        auth: &Authorized,
+        id: &str,
+    ) -> Result<ServiceAccount, DomainError> {
+        self.store.get_service_account(require(auth, Permission::ServiceaccountView)?, id).await
+    }
+
+    /// Lists service accounts.
+    pub async fn list_service_accounts(
+        &self,
+        auth: &Authorized,
+        search: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Paged<ServiceAccount>, DomainError> {
+        self.store.list_service_accounts(require(auth, Permission::ServiceaccountView)?, search, page).await
+    }
+
+    /// Updates a service account (the identifier cannot change).
+    pub async fn update_service_account(
+        &self,
+        auth: &Authorized,
+        identifier: &str,
+        mut input: ServiceAccountInput,
+    ) -> Result<ServiceAccount, DomainError> {
+        let account = require(auth, Permission::ServiceaccountEdit)?;
+        if input.identifier.as_deref().is_some_and(|i| !i.is_empty() && i != identifier) {
+            return Err(DomainError::invalid("the identifier of a service account cannot be changed"));
+        }
+        input.identifier = Some(identifier.into());
+        let cur = self.store.get_service_account(account, identifier).await?;
+        let mut sa = self.service_account_from(input)?;
+        sa.created = cur.created;
+        self.store.update_service_account(account, &sa).await?;
+        Ok(sa)
+    }
+
+    /// Deletes a service account with its keys, tokens and role assignments.
+    pub async fn delete_service_account(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
+        let account = require(auth, Permission::ServiceaccountDelete)?;
+        self.store.delete_service_account(account, id).await?;
+        self.changed(account);
+        Ok(())
+    }
+
+    // ---- roles ---------------------------------------------------------------------
+
+    /// The built-in roles.
+    pub fn builtin_roles(&self) -> Vec<Role> {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        [
+            (ACCOUNT_ADMIN_ROLE, "Account Admin", "Every permission in the account"),
+            (ACCOUNT_VIEWER_ROLE, "Account Viewer", "Every view permission in the account"),
+        ]
+        .into_iter()
+        .map(|(id, name, desc)| Role {
+            identifier: id.into(),
+            name: name.into(),
+            description: desc.into(),
+            permissions: builtin_role(id).map(|s| s.iter().collect()).unwrap_or_default(),
+            tags: Tags::new(),
+            builtin: true,
+            created: t,
+            modified: t,
+        })
+        .collect()
+    }
+
+    fn check_role(&self, role: &mut Role) -> Result<(), DomainError> {
+        validate_identifier(&role.identifier, "role")?;
+        if role.identifier.starts_with('_') {
+            return Err(DomainError::invalid(
+                "role identifiers starting with '_' are reserved for built-in roles",
+            ));
+        }
+        role.name = check_name(&role.name, "role")?;
+        check_text(&role.description, "description", 1024)?;
+        check_tags(&role.tags)?;
+        role.permissions.sort();
+        role.permissions.dedup();
+        role.builtin = false;
+        Ok(())
+    }
+
+    /// Creates a custom role.
+    pub async fn create_role(&self, auth: &Authorized, mut role: Role) -> Result<Role, DomainError> {
+        let account = require(auth, Permission::RoleEdit)?;
+        self.check_role(&mut role)?;
+        let now = self.clock.now();
+        role.created = now;
+        role.modified = now;
+        self.store.create_role(account, &role).await?;
+        Ok(role)
+    }
+
+    /// Reads a role, built-in or custom.
+    pub async fn get_role(&self, auth: &Authorized, id: &str) -> Result<Role, DomainError> {
+        let account = require(auth, Permission::RoleView)?;
+        match self.builtin_roles().into_iter().find(|r| r.identifier == id) {
+            Some(r) => Ok(r),
+            None => self.store.get_role(account, id).await,
+        }
+    }
+
+    /// Lists roles: the built-in ones first, then custom ones.
+    pub async fn list_roles(&self, auth: &Authorized, page: PageRequest) -> Result<Paged<Role>, DomainError> {
+        let account = require(auth, Permission::RoleView)?;
+        let builtins = self.builtin_roles();
+        let nb = builtins.len() as u64;
+        let start = page.index * page.size;
+        // Built-ins occupy the first positions of the combined list.
+        let mut items: Vec<Role> =
+            builtins.into_iter().skip(start as usize).take(page.size as usize).collect();
+        let custom_offset = start.saturating_sub(nb);
+        let want = page.size - items.len() as u64;
+        // Fetch the custom part with an offset expressed as page index + skip.
+        let custom =
+            self.store.list_roles(account, PageRequest { index: 0, size: custom_offset + want }).await?;
+        items.extend(custom.items.into_iter().skip(custom_offset as usize).take(want as usize));
+        Ok(Paged { items, total: custom.total + nb })
+    }
+
+    /// Updates a custom role; built-in roles are not editable.
+    pub async fn update_role(&self, auth: &Authorized, mut role: Role) -> Result<Role, DomainError> {
+        let account = require(auth, Permission::RoleEdit)?;
+        if builtin_role(&role.identifier).is_some() {
+            return Err(DomainError::invalid(format!(
+                "'{}' is a built-in role and cannot be changed",
+                role.identifier
+            )));
+        }
+        let cur = self.store.get_role(account, &role.identifier).await?;
+        self.check_role(&mut role)?;
+        role.created = cur.created;
+        role.modified = self.clock.now();
+        self.store.update_role(account, &role).await?;
+        self.changed(account);
+        Ok(role)
+    }
+
+    /// Deletes a custom role that no assignment uses.
+    pub async fn delete_role(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
+        let account = require(auth, Permission::RoleEdit)?;
+        if builtin_role(id).is_some() {
+            return Err(DomainError::invalid(format!("'{id}' is a built-in role and cannot be deleted")));
+        }
+        self.store.delete_role(account, id).await?;
+        self.changed(account);
+        Ok(())
+    }
+
+    // ---- resource groups -----------------------------------------------------------
+
+    /// The built-in resource group.
+    pub fn builtin_resource_group(&self) -> ResourceGroup {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        ResourceGroup {
+            identifier: ALL_ACCOUNT_RESOURCES.into(),
+            name: "All Account Level Resources".into(),
+            description: "Every resource of the account".into(),
+            include_all: true,
+            resource_types: Vec::new(),
+            tags: Tags::new(),
+            builtin: true,
+            created: t,
+            modified: t,
+        }
+    }
+
+    fn check_resource_group(&self, rg: &mut ResourceGroup) -> Result<(), DomainError> {
+        validate_identifier(&rg.identifier, "resource group")?;
+        if rg.identifier.starts_with('_') {
+            return Err(DomainError::invalid(
+                "resource group identifiers starting with '_' are reserved for built-in ones",
+            ));
+        }
+        rg.name = check_name(&rg.name, "resource group")?;
+        check_text(&rg.description, "description", 1024)?;
+        check_tags(&rg.tags)?;
+        for t in &rg.resource_types {
+            if !RESOURCE_TYPES.contains(&t.as_str()) {
+                return Err(DomainError::invalid(format!(
+                    "unknown resource type '{t}'; known types: {}",
+                    RESOURCE_TYPES.join(", ")
+                )));
+            }
+        }
+        rg.resource_types.sort();
+        rg.resource_types.dedup();
+        rg.builtin = false;
+        Ok(())
+    }
+
+    /// Creates a custom resource group.
+    pub async fn create_resource_group(
+        &self,
+        auth: &Authorized,
+        mut rg: ResourceGroup,
+    ) -> Result<ResourceGroup, DomainError> {
+        let account = require(auth, Permission::ResourcegroupEdit)?;
+        self.check_resource_group(&mut rg)?;
+        let now = self.clock.now();
+        rg.created = now;
+        rg.modified = now;
+        self.store.create_resource_group(account, &rg).await?;
+        Ok(rg)
+    }
+
+    /// Reads a resource group.
+    pub async fn get_resource_group(
+        &self,
+        auth: &Authorized,
+        id: &str,
+    ) -> Result<ResourceGroup, DomainError> {
+        let account = require(auth, Permission::ResourcegroupView)?;
+        if id == ALL_ACCOUNT_RESOURCES {
+            return Ok(self.builtin_resource_group());
+        }
+        self.store.get_resource_group(account, id).await
+    }
+
+    /// Lists resource groups, the built-in one first.
+    pub async fn list_resource_groups(
+        &self,
+        auth: &Authorized,
+        page: PageRequest,
+    ) -> Result<Paged<ResourceGroup>, DomainError> {
+        let account = require(auth, Permission::ResourcegroupView)?;
+        let start = page.index * page.size;
+        let mut items = Vec::new();
+        if start == 0 {
+            items.push(self.builtin_resource_group());
+        }
+        let custom_offset = start.saturating_sub(1);
+        let want = page.size - items.len() as u64;
+        let custom = self
+            .store
+            .list_resource_groups(account, PageRequest { index: 0, size: custom_offset + want })
+            .await?;
+        items.extend(custom.items.into_iter().skip(custom_offset as usize).take(want as usize));
+        Ok(Paged { items, total: custom.total + 1 })
+    }
+
+    /// Updates a custom resource group.
+    pub async fn update_resource_group(
+        &self,
+        auth: &Authorized,
+        mut rg: ResourceGroup,
+    ) -> Result<ResourceGroup, DomainError> {
+        let account = require(auth, Permission::ResourcegroupEdit)?;
+        if rg.identifier == ALL_ACCOUNT_RESOURCES {
+            return Err(DomainError::invalid(format!(
+                "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be changed"
+            )));
+        }
+        let cur = self.store.get_resource_group(account, &rg.identifier).await?;
+        self.check_resource_group(&mut rg)?;
+        rg.created = cur.created;
+        rg.modified = self.clock.now();
+        self.store.update_resource_group(account, &rg).await?;
+        self.changed(account);
+        Ok(rg)
+    }
+
+    /// Deletes a custom resource group that no assignment uses.
+    pub async fn delete_resource_group(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
+        let account = require(auth, Permission::ResourcegroupEdit)?;
+        if id == ALL_ACCOUNT_RESOURCES {
+            return Err(DomainError::invalid(format!(
+                "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be deleted"
+            )));
+        }
+        self.store.delete_resource_group(account, id).await?;
+        self.changed(account);
+        Ok(())
+    }
+
+    // ---- role assignments ----------------------------------------------------------
+
+    /// Creates a role assignment after checking that its role, resource group, scope and
+    /// principal exist. The identifier is generated when empty.
+    pub async fn create_role_assignment(
+        &self,
+        auth: &Authorized,
+        mut ra: RoleAssignment,
+    ) -> Result<RoleAssignment, DomainError> {
+        let account = require(auth, Permission::RoleassignmentEdit)?;
+        if ra.identifier.trim().is_empty() {
+            ra.identifier = format!("ra_{}", uuid::Uuid::new_v4().simple());
+        } else {
+            validate_identifier(&ra.identifier, "role assignment")?;
+        }
+        if builtin_role(&ra.role_identifier).is_none() {
+            self.store.get_role(account, &ra.role_identifier).await.map_err(|e| match e {
+                DomainError::NotFound(_) => {
+                    DomainError::invalid(format!("role '{}' does not exist", ra.role_identifier))
+                }
+                e => e,
+            })?;
+        }
+        if ra.resource_group_identifier != ALL_ACCOUNT_RESOURCES {
+            self.store.get_resource_group(account, &ra.resource_group_identifier).await.map_err(
+                |e| match e {
+                    DomainError::NotFound(_) => DomainError::invalid(format!(
+                        "resource group '{}' does not exist",
+                        ra.resource_group_identifier
+                    )),
+                    e => e,
+                },
+            )?;
+        }
+        if !ra.scope.org.is_empty() {
+            let missing = if ra.scope.project.is_empty() {
+                self.store.get_org(account, &ra.scope.org).await.err()
+            } else {
+                self.store.get_project(account, &ra.scope.org, &ra.scope.project).await.err()
+            };
+            if let Some(e) = missing {
+                return Err(match e {
+                    DomainError::NotFound(m) => DomainError::invalid(m),
+                    e => e,
+                });
+            }
+        } else if !ra.scope.project.is_empty() {
+            return Err(DomainError::invalid("projectIdentifier needs orgIdentifier"));
+        }
+        if !self.store.principal_exists(account, ra.principal_type, &ra.principal_identifier).await? {
+            return Err(DomainError::invalid(format!(
+                "principal {} '{}' does not exist",
+                ra.principal_type.as_str(),
+                ra.principal_identifier
+            )));
+        }
+        let now = self.clock.now();
+        ra.created = now;
+        ra.modified = now;
+        self.store.create_role_assignment(account, &ra).await?;
+        self.changed(account);
+        Ok(ra)
+    }
+
+    /// Reads a role assignment.
+    pub async fn get_role_assignment(
+        &self,
+        auth: &Authorized,
+        id: &str,
+    ) -> Result<RoleAssignment, DomainError> {
+        self.store.get_role_assignment(require(auth, Permission::RoleassignmentView)?, id).await
+    }
+
+    /// Lists role assignments, optionally of one principal.
+    pub async fn list_role_assignments(
+        &self,
+        auth: &Authorized,
+        principal: Option<(PrincipalType, &str)>,
+        page: PageRequest,
+    ) -> Result<Paged<RoleAssignment>, DomainError> {
+        self.store
+            .list_role_assignments(require(auth, Permission::RoleassignmentView)?, principal, page)
+            .await
+    }
+
+    /// Updates a role assignment: only `disabled` can change; the role, resource group and
+    /// principal identify it and must be sent unchanged.
+    pub async fn update_role_assignment(
+        &self,
+        auth: &Authorized,
+        wanted: RoleAssignment,
+    ) -> Result<RoleAssignment, DomainError> {
+        let account = require(auth, Permission::RoleassignmentEdit)?;
+        let mut ra = self.store.get_role_assignment(account, &wanted.identifier).await?;
+        if ra.role_identifier != wanted.role_identifier
+            || ra.resource_group_identifier != wanted.resource_group_identifier
+            || ra.principal_type != wanted.principal_type
+            || ra.principal_identifier != wanted.principal_identifier
+        {
+            return Err(DomainError::invalid(
+                "only 'disabled' can change on a role assignment; delete it and create another instead",
+            ));
+        }
+        ra.disabled = wanted.disabled;
+        ra.modified = self.clock.now();
+        self.store.update_role_assignment(account, &ra).await?;
+        self.changed(account);
+        Ok(ra)
+    }
+
+    /// Deletes a role assignment.
+    pub async fn delete_role_assignment(
+        &self,
+        auth: &Authorized,
+        id: &str,
+    ) -> Result<RoleAssignment, DomainError> {
+        let account = require(auth, Permission::RoleassignmentEdit)?;
+        let ra = self.store.get_role_assignment(account, id).await?;
+        self.store.delete_role_assignment(account, id).await?;
+        self.changed(account);
+        Ok(ra)
+    }
+
+    // ---- API keys and tokens -------------------------------------------------------
+
+    /// The proof an API key operation needs: service-account keys need
+    /// `core_serviceaccount_manageapikey` (`_view` to read); personal keys are the user's own.
+    pub fn api_key_permission(kind: TokenKind, write: bool) -> Option<Permission> {
+        match (kind, write) {
+            (TokenKind::ServiceAccount, true) => Some(Permission::ServiceaccountManageapikey),
+            (TokenKind::ServiceAccount, false) => Some(Permission::ServiceaccountView),
+            (TokenKind::User, _) => None,
+        }
+    }
+
+    fn check_key_proof(
+        auth: &Authorized,
+        kind: TokenKind,
+        parent: &str,
+        write: bool,
+    ) -> Result<(), DomainError> {
+        match Self::api_key_permission(kind, write) {
+            Some(p) => require(auth, p).map(|_| ()),
+            None => match auth.principal() {
+                Principal::User(id) if id == parent => Ok(()),
+                _ => Err(DomainError::ForbiddenMessage(
+                    "personal API keys and tokens can only be managed by the user who owns them".into(),
+                )),
+            },
+        }
+    }
+
+    async fn check_parent(
+        &self,
+        account: &AccountId,
+        kind: TokenKind,
+        parent: &str,
+    ) -> Result<(), DomainError> {
+        let pt = match kind {
+            TokenKind::User => PrincipalType::User,
+            TokenKind::ServiceAccount => PrincipalType::ServiceAccount,
+        };
+        if self.store.principal_exists(account, pt, parent).await? {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound(format!("{} '{parent}' does not exist", pt.as_str())))
+        }
+    }
+
+    /// Creates an API key.
+    pub async fn create_api_key(&self, auth: &Authorized, mut key: ApiKey) -> Result<ApiKey, DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        let account = auth.account();
+        validate_identifier(&key.identifier, "API key")?;
+        key.name =
+            check_name(if key.name.trim().is_empty() { &key.identifier } else { &key.name }, "API key")?;
+        check_text(&key.description, "description", 1024)?;
+        check_tags(&key.tags)?;
+        if key.default_ttl_ms.is_some_and(|t| t <= 0) {
+            return Err(DomainError::invalid(
+                "defaultTimeToExpireToken must be a positive number of milliseconds",
+            ));
+        }
+        self.check_parent(account, key.api_key_type, &key.parent_identifier).await?;
+        let now = self.clock.now();
+        key.created = now;
+        key.modified = now;
+        self.store.create_api_key(account, &key).await?;
+        Ok(key)
+    }
+
+    /// Reads an API key.
+    pub async fn get_api_key(&self, auth: &Authorized, key: &ApiKeyRef) -> Result<ApiKey, DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, false)?;
+        self.store.get_api_key(auth.account(), key).await
+    }
+
+    /// Lists the API keys of a parent.
+    pub async fn list_api_keys(
+        &self,
+        auth: &Authorized,
+        kind: TokenKind,
+        parent: &str,
+    ) -> Result<Vec<ApiKey>, DomainError> {
+        Self::check_key_proof(auth, kind, parent, false)?;
+        self.store.list_api_keys(auth.account(), kind, parent).await
+    }
+
+    /// Updates an API key's name, description, tags and default lifetime.
+    pub async fn update_api_key(&self, auth: &Authorized, key: ApiKey) -> Result<ApiKey, DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        let account = auth.account();
+        let r = ApiKeyRef {
+            api_key_type: key.api_key_type,
+            parent_identifier: key.parent_identifier.clone(),
+            identifier: key.identifier.clone(),
+        };
+        let mut cur = self.store.get_api_key(account, &r).await?;
+        cur.name =
+            check_name(if key.name.trim().is_empty() { &key.identifier } else { &key.name }, "API key")?;
+        check_text(&key.description, "description", 1024)?;
+        check_tags(&key.tags)?;
+        cur.description = key.description;
+        cur.tags = key.tags;
+        cur.default_ttl_ms = key.default_ttl_ms;
+        cur.modified = self.clock.now();
+        self.store.update_api_key(account, &cur).await?;
+        Ok(cur)
+    }
+
+    /// Deletes an API key and its tokens.
+    pub async fn delete_api_key(&self, auth: &Authorized, key: &ApiKeyRef) -> Result<(), DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        self.store.delete_api_key(auth.account(), key).await?;
+        self.changed(auth.account());
+        Ok(())
+    }
+
+    /// Creates a token; returns its metadata and the full token string (shown once).
+    pub async fn create_token(
+        &self,
+        auth: &Authorized,
+        key: &ApiKeyRef,
+        input: TokenInput,
+    ) -> Result<(TokenInfo, String), DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        let account = auth.account();
+        validate_identifier(&input.identifier, "token")?;
+        let api_key = self.store.get_api_key(account, key).await?;
+        let now = self.clock.now();
+        let valid_from = input.valid_from.unwrap_or(now);
+        let valid_to = match (input.valid_to, api_key.default_ttl_ms) {
+            (Some(t), _) => Some(t),
+            (None, Some(ms)) => Some(valid_from + Duration::milliseconds(ms)),
+            (None, None) => None,
+        };
+        if valid_to.is_some_and(|t| t <= valid_from) {
+            return Err(DomainError::invalid("validTo must be later than validFrom"));
+        }
+        if valid_to.is_some_and(|t| t <= now) {
+            return Err(DomainError::invalid("validTo is in the past: the token would never work"));
+        }
+        check_text(&input.description, "description", 1024)?;
+        check_tags(&input.tags)?;
+        let generated = generate(key.api_key_type, account)?;
+        let info = TokenInfo {
+            token_id: generated.token_id.clone(),
+            api_key_type: key.api_key_type,
+            parent_identifier: key.parent_identifier.clone(),
+            api_key_identifier: key.identifier.clone(),
+            identifier: input.identifier.clone(),
+            name: check_name(input.name.as_deref().unwrap_or(&input.identifier), "token")?,
+            description: input.description,
+            tags: input.tags,
+            created: now,
+            modified: now,
+            valid_from,
+            valid_to,
+            last_used: None,
+            previous_valid_to: None,
+        };
+        self.store.create_token(account, &info, &generated.secret_hash).await?;
+        Ok((info, generated.token))
+    }
+
+    /// Lists the tokens of an API key (never their secrets).
+    pub async fn list_tokens(
+        &self,
+        auth: &Authorized,
+        key: &ApiKeyRef,
+        page: PageRequest,
+    ) -> Result<Paged<TokenInfo>, DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, false)?;
+        self.store.list_tokens(auth.account(), key, page).await
+    }
+
+    /// Rotates a token: a new secret, same token record. The old secret stops working at
+    /// `rotate_at` (default: at once).
+    pub async fn rotate_token(
+        &self,
+        auth: &Authorized,
+        key: &ApiKeyRef,
+        identifier: &str,
+        rotate_at: Option<OffsetDateTime>,
+    ) -> Result<String, DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        let account = auth.account();
+        let info = self.store.get_token_info(account, key, identifier).await?;
+        let now = self.clock.now();
+        if info.valid_to.is_some_and(|t| t <= now) {
+            return Err(DomainError::invalid(
+                "the token has expired; create a new one instead of rotating it",
+            ));
+        }
+        let mut generated = generate(key.api_key_type, account)?;
+        // Same token id, new secret: clients swap the string; the id in logs stays stable.
+        let secret = generated.token.rsplit('.').next().unwrap_or_default().to_string();
+        generated.token = format!("{}.{}.{}.{}", key.api_key_type.prefix(), account, info.token_id, secret);
+        let grace = rotate_at.filter(|t| *t > now);
+        self.store.rotate_token(account, &info.token_id, &generated.secret_hash, grace, now).await?;
+        self.changed(account);
+        Ok(generated.token)
+    }
+
+    /// Updates a token's name, description, tags and expiry.
+    pub async fn update_token(
+        &self,
+        auth: &Authorized,
+        key: &ApiKeyRef,
+        identifier: &str,
+        input: TokenInput,
+    ) -> Result<TokenInfo, DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        let account = auth.account();
+        let mut info = self.store.get_token_info(account, key, identifier).await?;
+        check_text(&input.description, "description", 1024)?;
+        check_tags(&input.tags)?;
+        if let Some(n) = input.name.as_deref() {
+            info.name = check_name(n, "token")?;
+        }
+        info.description = input.description;
+        info.tags = input.tags;
+        if input.valid_to.is_some() {
+            info.valid_to = input.valid_to;
+        }
+        info.modified = self.clock.now();
+        self.store.update_token(account, &info).await?;
+        self.changed(account);
+        Ok(info)
+    }
+
+    /// Deletes a token; it stops working at once on this node.
+    pub async fn delete_token(
+        &self,
+        auth: &Authorized,
+        key: &ApiKeyRef,
+        identifier: &str,
+    ) -> Result<(), DomainError> {
+        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
+        let account = auth.account();
+        let info = self.store.get_token_info(account, key, identifier).await?;
+        self.store.delete_token(account, &info.token_id).await?;
+        self.changed(account);
+        Ok(())
+    }
+}
+
+/// Turns a feature flag on or off (operator action from the CLI).
+pub async fn set_feature_flag(
+    store: &dyn AccessStore,
+    account: &str,
+    flag: &str,
+    on: bool,
+) -> Result<(), DomainError> {
+    let account = AccountId::parse(account)?;
+    if !crate::account_service::KNOWN_FEATURE_FLAGS.contains(&flag) {
+        return Err(DomainError::invalid(format!(
+            "unknown feature flag '{flag}'; known flags: {}",
+            crate::account_service::KNOWN_FEATURE_FLAGS.join(", ")
+        )));
+    }
+    store.set_feature_flag(&account, flag, on).await
+}

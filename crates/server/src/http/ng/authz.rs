@@ -1,0 +1,417 @@
+//! Roles (`/gateway/authz/api/roles`), role assignments (`/gateway/authz/api/roleassignments`)
+//! and resource groups (`/gateway/resourcegroup/api/v2/resourcegroup`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put};
+use scimgate_domain::DomainError;
+use scimgate_domain::access::{Permission, Scope};
+use scimgate_domain::entities::{PrincipalType, ResourceGroup, Role, RoleAssignment, Tags};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::{Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, tags_json};
+use crate::http::auth::ApiCaller;
+use crate::state::AppState;
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    const ROLES: &str = "/gateway/authz/api/roles";
+    const ROLE: &str = "/gateway/authz/api/roles/{identifier}";
+    const RAS: &str = "/gateway/authz/api/roleassignments";
+    const RA: &str = "/gateway/authz/api/roleassignments/{identifier}";
+    const RGS: &str = "/gateway/resourcegroup/api/v2/resourcegroup";
+    const RG: &str = "/gateway/resourcegroup/api/v2/resourcegroup/{identifier}";
+    vec![
+        ep(Method::POST, ROLES, post(create_role)),
+        ep(Method::GET, ROLES, get(list_roles)),
+        ep(Method::GET, ROLE, get(get_role)),
+        ep(Method::PUT, ROLE, put(update_role)),
+        ep(Method::DELETE, ROLE, delete(delete_role)),
+        ep(Method::POST, RAS, post(create_assignment)),
+        ep(Method::GET, RAS, get(list_assignments)),
+        ep(Method::GET, RA, get(get_assignment)),
+        ep(Method::PUT, RA, put(update_assignment)),
+        ep(Method::DELETE, RA, delete(delete_assignment)),
+        ep(Method::POST, RGS, post(create_rg)),
+        ep(Method::GET, RGS, get(list_rgs)),
+        ep(Method::GET, RG, get(get_rg)),
+        ep(Method::PUT, RG, put(update_rg)),
+        ep(Method::DELETE, RG, delete(delete_rg)),
+    ]
+}
+
+fn scope_json(account: &str, s: &Scope) -> Value {
+    let opt = |v: &str| if v.is_empty() { Value::Null } else { json!(v) };
+    json!({"accountIdentifier": account, "orgIdentifier": opt(&s.org), "projectIdentifier": opt(&s.project)})
+}
+
+// ---- roles ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleBody {
+    identifier: String,
+    name: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+fn role_from(b: RoleBody) -> Result<Role, DomainError> {
+    let mut unknown = Vec::new();
+    let mut perms = Vec::new();
+    for p in &b.permissions {
+        match Permission::parse(p) {
+            Some(p) => perms.push(p),
+            None => unknown.push(p.as_str()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(DomainError::invalid(format!(
+            "unknown permissions: {}; known permissions: {}",
+            unknown.join(", "),
+            Permission::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let t = OffsetDateTime::UNIX_EPOCH;
+    Ok(Role {
+        identifier: b.identifier,
+        name: b.name,
+        description: b.description.unwrap_or_default(),
+        permissions: perms,
+        tags: b.tags.unwrap_or_default(),
+        builtin: false,
+        created: t,
+        modified: t,
+    })
+}
+
+fn role_json(account: &str, r: &Role) -> Value {
+    json!({
+        "role": {
+            "identifier": r.identifier,
+            "name": r.name,
+            "description": r.description,
+            "permissions": r.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "allowedScopeLevels": ["account"],
+            "tags": tags_json(&r.tags),
+        },
+        "scope": if r.builtin { Value::Null } else { scope_json(account, &Scope::account()) },
+        "harnessManaged": r.builtin,
+        "createdAt": if r.builtin { Value::Null } else { json!(millis(r.created)) },
+        "lastModifiedAt": if r.builtin { Value::Null } else { json!(millis(r.modified)) },
+    })
+}
+
+async fn create_role(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<RoleBody>) -> NgResult {
+    let auth = caller.authorize(Permission::RoleEdit)?;
+    let r = st.access.create_role(&auth, role_from(b)?).await?;
+    Ok(ok(role_json(caller.account().as_str(), &r)))
+}
+
+async fn list_roles(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+    let auth = caller.authorize(Permission::RoleView)?;
+    let page = q.page()?;
+    let p = st.access.list_roles(&auth, page).await?;
+    Ok(ok(page_data(page, p, |r| role_json(caller.account().as_str(), r))))
+}
+
+async fn get_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::RoleView)?;
+    let r = st.access.get_role(&auth, &id).await?;
+    Ok(ok(role_json(caller.account().as_str(), &r)))
+}
+
+async fn update_role(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    NgJson(b): NgJson<RoleBody>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::RoleEdit)?;
+    if b.identifier != id {
+        return Err(
+            DomainError::invalid("the identifier in the body differs from the one in the path").into()
+        );
+    }
+    let r = st.access.update_role(&auth, role_from(b)?).await?;
+    Ok(ok(role_json(caller.account().as_str(), &r)))
+}
+
+async fn delete_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::RoleEdit)?;
+    st.access.delete_role(&auth, &id).await?;
+    Ok(ok(json!(true)))
+}
+
+// ---- role assignments ----------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrincipalBody {
+    identifier: String,
+    #[serde(rename = "type")]
+    principal_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentBody {
+    #[serde(default)]
+    identifier: Option<String>,
+    role_identifier: String,
+    resource_group_identifier: String,
+    principal: PrincipalBody,
+    #[serde(default)]
+    disabled: bool,
+}
+
+fn scope_of(q: &ScopeParams) -> Scope {
+    Scope {
+        org: q.org_identifier.clone().unwrap_or_default(),
+        project: q.project_identifier.clone().unwrap_or_default(),
+    }
+}
+
+fn principal_type(s: &str) -> Result<PrincipalType, DomainError> {
+    PrincipalType::parse(s).ok_or_else(|| {
+        DomainError::invalid(format!(
+            "principal type '{s}' is invalid: use USER, USER_GROUP or SERVICE_ACCOUNT"
+        ))
+    })
+}
+
+fn assignment_json(account: &str, ra: &RoleAssignment) -> Value {
+    json!({
+        "roleAssignment": {
+            "identifier": ra.identifier,
+            "roleIdentifier": ra.role_identifier,
+            "resourceGroupIdentifier": ra.resource_group_identifier,
+            "principal": {"identifier": ra.principal_identifier, "type": ra.principal_type.as_str()},
+            "disabled": ra.disabled,
+            "managed": false,
+        },
+        "scope": scope_json(account, &ra.scope),
+        "createdAt": millis(ra.created),
+        "lastModifiedAt": millis(ra.modified),
+        "harnessManaged": false,
+    })
+}
+
+async fn create_assignment(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<ScopeParams>,
+    NgJson(b): NgJson<AssignmentBody>,
+) -> NgResult {
+    let scope = scope_of(&q);
+    // Assigning at an org or project scope needs the permission there (or above).
+    let auth = caller.authorize_at(&scope, Permission::RoleassignmentEdit)?;
+    let t = OffsetDateTime::UNIX_EPOCH;
+    let ra = RoleAssignment {
+        identifier: b.identifier.unwrap_or_default(),
+        scope,
+        role_identifier: b.role_identifier,
+        resource_group_identifier: b.resource_group_identifier,
+        principal_type: principal_type(&b.principal.principal_type)?,
+        principal_identifier: b.principal.identifier,
+        disabled: b.disabled,
+        created: t,
+        modified: t,
+    };
+    let ra = st.access.create_role_assignment(&auth, ra).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentListParams {
+    principal_type: Option<String>,
+    principal_identifier: Option<String>,
+    #[serde(flatten)]
+    list: ListParams,
+}
+
+async fn list_assignments(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<AssignmentListParams>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::RoleassignmentView)?;
+    let page = q.list.page()?;
+    let principal = match (q.principal_type.as_deref(), q.principal_identifier.as_deref()) {
+        (Some(t), Some(id)) => Some((principal_type(t)?, id)),
+        (None, None) => None,
+        _ => {
+            return Err(
+                DomainError::invalid("give both principalType and principalIdentifier, or neither").into()
+            );
+        }
+    };
+    let p = st.access.list_role_assignments(&auth, principal, page).await?;
+    Ok(ok(page_data(page, p, |ra| assignment_json(caller.account().as_str(), ra))))
+}
+
+async fn get_assignment(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::RoleassignmentView)?;
+    let ra = st.access.get_role_assignment(&auth, &id).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+}
+
+async fn update_assignment(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    NgJson(b): NgJson<AssignmentBody>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::RoleassignmentEdit)?;
+    if b.identifier.as_deref().is_some_and(|i| i != id) {
+        return Err(
+            DomainError::invalid("the identifier in the body differs from the one in the path").into()
+        );
+    }
+    let t = OffsetDateTime::UNIX_EPOCH;
+    let wanted = RoleAssignment {
+        identifier: id.clone(),
+        scope: Scope::account(),
+        role_identifier: b.role_identifier,
+        resource_group_identifier: b.resource_group_identifier,
+        principal_type: principal_type(&b.principal.principal_type)?,
+        principal_identifier: b.principal.identifier,
+        disabled: b.disabled,
+        created: t,
+        modified: t,
+    };
+    let ra = st.access.update_role_assignment(&auth, wanted).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+}
+
+async fn delete_assignment(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::RoleassignmentEdit)?;
+    let ra = st.access.delete_role_assignment(&auth, &id).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+}
+
+// ---- resource groups -----------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RgBody {
+    resource_group: RgFields,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RgFields {
+    identifier: String,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Tags>,
+    #[serde(default)]
+    resource_filter: Option<ResourceFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceFilter {
+    #[serde(default)]
+    include_all_resources: bool,
+    #[serde(default)]
+    resources: Vec<ResourceSelector>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceSelector {
+    resource_type: String,
+}
+
+fn rg_from(f: RgFields) -> ResourceGroup {
+    let t = OffsetDateTime::UNIX_EPOCH;
+    let (include_all, types) = match f.resource_filter {
+        Some(rf) => (rf.include_all_resources, rf.resources.into_iter().map(|r| r.resource_type).collect()),
+        None => (false, Vec::new()),
+    };
+    ResourceGroup {
+        identifier: f.identifier,
+        name: f.name,
+        description: f.description.unwrap_or_default(),
+        include_all,
+        resource_types: types,
+        tags: f.tags.unwrap_or_default(),
+        builtin: false,
+        created: t,
+        modified: t,
+    }
+}
+
+fn rg_json(account: &str, rg: &ResourceGroup) -> Value {
+    json!({
+        "resourceGroup": {
+            "identifier": rg.identifier,
+            "name": rg.name,
+            "accountIdentifier": account,
+            "description": rg.description,
+            "tags": tags_json(&rg.tags),
+            "includedScopes": [{"filter": "EXCLUDING_CHILD_SCOPES", "accountIdentifier": account}],
+            "resourceFilter": {
+                "includeAllResources": rg.include_all,
+                "resources": rg.resource_types.iter().map(|t| json!({"resourceType": t})).collect::<Vec<_>>(),
+            },
+        },
+        "harnessManaged": rg.builtin,
+        "createdAt": if rg.builtin { Value::Null } else { json!(millis(rg.created)) },
+        "lastModifiedAt": if rg.builtin { Value::Null } else { json!(millis(rg.modified)) },
+    })
+}
+
+async fn create_rg(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<RgBody>) -> NgResult {
+    let auth = caller.authorize(Permission::ResourcegroupEdit)?;
+    let rg = st.access.create_resource_group(&auth, rg_from(b.resource_group)).await?;
+    Ok(ok(rg_json(caller.account().as_str(), &rg)))
+}
+
+async fn list_rgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+    let auth = caller.authorize(Permission::ResourcegroupView)?;
+    let page = q.page()?;
+    let p = st.access.list_resource_groups(&auth, page).await?;
+    Ok(ok(page_data(page, p, |rg| rg_json(caller.account().as_str(), rg))))
+}
+
+async fn get_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::ResourcegroupView)?;
+    let rg = st.access.get_resource_group(&auth, &id).await?;
+    Ok(ok(rg_json(caller.account().as_str(), &rg)))
+}
+
+async fn update_rg(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    NgJson(b): NgJson<RgBody>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ResourcegroupEdit)?;
+    if b.resource_group.identifier != id {
+        return Err(
+            DomainError::invalid("the identifier in the body differs from the one in the path").into()
+        );
+    }
+    let rg = st.access.update_resource_group(&auth, rg_from(b.resource_group)).await?;
+    Ok(ok(rg_json(caller.account().as_str(), &rg)))
+}
+
+async fn delete_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::ResourcegroupEdit)?;
+    st.access.delete_resource_group(&auth, &id).await?;
+    Ok(ok(json!(true)))
+}

@@ -1,0 +1,274 @@
+//! Organizations and projects (`/gateway/ng/api/organizations`, `/gateway/ng/api/projects`)
+//! and the account itself (`/gateway/ng/api/accounts/{accountIdentifier}`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put};
+use scimgate_domain::DomainError;
+use scimgate_domain::access::Permission;
+use scimgate_domain::entities::{Organization, Project, Tags};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, tags_json};
+use crate::http::auth::ApiCaller;
+use crate::state::AppState;
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    const ORGS: &str = "/gateway/ng/api/organizations";
+    const ORG: &str = "/gateway/ng/api/organizations/{identifier}";
+    const PROJECTS: &str = "/gateway/ng/api/projects";
+    const PROJECT: &str = "/gateway/ng/api/projects/{identifier}";
+    vec![
+        ep(Method::GET, "/gateway/ng/api/accounts/{identifier}", get(get_account)),
+        ep(Method::POST, ORGS, post(create_org)),
+        ep(Method::GET, ORGS, get(list_orgs)),
+        ep(Method::GET, ORG, get(get_org)),
+        ep(Method::PUT, ORG, put(update_org)),
+        ep(Method::DELETE, ORG, delete(delete_org)),
+        ep(Method::POST, PROJECTS, post(create_project)),
+        ep(Method::GET, PROJECTS, get(list_projects)),
+        ep(Method::GET, PROJECT, get(get_project)),
+        ep(Method::PUT, PROJECT, put(update_project)),
+        ep(Method::DELETE, PROJECT, delete(delete_project)),
+    ]
+}
+
+async fn get_account(caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    caller.authorize(Permission::AccountView)?;
+    if id != caller.account().as_str() {
+        // Same answer as for a credential of another account: nothing about `id` leaks.
+        return Err(DomainError::Unauthenticated("path account differs from accountIdentifier").into());
+    }
+    Ok(ok(json!({"identifier": id, "accountName": id})))
+}
+
+#[derive(Deserialize)]
+struct OrgBody {
+    org: OrgFields,
+}
+
+#[derive(Deserialize)]
+struct OrgFields {
+    identifier: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+fn org_json(account: &str, o: &Organization) -> Value {
+    json!({
+        "organization": {
+            "accountIdentifier": account,
+            "identifier": o.identifier,
+            "name": o.name,
+            "description": o.description,
+            "tags": tags_json(&o.tags),
+        },
+        "createdAt": millis(o.created),
+        "lastModifiedAt": millis(o.modified),
+        "harnessManaged": false,
+    })
+}
+
+async fn create_org(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<OrgBody>) -> NgResult {
+    let auth = caller.authorize(Permission::OrganizationEdit)?;
+    let id = b.org.identifier.unwrap_or_default();
+    let o = st
+        .access
+        .create_org(
+            &auth,
+            &id,
+            &b.org.name,
+            b.org.description.as_deref().unwrap_or(""),
+            b.org.tags.unwrap_or_default(),
+        )
+        .await?;
+    Ok(ok(org_json(caller.account().as_str(), &o)))
+}
+
+async fn list_orgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+    let auth = caller.authorize(Permission::OrganizationView)?;
+    let page = q.page()?;
+    let p = st.access.list_orgs(&auth, q.search(), page).await?;
+    Ok(ok(page_data(page, p, |o| org_json(caller.account().as_str(), o))))
+}
+
+async fn get_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::OrganizationView)?;
+    let o = st.access.get_org(&auth, &id).await?;
+    Ok(ok(org_json(caller.account().as_str(), &o)))
+}
+
+async fn update_org(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    NgJson(b): NgJson<OrgBody>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::OrganizationEdit)?;
+    if b.org.identifier.as_deref().is_some_and(|i| i != id) {
+        return Err(
+            DomainError::invalid("the identifier in the body differs from the one in the path").into()
+        );
+    }
+    let o = st
+        .access
+        .update_org(
+            &auth,
+            &id,
+            &b.org.name,
+            b.org.description.as_deref().unwrap_or(""),
+            b.org.tags.unwrap_or_default(),
+        )
+        .await?;
+    Ok(ok(org_json(caller.account().as_str(), &o)))
+}
+
+async fn delete_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::OrganizationEdit)?;
+    st.access.delete_org(&auth, &id).await?;
+    Ok(ok(json!(true)))
+}
+
+#[derive(Deserialize)]
+struct ProjectBody {
+    project: ProjectFields,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectFields {
+    org_identifier: Option<String>,
+    identifier: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    color: Option<String>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+fn project_json(account: &str, p: &Project) -> Value {
+    json!({
+        "project": {
+            "accountIdentifier": account,
+            "orgIdentifier": p.org_identifier,
+            "identifier": p.identifier,
+            "name": p.name,
+            "description": p.description,
+            "color": p.color,
+            "modules": [],
+            "tags": tags_json(&p.tags),
+        },
+        "createdAt": millis(p.created),
+        "lastModifiedAt": millis(p.modified),
+        "isFavorite": false,
+    })
+}
+
+/// The organization of a project request: the query parameter, or the body's field; both
+/// must agree when both are given. Harness defaults to the `default` organization.
+fn project_org(q: &ScopeParams, body: Option<&str>) -> Result<String, DomainError> {
+    let q = q.org_identifier.as_deref().filter(|s| !s.is_empty());
+    let b = body.filter(|s| !s.is_empty());
+    match (q, b) {
+        (Some(a), Some(b)) if a != b => Err(DomainError::invalid(format!(
+            "orgIdentifier '{a}' in the query differs from '{b}' in the body"
+        ))),
+        (Some(a), _) | (None, Some(a)) => Ok(a.to_string()),
+        (None, None) => Ok("default".to_string()),
+    }
+}
+
+fn project_from(org: String, id: String, f: ProjectFields) -> Project {
+    let t = time::OffsetDateTime::UNIX_EPOCH;
+    Project {
+        org_identifier: org,
+        identifier: id,
+        name: f.name,
+        description: f.description.unwrap_or_default(),
+        color: f.color.unwrap_or_default(),
+        tags: f.tags.unwrap_or_default(),
+        created: t,
+        modified: t,
+    }
+}
+
+async fn create_project(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<ScopeParams>,
+    NgJson(b): NgJson<ProjectBody>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ProjectEdit)?;
+    let org = project_org(&q, b.project.org_identifier.as_deref())?;
+    let id = b.project.identifier.clone().unwrap_or_default();
+    let p = st.access.create_project(&auth, project_from(org, id, b.project)).await?;
+    Ok(ok(project_json(caller.account().as_str(), &p)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectListParams {
+    org_identifier: Option<String>,
+    #[serde(flatten)]
+    list: ListParams,
+}
+
+async fn list_projects(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<ProjectListParams>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ProjectView)?;
+    let page = q.list.page()?;
+    let org = q.org_identifier.as_deref().filter(|s| !s.is_empty());
+    let p = st.access.list_projects(&auth, org, q.list.search(), page).await?;
+    Ok(ok(page_data(page, p, |x| project_json(caller.account().as_str(), x))))
+}
+
+async fn get_project(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeParams>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ProjectView)?;
+    let org = project_org(&q, None)?;
+    let p = st.access.get_project(&auth, &org, &id).await?;
+    Ok(ok(project_json(caller.account().as_str(), &p)))
+}
+
+async fn update_project(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeParams>,
+    NgJson(b): NgJson<ProjectBody>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ProjectEdit)?;
+    let org = project_org(&q, b.project.org_identifier.as_deref())?;
+    if b.project.identifier.as_deref().is_some_and(|i| i != id) {
+        return Err(
+            DomainError::invalid("the identifier in the body differs from the one in the path").into()
+        );
+    }
+    let p = st.access.update_project(&auth, project_from(org, id, b.project)).await?;
+    Ok(ok(project_json(caller.account().as_str(), &p)))
+}
+
+async fn delete_project(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeParams>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ProjectEdit)?;
+    let org = project_org(&q, None)?;
+    st.access.delete_project(&auth, &org, &id).await?;
+    Ok(ok(json!(true)))
+}

@@ -1,0 +1,103 @@
+//! Service accounts (`/gateway/ng/api/serviceaccount`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put};
+use scimgate_domain::access::Permission;
+use scimgate_domain::access_service::ServiceAccountInput;
+use scimgate_domain::entities::{ServiceAccount, Tags};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Endpoint, ListParams, NgJson, NgResult, ep, millis, ok, page_data, tags_json};
+use crate::http::auth::ApiCaller;
+use crate::state::AppState;
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    const LIST: &str = "/gateway/ng/api/serviceaccount";
+    const ONE: &str = "/gateway/ng/api/serviceaccount/{identifier}";
+    vec![
+        ep(Method::POST, LIST, post(create)),
+        ep(Method::GET, LIST, get(list)),
+        ep(Method::GET, ONE, get(get_one)),
+        ep(Method::PUT, ONE, put(update)),
+        ep(Method::DELETE, ONE, delete(remove)),
+    ]
+}
+
+/// The wire shape of a service account (Harness `ServiceAccountDTO`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    identifier: Option<String>,
+    name: String,
+    email: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+impl From<Body> for ServiceAccountInput {
+    fn from(b: Body) -> Self {
+        ServiceAccountInput {
+            identifier: b.identifier,
+            name: b.name,
+            email: b.email,
+            description: b.description.unwrap_or_default(),
+            tags: b.tags.unwrap_or_default(),
+        }
+    }
+}
+
+/// JSON of a service account.
+pub fn sa_json(account: &str, sa: &ServiceAccount) -> Value {
+    json!({
+        "identifier": sa.identifier,
+        "name": sa.name,
+        "email": sa.email,
+        "description": sa.description,
+        "tags": tags_json(&sa.tags),
+        "accountIdentifier": account,
+        "orgIdentifier": null,
+        "projectIdentifier": null,
+        "createdAt": millis(sa.created),
+        "lastModifiedAt": millis(sa.modified),
+    })
+}
+
+async fn create(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<Body>) -> NgResult {
+    let auth = caller.authorize(Permission::ServiceaccountEdit)?;
+    let sa = st.access.create_service_account(&auth, b.into()).await?;
+    Ok(ok(sa_json(caller.account().as_str(), &sa)))
+}
+
+async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+    let auth = caller.authorize(Permission::ServiceaccountView)?;
+    let page = q.page()?;
+    let p = st.access.list_service_accounts(&auth, q.search(), page).await?;
+    Ok(ok(page_data(page, p, |sa| sa_json(caller.account().as_str(), sa))))
+}
+
+async fn get_one(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::ServiceaccountView)?;
+    let sa = st.access.get_service_account(&auth, &id).await?;
+    Ok(ok(sa_json(caller.account().as_str(), &sa)))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    NgJson(b): NgJson<Body>,
+) -> NgResult {
+    let auth = caller.authorize(Permission::ServiceaccountEdit)?;
+    let sa = st.access.update_service_account(&auth, &id, b.into()).await?;
+    Ok(ok(sa_json(caller.account().as_str(), &sa)))
+}
+
+async fn remove(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+    let auth = caller.authorize(Permission::ServiceaccountDelete)?;
+    st.access.delete_service_account(&auth, &id).await?;
+    Ok(ok(json!(true)))
+}
