@@ -247,6 +247,25 @@ fn token_info_row(r: &SqliteRow) -> Result<TokenInfo, DomainError> {
     })
 }
 
+/// The enabled assignments of a principal and of the groups a user is a direct member of,
+/// with the custom role and resource group they name. Binds: account, principal type,
+/// principal id, account, user id (NULL for a service account). The memberships are read once
+/// through `scim_group_members_member`; the assignments in one pass over the account's rows,
+/// already in identifier order.
+const PRINCIPAL_GRANTS_SQL: &str = "\
+    SELECT ra.org_identifier, ra.project_identifier, ra.role_identifier, ra.resource_group_identifier, \
+           r.permissions AS role_permissions, g.include_all AS rg_include_all, \
+           g.resource_types AS rg_resource_types \
+    FROM role_assignments ra \
+    LEFT JOIN roles r ON r.account_id = ra.account_id AND r.identifier = ra.role_identifier \
+    LEFT JOIN resource_groups g ON g.account_id = ra.account_id AND g.identifier = ra.resource_group_identifier \
+    WHERE ra.account_id = ? AND ra.disabled = 0 \
+      AND ((ra.principal_type = ? AND ra.principal_identifier = ?) \
+        OR (ra.principal_type = 'USER_GROUP' AND ra.principal_identifier IN ( \
+              SELECT gm.group_id FROM scim_group_members gm JOIN scim_groups sg ON sg.id = gm.group_id \
+              WHERE sg.account_id = ? AND gm.member_id = ? AND gm.member_type = 'User'))) \
+    ORDER BY ra.identifier";
+
 impl SqliteStore {
     /// One page and the total of a list, read in one transaction so both see the same
     /// snapshot. `count_sql` and `page_sql` take the same `binds`; `page_sql` ends with
@@ -977,41 +996,20 @@ impl AccessStore for SqliteStore {
         principal: &Principal,
     ) -> Result<Vec<GrantRow>, DomainError> {
         // The principal's own assignments, plus (users only: a NULL member id matches nothing)
-        // those of the SCIM groups it is a direct member of. Each branch is an indexed lookup.
+        // those of the SCIM groups it is a direct member of.
         let user_id = match principal {
             Principal::User(id) => Some(id.as_str()),
             Principal::ServiceAccount(_) => None,
         };
-        let rows = sqlx::query(
-            "SELECT ra.org_identifier, ra.project_identifier, ra.role_identifier, ra.resource_group_identifier, \
-                    r.permissions AS role_permissions, g.include_all AS rg_include_all, \
-                    g.resource_types AS rg_resource_types \
-             FROM ( \
-                 SELECT account_id, identifier, org_identifier, project_identifier, role_identifier, \
-                        resource_group_identifier FROM role_assignments \
-                 WHERE account_id = ? AND principal_type = ? AND principal_identifier = ? AND disabled = 0 \
-                 UNION ALL \
-                 SELECT a.account_id, a.identifier, a.org_identifier, a.project_identifier, a.role_identifier, \
-                        a.resource_group_identifier \
-                 FROM scim_group_members gm \
-                 JOIN scim_groups sg ON sg.id = gm.group_id AND sg.account_id = ? \
-                 JOIN role_assignments a ON a.account_id = sg.account_id AND a.principal_type = 'USER_GROUP' \
-                      AND a.principal_identifier = gm.group_id AND a.disabled = 0 \
-                 WHERE gm.member_id = ? AND gm.member_type = 'User' \
-             ) ra \
-             LEFT JOIN roles r ON r.account_id = ra.account_id AND r.identifier = ra.role_identifier \
-             LEFT JOIN resource_groups g ON g.account_id = ra.account_id \
-                  AND g.identifier = ra.resource_group_identifier \
-             ORDER BY ra.identifier",
-        )
-        .bind(account.as_str())
-        .bind(principal.type_name())
-        .bind(principal.id())
-        .bind(account.as_str())
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(internal)?;
+        let rows = sqlx::query(PRINCIPAL_GRANTS_SQL)
+            .bind(account.as_str())
+            .bind(principal.type_name())
+            .bind(principal.id())
+            .bind(account.as_str())
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(internal)?;
         rows.iter().map(grant_row).collect()
     }
 
@@ -2044,6 +2042,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn principal_grants_query_uses_indexes() {
+        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PRINCIPAL_GRANTS_SQL}")))
+            .bind("a")
+            .bind("USER")
+            .bind("u")
+            .bind("a")
+            .bind("u")
+            .fetch_all(store.pool())
+            .await
+            .expect("plan");
+        let plan = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(plan.contains("SEARCH gm USING INDEX scim_group_members_member (member_id=?)"), "{plan}");
+        assert!(plan.contains("SEARCH ra USING") && !plan.contains("SCAN ra"), "{plan}");
+        assert!(
+            plan.contains("SEARCH r USING PRIMARY KEY") && plan.contains("SEARCH g USING PRIMARY KEY"),
+            "{plan}"
+        );
+    }
+
+    #[tokio::test]
     async fn api_keys_and_tokens_lifecycle() {
         let (store, account, _) = setup().await;
         let sat = TokenKind::ServiceAccount;
@@ -2188,25 +2211,5 @@ mod tests {
             "account 'missing' does not exist",
         );
         assert!(store.feature_flags(&missing).await.expect("flags").is_empty());
-    }
-}
-#[cfg(test)]
-mod probe {
-    use crate::SqliteStore;
-    use sqlx::Row;
-    #[tokio::test]
-    async fn probe_plan() {
-        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
-        let v: String =
-            sqlx::query_scalar("select sqlite_version()").fetch_one(store.pool()).await.expect("v");
-        println!("version {v}");
-        for q in [
-            "EXPLAIN QUERY PLAN SELECT * FROM role_assignments WHERE account_id='a' AND principal_type='USER' AND principal_identifier='x'",
-        ] {
-            let rows = sqlx::query(q).fetch_all(store.pool()).await.expect("plan");
-            for r in rows {
-                println!("{}", r.try_get::<String, _>("detail").expect("d"));
-            }
-        }
     }
 }

@@ -185,3 +185,42 @@ fn newer_database_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("newer scimgate"), "{err}");
 }
+
+#[test]
+fn feature_flag_command_turns_flags_on_and_off() {
+    use scimgate_domain::store::AccessStore;
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = db_url(&dir);
+    let run = |args: &[&str]| {
+        let mut all = vec!["account"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database", &url]);
+        Command::new(BIN).args(&all).output().expect("run")
+    };
+    assert!(run(&["create", "acme", "--admin-email", "admin@acme.test"]).status.success());
+    let flags = || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let store = scimgate::server::open_store(&url).await.expect("open");
+            let acme = scimgate_domain::AccountId::parse("acme").expect("id");
+            store.feature_flags(&acme).await.expect("flags")
+        })
+    };
+    assert!(flags().is_empty(), "new accounts start with every flag off");
+    let out = run(&["feature-flag", "acme", "NG_SETTINGS", "on"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["enabled"], true);
+    assert!(run(&["feature-flag", "acme", "PL_SUPPORT_JWT_TOKEN_SCIM_API", "on"]).status.success());
+    assert!(run(&["feature-flag", "acme", "NG_SETTINGS", "on"]).status.success(), "idempotent");
+    assert_eq!(flags(), vec!["NG_SETTINGS".to_string(), "PL_SUPPORT_JWT_TOKEN_SCIM_API".to_string()]);
+    assert!(run(&["feature-flag", "acme", "NG_SETTINGS", "off"]).status.success());
+    assert_eq!(flags(), vec!["PL_SUPPORT_JWT_TOKEN_SCIM_API".to_string()]);
+    let out = run(&["feature-flag", "acme", "NO_SUCH_FLAG", "on"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown feature flag"));
+    let out = run(&["feature-flag", "nosuch", "NG_SETTINGS", "on"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert_eq!(run(&["feature-flag", "acme", "NG_SETTINGS", "maybe"]).status.code(), Some(2));
+}

@@ -12,8 +12,8 @@ use tower::ServiceExt;
 use scimgate::config::Config;
 use scimgate::server::{build_state, open_store};
 use scimgate::state::AppState;
-use scimgate_domain::SystemClock;
 use scimgate_domain::account_service::create_account;
+use scimgate_domain::{Clock, ManualClock, SystemClock};
 
 /// One test's server: router, state, an account and its admin token.
 pub struct TestApp {
@@ -42,11 +42,21 @@ impl Res {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// A server whose clock only moves when the test moves it.
+    pub async fn manual_clock() -> (Self, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        (Self::with_clock(clock.clone()).await, clock)
+    }
+
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = open_store(&url).await.expect("open");
         let config = Config { database: url, ..Config::default() };
-        let state = build_state(store, Arc::new(SystemClock), config);
+        let state = build_state(store, clock, config);
         let created = create_account(
             state.accounts.as_ref(),
             state.clock.as_ref(),
@@ -136,6 +146,17 @@ impl TestApp {
         let text = String::from_utf8_lossy(&bytes).to_string();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Res { status, headers, body, text }
+    }
+
+    /// A non-SCIM API call with `x-api-key`.
+    pub async fn api(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Res {
+        let headers = [("x-api-key", key), ("content-type", "application/json")];
+        self.send(method, path, None, body.map(|b| b.to_string()), &headers).await
+    }
+
+    /// A non-SCIM API call with the admin token.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Res {
+        self.api(method, path, &self.token.clone(), body).await
     }
 
     /// Creates a user and returns its id.

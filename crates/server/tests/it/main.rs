@@ -1,5 +1,6 @@
 //! scimgate integration tests: one test binary (design.md principle 5).
 
+mod access;
 mod bulk;
 mod cli;
 mod common;
