@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
@@ -20,6 +20,7 @@ use scimgate_scim::{LIST_RESPONSE_URN, ScimError, ScimType};
 use crate::http::auth::ScimCaller;
 use crate::http::body::ScimBody;
 use crate::http::error::{SCIM_JSON, ScimApiError};
+use crate::http::ng::{Endpoint, ep};
 use crate::state::AppState;
 
 /// Default page size.
@@ -30,42 +31,42 @@ pub const MAX_PAGE_SIZE: u64 = 1000;
 type Result<T> = std::result::Result<T, ScimApiError>;
 type Params = Query<Vec<(String, String)>>;
 
+/// Every SCIM endpoint: method, path under the account's base, handler. The router is
+/// built from this table and the tests walk it (cross-account isolation on every route).
+pub fn endpoints() -> Vec<Endpoint> {
+    use ResourceKind::{Group, User};
+    use axum::http::Method as M;
+    let mut v = Vec::new();
+    for (kind, list_path, search_path, one_path) in [
+        (User, "/Users", "/Users/.search", "/Users/{id}"),
+        (Group, "/Groups", "/Groups/.search", "/Groups/{id}"),
+    ] {
+        v.push(ep(M::GET, list_path, get(move |s, c, h, q| list(s, c, h, q, kind))));
+        v.push(ep(M::POST, list_path, post(move |s, c, h, q, b| create(s, c, h, q, b, kind))));
+        v.push(ep(M::POST, search_path, post(move |s, c, h, b| search(s, c, h, b, Some(kind)))));
+        v.push(ep(M::GET, one_path, get(move |s, c, h, p, q| get_one(s, c, h, p, q, kind))));
+        v.push(ep(M::PUT, one_path, put(move |s, c, h, p, q, b| replace(s, c, h, p, q, b, kind))));
+        v.push(ep(M::PATCH, one_path, patch(move |s, c, h, p, q, b| patch_one(s, c, h, p, q, b, kind))));
+        v.push(ep(M::DELETE, one_path, delete(move |s, c, h, p| delete_one(s, c, h, p, kind))));
+    }
+    v.push(ep(M::POST, "/.search", post(|s, c, h, b| search(s, c, h, b, None))));
+    v.push(ep(M::POST, "/Bulk", post(crate::http::bulk::bulk)));
+    v.push(ep(M::GET, "/ServiceProviderConfig", get(service_provider_config)));
+    v.push(ep(M::GET, "/ResourceTypes", get(resource_types)));
+    v.push(ep(M::GET, "/ResourceTypes/{id}", get(resource_type)));
+    v.push(ep(M::GET, "/Schemas", get(schemas)));
+    v.push(ep(M::GET, "/Schemas/{id}", get(schema)));
+    v
+}
+
 /// The SCIM routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/Users",
-            get(|s, c, h, q| list(s, c, h, q, ResourceKind::User))
-                .post(|s, c, h, q, b| create(s, c, h, q, b, ResourceKind::User)),
-        )
-        .route("/Users/.search", post(|s, c, h, b| search(s, c, h, b, Some(ResourceKind::User))))
-        .route(
-            "/Users/{id}",
-            get(|s, c, h, p, q| get_one(s, c, h, p, q, ResourceKind::User))
-                .put(|s, c, h, p, q, b| replace(s, c, h, p, q, b, ResourceKind::User))
-                .patch(|s, c, h, p, q, b| patch(s, c, h, p, q, b, ResourceKind::User))
-                .delete(|s, c, h, p| delete(s, c, h, p, ResourceKind::User)),
-        )
-        .route(
-            "/Groups",
-            get(|s, c, h, q| list(s, c, h, q, ResourceKind::Group))
-                .post(|s, c, h, q, b| create(s, c, h, q, b, ResourceKind::Group)),
-        )
-        .route("/Groups/.search", post(|s, c, h, b| search(s, c, h, b, Some(ResourceKind::Group))))
-        .route(
-            "/Groups/{id}",
-            get(|s, c, h, p, q| get_one(s, c, h, p, q, ResourceKind::Group))
-                .put(|s, c, h, p, q, b| replace(s, c, h, p, q, b, ResourceKind::Group))
-                .patch(|s, c, h, p, q, b| patch(s, c, h, p, q, b, ResourceKind::Group))
-                .delete(|s, c, h, p| delete(s, c, h, p, ResourceKind::Group)),
-        )
-        .route("/.search", post(|s, c, h, b| search(s, c, h, b, None)))
-        .route("/Bulk", post(crate::http::bulk::bulk))
-        .route("/ServiceProviderConfig", get(service_provider_config))
-        .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{id}", get(resource_type))
-        .route("/Schemas", get(schemas))
-        .route("/Schemas/{id}", get(schema))
+    endpoints().into_iter().fold(Router::new(), |r, e| r.route(e.path, e.handler))
+}
+
+/// `(method, path)` of every SCIM endpoint, relative to the account's SCIM base.
+pub fn route_list() -> Vec<(axum::http::Method, &'static str)> {
+    endpoints().into_iter().map(|e| (e.method, e.path)).collect()
 }
 
 /// The SCIM base URL of the account, for `meta.location` and `$ref`.
@@ -219,7 +220,7 @@ async fn replace(
     Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
-async fn patch(
+async fn patch_one(
     State(st): State<AppState>,
     caller: ScimCaller,
     headers: HeaderMap,
@@ -256,7 +257,7 @@ async fn patch(
     Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
-async fn delete(
+async fn delete_one(
     State(st): State<AppState>,
     caller: ScimCaller,
     headers: HeaderMap,

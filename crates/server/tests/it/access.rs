@@ -521,6 +521,27 @@ async fn token_expiry_rotation_and_deletion() {
     assert_eq!(tok["token"]["lastUsedAt"], json!(now()));
     let short = content.iter().find(|t| t["token"]["identifier"] == "short").expect("short");
     assert_eq!(short["token"]["valid"], false);
+    // Update: a new expiry applies at once.
+    let r = app
+        .admin(
+            Method::PUT,
+            &u("/ng/api/token/tok"),
+            Some(json!({"identifier": "tok", "name": "renamed", "apiKeyType": "SERVICE_ACCOUNT",
+                        "parentIdentifier": "rotator", "apiKeyIdentifier": "key", "validTo": now() - 1})),
+        )
+        .await;
+    assert_eq!(ok_data(&r)["name"], "renamed");
+    assert_scim_error(&scim_as(&app, &third, Method::GET, "/Users", None).await, 401, None);
+    let r = app
+        .admin(
+            Method::PUT,
+            &u("/ng/api/token/tok"),
+            Some(json!({"identifier": "tok", "apiKeyType": "SERVICE_ACCOUNT",
+                        "parentIdentifier": "rotator", "apiKeyIdentifier": "key", "validTo": now() + hour})),
+        )
+        .await;
+    ok_data(&r);
+    assert_eq!(scim_as(&app, &third, Method::GET, "/Users", None).await.status, StatusCode::OK);
     // Deletion: 401 at once.
     let r = app.admin(Method::DELETE, &u(&format!("/ng/api/token/tok?{q}")), None).await;
     ok_data(&r);
@@ -611,6 +632,21 @@ async fn orgs_projects_roles_resource_groups_crud() {
         )
         .await;
     assert_eq!(ok_data(&r)["project"]["name"], "Api v2");
+    // A second project, deleted on its own.
+    let r = app
+        .admin(
+            Method::POST,
+            &u("/ng/api/projects?orgIdentifier=eng"),
+            Some(json!({"project": {"identifier": "tmp", "name": "Tmp"}})),
+        )
+        .await;
+    ok_data(&r);
+    ok_data(&app.admin(Method::DELETE, &u("/ng/api/projects/tmp?orgIdentifier=eng"), None).await);
+    assert_envelope_error(
+        &app.admin(Method::DELETE, &u("/ng/api/projects/tmp?orgIdentifier=eng"), None).await,
+        404,
+        "RESOURCE_NOT_FOUND",
+    );
     // Deleting the organization takes its projects.
     ok_data(&app.admin(Method::DELETE, &u("/ng/api/organizations/eng"), None).await);
     assert_envelope_error(
@@ -661,6 +697,16 @@ async fn orgs_projects_roles_resource_groups_crud() {
     let r = app.admin(Method::GET, &u("/authz/api/roles?pageIndex=1&pageSize=2"), None).await;
     assert_eq!(ok_data(&r)["content"][0]["role"]["identifier"], "readers");
     assert_eq!(ok_data(&r)["totalItems"], 3);
+    let r = app
+        .admin(
+            Method::PUT,
+            &u("/authz/api/roles/readers"),
+            Some(json!({"identifier": "readers", "name": "Readers!", "permissions": ["core_usergroup_view", "core_user_view"]})),
+        )
+        .await;
+    assert_eq!(ok_data(&r)["role"]["name"], "Readers!");
+    let r = app.admin(Method::GET, &u("/authz/api/roles/readers"), None).await;
+    assert_eq!(ok_data(&r)["role"]["permissions"], json!(["core_user_view", "core_usergroup_view"]));
 
     // Resource groups narrow a role: only groups, not users.
     let r = app
@@ -723,6 +769,19 @@ async fn orgs_projects_roles_resource_groups_crud() {
         let r = app.admin(Method::POST, &u("/authz/api/roleassignments"), Some(body)).await;
         assert_eq!(r.status.as_u16(), status, "{}", r.text);
     }
+    let r = app.admin(Method::GET, &u("/authz/api/roleassignments/narrow_ra"), None).await;
+    assert_eq!(ok_data(&r)["roleAssignment"]["resourceGroupIdentifier"], "groups_only");
+    let r = app.admin(Method::GET, &u("/resourcegroup/api/v2/resourcegroup"), None).await;
+    let data = ok_data(&r);
+    assert_eq!(data["totalItems"], 2);
+    assert_eq!(data["content"][0]["resourceGroup"]["identifier"], "_all_account_level_resources");
+    assert_eq!(data["content"][1]["resourceGroup"]["identifier"], "groups_only");
+    // Widening the resource group to users takes effect on the next request.
+    let wider = json!({"resourceGroup": {"identifier": "groups_only", "name": "Groups and users",
+        "resourceFilter": {"resources": [{"resourceType": "USERGROUP"}, {"resourceType": "USER"}]}}});
+    let r = app.admin(Method::PUT, &u("/resourcegroup/api/v2/resourcegroup/groups_only"), Some(wider)).await;
+    assert_eq!(ok_data(&r)["resourceGroup"]["name"], "Groups and users");
+    assert_eq!(scim_as(&app, &token, Method::GET, "/Users", None).await.status, StatusCode::OK);
     // A role or resource group in use cannot be deleted; unused, it can.
     assert_envelope_error(
         &app.admin(Method::DELETE, &u("/authz/api/roles/readers"), None).await,
@@ -905,4 +964,34 @@ async fn cross_account_isolation_on_every_route() {
     let data = ok_data(&r);
     assert_eq!(data["totalItems"], 1);
     assert_eq!(data["content"][0]["organization"]["identifier"], "default");
+}
+
+/// The same for every SCIM route: another account's token, this account's token on another
+/// account's path, and a path naming no account all get the same 401.
+#[tokio::test]
+async fn cross_account_isolation_on_every_scim_route() {
+    let app = TestApp::new().await;
+    let globex = app.other_account("globex").await;
+    let uid = app.user("secret@acme.test").await;
+    let routes = scimgate::http::scim::route_list();
+    assert!(routes.len() >= 21, "{}", routes.len());
+    for (method, path) in &routes {
+        let concrete = path.replace("{id}", &uid);
+        for (account, key) in
+            [("acme", globex.as_str()), ("globex", app.token.as_str()), ("nosuch", app.token.as_str())]
+        {
+            let url = format!("/gateway/ng/api/scim/account/{account}{concrete}");
+            let body = matches!(*method, Method::POST | Method::PUT | Method::PATCH).then(|| {
+                json!({"userName": "stolen@acme.test", "displayName": "stolen", "Operations": [], "schemas": []})
+                    .to_string()
+            });
+            let r = app.send(method.clone(), &url, Some(key), body, &[]).await;
+            assert_scim_error(&r, 401, None);
+            assert!(!r.text.contains("secret@acme.test"), "{method} {url}: {}", r.text);
+        }
+    }
+    // Nothing changed in acme.
+    let r = app.get("/Users").await;
+    assert_eq!(r.body["totalResults"], 2, "{}", r.text);
+    assert!(r.text.contains("secret@acme.test"));
 }
