@@ -182,3 +182,30 @@ CREATE TABLE api_tokens (
 );
 CREATE UNIQUE INDEX api_tokens_identifier ON api_tokens
     (account_id, api_key_type, parent_identifier, api_key_identifier, identifier);
+
+-- Settings values per scope ('' = the account level) and their audit trail.
+CREATE TABLE settings (
+    account_id          TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    org_identifier      TEXT NOT NULL DEFAULT '',
+    project_identifier  TEXT NOT NULL DEFAULT '',
+    identifier          TEXT NOT NULL,
+    value               TEXT NOT NULL,
+    allow_overrides     INTEGER NOT NULL,
+    modified_us         INTEGER NOT NULL,
+    PRIMARY KEY (account_id, identifier, org_identifier, project_identifier)
+) WITHOUT ROWID;
+
+-- Who changed what, when, from which value to which; secret settings are stored hashed.
+CREATE TABLE settings_audit (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id          TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    org_identifier      TEXT NOT NULL DEFAULT '',
+    project_identifier  TEXT NOT NULL DEFAULT '',
+    identifier          TEXT NOT NULL,
+    action              TEXT NOT NULL CHECK (action IN ('UPDATE', 'RESTORE')),
+    old_value           TEXT,
+    new_value           TEXT,
+    actor               TEXT NOT NULL,
+    at_us               INTEGER NOT NULL
+);
+CREATE INDEX settings_audit_account ON settings_audit (account_id, seq);

@@ -9,7 +9,10 @@ pub mod clock;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod netguard;
 pub mod scim_service;
+pub mod settings;
+pub mod settings_service;
 pub mod store;
 pub mod token;
 

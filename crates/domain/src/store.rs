@@ -9,12 +9,14 @@ use scimgate_scim::filter::{AttrPath, Filter};
 use scimgate_scim::patch::{MemberChange, MemberRef};
 use scimgate_scim::schema::ResourceKind;
 
+use crate::access::Scope;
 use crate::entities::{
     ApiKey, ApiKeyRef, GrantRow, Organization, PageRequest, Paged, PrincipalType, Project, ResourceGroup,
     Role, RoleAssignment, ServiceAccount, TokenInfo,
 };
 use crate::error::DomainError;
 use crate::ids::AccountId;
+use crate::settings::{SettingAudit, SettingRow};
 use crate::token::{NewToken, StoredToken, TokenKind};
 
 /// A stored User or Group.
@@ -425,4 +427,39 @@ pub trait AccessStore: Send + Sync {
     async fn feature_flags(&self, account: &AccountId) -> Result<Vec<String>, DomainError>;
     /// Turns a feature flag on or off (`NotFound` when the account does not exist).
     async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError>;
+}
+
+/// Settings values and their audit trail.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// Every stored value of an account, at every scope.
+    async fn list_setting_rows(&self, account: &AccountId) -> Result<Vec<SettingRow>, DomainError>;
+    /// Writes a value at a scope in one transaction: upserts the row; when
+    /// `clear_children`, deletes the same setting's rows in the scopes below; records the
+    /// audit entry with the old value read inside the transaction (`audit.old_value` is
+    /// ignored). `NotFound` when the scope's organization or project does not exist.
+    async fn put_setting(
+        &self,
+        account: &AccountId,
+        row: &SettingRow,
+        clear_children: bool,
+        audit: &SettingAudit,
+        secret: bool,
+    ) -> Result<(), DomainError>;
+    /// Removes the value at a scope (RESTORE) and records the audit entry; returns whether a
+    /// value was there.
+    async fn delete_setting(
+        &self,
+        account: &AccountId,
+        scope: &Scope,
+        identifier: &str,
+        audit: &SettingAudit,
+        secret: bool,
+    ) -> Result<bool, DomainError>;
+    /// The audit trail, newest first.
+    async fn list_setting_audit(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> Result<Paged<SettingAudit>, DomainError>;
 }

@@ -120,11 +120,14 @@ impl Config {
             Some(t) => parse_duration(&t)?,
             None => d.settings_cache_ttl,
         };
+        let jwks_allow_hosts = args.jwks_allow_hosts.clone().or(file.jwks_allow_hosts).unwrap_or_default();
+        scimgate_domain::netguard::AllowList::parse(&jwks_allow_hosts)
+            .map_err(|e| format!("--jwks-allow-hosts: {e}"))?;
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             database: args.database.clone().or(file.database).unwrap_or(d.database),
             settings_cache_ttl,
-            jwks_allow_hosts: args.jwks_allow_hosts.clone().or(file.jwks_allow_hosts).unwrap_or_default(),
+            jwks_allow_hosts,
             jwks_allow_http: args.jwks_allow_http.or(file.jwks_allow_http).unwrap_or(false),
             no_bootstrap: args.no_bootstrap.or(file.no_bootstrap).unwrap_or(false),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),

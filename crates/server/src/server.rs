@@ -5,7 +5,9 @@ use std::sync::Arc;
 use scimgate_domain::access_service::{AccessService, ChangeHook};
 use scimgate_domain::account_service::{CreatedAccount, create_account};
 use scimgate_domain::auth_service::AuthService;
+use scimgate_domain::netguard::{AllowList, JwksUrlPolicy};
 use scimgate_domain::scim_service::ScimService;
+use scimgate_domain::settings_service::SettingsService;
 use scimgate_domain::{Clock, DomainError, SystemClock};
 use scimgate_store::SqliteStore;
 
@@ -33,8 +35,22 @@ pub fn build_state(store: Arc<SqliteStore>, clock: Arc<dyn Clock>, config: Confi
     // Any change to who may do what drops the account's cached credentials and grants on
     // this node at once.
     let on_change: ChangeHook = Arc::new(move |account| hook_auth.invalidate(account));
+    let policy = JwksUrlPolicy {
+        allow_http: config.jwks_allow_http,
+        // Validated when the configuration was resolved; an unreadable list allows nothing.
+        allow_hosts: AllowList::parse(&config.jwks_allow_hosts).unwrap_or_default(),
+    };
+    let settings = SettingsService::new(
+        store.clone(),
+        store.clone(),
+        clock.clone(),
+        config.settings_cache_ttl,
+        policy,
+        Arc::new(|_account, _identifier| {}),
+    );
     AppState {
         scim: ScimService::new(store.clone(), clock.clone(), on_change.clone()),
+        settings,
         access: AccessService::new(store.clone(), clock.clone(), on_change),
         auth,
         accounts: store,
@@ -93,6 +109,13 @@ fn write_secret_file(path: &std::path::Path, content: &str) -> std::io::Result<(
 /// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(?config, "starting scimgate");
+    if !config.jwks_allow_hosts.is_empty() || config.jwks_allow_http {
+        tracing::warn!(
+            allow_hosts = %config.jwks_allow_hosts,
+            allow_http = config.jwks_allow_http,
+            "JWKS fetches may reach non-public addresses or use plain http: for tests and private deployments only"
+        );
+    }
     let store = open_store(&config.database).await?;
     let state = build_state(store, Arc::new(SystemClock), config.clone());
     bootstrap(&state).await?;

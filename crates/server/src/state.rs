@@ -6,6 +6,7 @@ use scimgate_domain::Clock;
 use scimgate_domain::access_service::AccessService;
 use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::scim_service::ScimService;
+use scimgate_domain::settings_service::SettingsService;
 use scimgate_domain::store::AccountStore;
 
 use crate::config::Config;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub scim: ScimService,
     /// Access-control use cases.
     pub access: AccessService,
+    /// Settings with their cache.
+    pub settings: SettingsService,
     /// Authentication with its caches.
     pub auth: Arc<AuthService>,
     /// Accounts.

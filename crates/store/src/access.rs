@@ -28,7 +28,8 @@ use crate::{db_error, internal};
 /// violation of another unique index of the same table.
 const PRIMARY_KEY_VIOLATION: &str = "1555";
 
-fn col<'r, T>(r: &'r SqliteRow, name: &str) -> Result<T, DomainError>
+/// A column of a row, with decoding failures as internal errors.
+pub(crate) fn col<'r, T>(r: &'r SqliteRow, name: &str) -> Result<T, DomainError>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
@@ -111,7 +112,7 @@ fn opt_us(t: Option<OffsetDateTime>) -> Option<i64> {
 }
 
 /// LIMIT and OFFSET of a page.
-fn limit_offset(page: PageRequest) -> (i64, i64) {
+pub(crate) fn limit_offset(page: PageRequest) -> (i64, i64) {
     let limit = i64::try_from(page.size).unwrap_or(i64::MAX);
     let offset = i64::try_from(page.index.saturating_mul(page.size)).unwrap_or(i64::MAX);
     (limit, offset)

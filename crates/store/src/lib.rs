@@ -3,6 +3,7 @@
 
 mod access;
 pub mod query;
+mod settings;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

@@ -19,6 +19,7 @@ use scimgate_domain::{Clock, ManualClock, SystemClock};
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
+    pub store: Arc<scimgate_store::SqliteStore>,
     pub account: String,
     pub token: String,
     pub admin_user_id: String,
@@ -56,7 +57,7 @@ impl TestApp {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = open_store(&url).await.expect("open");
         let config = Config { database: url, ..Config::default() };
-        let state = build_state(store, clock, config);
+        let state = build_state(store.clone(), clock, config);
         let created = create_account(
             state.accounts.as_ref(),
             state.clock.as_ref(),
@@ -71,11 +72,18 @@ impl TestApp {
         Self {
             router,
             state,
+            store,
             account: "acme".into(),
             token: created.token,
             admin_user_id: created.admin_user_id,
             _dir: dir,
         }
+    }
+
+    /// A second server state on the same database (another node).
+    pub async fn second_node(&self, clock: Arc<dyn Clock>) -> AppState {
+        let store = open_store(&self.state.config.database).await.expect("open");
+        build_state(store, clock, (*self.state.config).clone())
     }
 
     /// Another account in the same database.

@@ -9,4 +9,5 @@ mod errors;
 mod groups;
 mod interop;
 mod list;
+mod settings;
 mod users;

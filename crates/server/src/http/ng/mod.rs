@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod authz;
 pub mod orgs;
 pub mod service_accounts;
+pub mod settings;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
@@ -272,6 +273,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     v.extend(service_accounts::endpoints());
     v.extend(authz::endpoints());
     v.extend(apikeys::endpoints());
+    v.extend(settings::endpoints());
     v
 }
 

@@ -1,0 +1,308 @@
+//! Settings use cases (contract.md §4) and the settings cache for hot-path readers.
+//!
+//! Readers (the SCIM JWT path) go through a per-account snapshot cached for the
+//! `--settings-cache-ttl` (120 s by default, as the documents say), measured with the
+//! [`Clock`] so tests move time instead of sleeping. A write drops the account's snapshot on
+//! the node that took it at once; other nodes see it when their snapshot expires.
+
+use std::sync::Arc;
+
+use moka::sync::Cache;
+use time::{Duration, OffsetDateTime};
+
+use crate::access::{Authorized, Permission, Principal, Scope};
+use crate::clock::Clock;
+use crate::entities::{PageRequest, Paged};
+use crate::error::DomainError;
+use crate::ids::AccountId;
+use crate::netguard::JwksUrlPolicy;
+use crate::settings::{
+    Effective, JWKS_URL, REGISTRY, ScopeLevel, SettingAudit, SettingDef, SettingRow, find, resolve,
+};
+use crate::store::{AccessStore, SettingsStore};
+
+/// Called after a setting changed on this node: (account, setting identifier).
+pub type SettingsHook = Arc<dyn Fn(&AccountId, &str) + Send + Sync>;
+
+/// The most items one PUT may carry.
+pub const MAX_BATCH: usize = 100;
+
+/// A setting as seen at a scope.
+#[derive(Debug, Clone)]
+pub struct SettingView {
+    /// Its definition.
+    pub def: &'static SettingDef,
+    /// The scope asked about.
+    pub scope: Scope,
+    /// Its state there.
+    pub effective: Effective,
+}
+
+/// One item of a PUT.
+#[derive(Debug, Clone)]
+pub struct SettingUpdate {
+    /// Setting identifier.
+    pub identifier: String,
+    /// The value, as text (`None` for RESTORE).
+    pub value: Option<String>,
+    /// `allowOverrides`, when given.
+    pub allow_overrides: Option<bool>,
+    /// `UPDATE` or `RESTORE`.
+    pub update_type: String,
+}
+
+/// The outcome of one item.
+#[derive(Debug, Clone)]
+pub struct UpdateResult {
+    /// Setting identifier, as sent.
+    pub identifier: String,
+    /// The setting after the write (also after a failure, when it exists).
+    pub setting: Option<SettingView>,
+    /// Whether the item was stored.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+type Snapshot = (OffsetDateTime, Arc<Vec<SettingRow>>);
+
+/// Settings with their cache.
+#[derive(Clone)]
+pub struct SettingsService {
+    store: Arc<dyn SettingsStore>,
+    scopes: Arc<dyn AccessStore>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    policy: JwksUrlPolicy,
+    cache: Cache<AccountId, Snapshot>,
+    on_change: SettingsHook,
+}
+
+impl std::fmt::Debug for SettingsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsService").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+fn require(auth: &Authorized, p: Permission) -> Result<&AccountId, DomainError> {
+    if auth.permission() == p { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+}
+
+fn actor(p: &Principal) -> String {
+    format!("{}:{}", p.type_name(), p.id())
+}
+
+impl SettingsService {
+    /// Makes the service.
+    pub fn new(
+        store: Arc<dyn SettingsStore>,
+        scopes: Arc<dyn AccessStore>,
+        clock: Arc<dyn Clock>,
+        ttl: std::time::Duration,
+        policy: JwksUrlPolicy,
+        on_change: SettingsHook,
+    ) -> Self {
+        Self {
+            store,
+            scopes,
+            clock,
+            ttl: Duration::try_from(ttl).unwrap_or(Duration::seconds(120)),
+            policy,
+            cache: Cache::builder().max_capacity(10_000).build(),
+            on_change,
+        }
+    }
+
+    /// The account's values, from the cache while younger than the TTL.
+    async fn rows(&self, account: &AccountId) -> Result<Arc<Vec<SettingRow>>, DomainError> {
+        let now = self.clock.now();
+        if let Some((loaded, rows)) = self.cache.get(account)
+            && now - loaded < self.ttl
+            && now >= loaded
+        {
+            return Ok(rows);
+        }
+        let rows = Arc::new(self.store.list_setting_rows(account).await?);
+        self.cache.insert(account.clone(), (now, rows.clone()));
+        Ok(rows)
+    }
+
+    /// Drops the account's cached snapshot on this node.
+    pub fn invalidate(&self, account: &AccountId) {
+        self.cache.invalidate(account);
+    }
+
+    /// The effective value of a setting at a scope, for readers on hot paths (cached).
+    pub async fn effective_value(
+        &self,
+        account: &AccountId,
+        scope: &Scope,
+        identifier: &str,
+    ) -> Result<Option<String>, DomainError> {
+        let Some(def) = find(identifier) else { return Ok(None) };
+        let rows = self.rows(account).await?;
+        Ok(resolve(def, &rows, scope).value)
+    }
+
+    async fn check_scope(&self, account: &AccountId, scope: &Scope) -> Result<(), DomainError> {
+        if scope.org.is_empty() {
+            if !scope.project.is_empty() {
+                return Err(DomainError::invalid("projectIdentifier needs orgIdentifier"));
+            }
+            return Ok(());
+        }
+        if scope.project.is_empty() {
+            self.scopes.get_org(account, &scope.org).await.map(|_| ())
+        } else {
+            self.scopes.get_project(account, &scope.org, &scope.project).await.map(|_| ())
+        }
+    }
+
+    /// Lists settings visible at a scope: those that can be set there and, with
+    /// `include_parent_scopes`, those that can only be set above it.
+    pub async fn list(
+        &self,
+        auth: &Authorized,
+        scope: &Scope,
+        category: Option<&str>,
+        group: Option<&str>,
+        include_parent_scopes: bool,
+    ) -> Result<Vec<SettingView>, DomainError> {
+        let account = require(auth, Permission::SettingView)?;
+        self.check_scope(account, scope).await?;
+        let level = ScopeLevel::of(scope);
+        let rows = self.rows(account).await?;
+        Ok(REGISTRY
+            .iter()
+            .filter(|d| category.is_none_or(|c| d.category.eq_ignore_ascii_case(c)))
+            .filter(|d| group.is_none_or(|g| d.group == g))
+            .filter(|d| {
+                d.allows_level(level)
+                    || (include_parent_scopes && d.allowed_scopes.iter().any(|l| *l < level))
+            })
+            .map(|def| SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
+            .collect())
+    }
+
+    /// One setting at a scope.
+    pub async fn get(
+        &self,
+        auth: &Authorized,
+        scope: &Scope,
+        identifier: &str,
+    ) -> Result<SettingView, DomainError> {
+        let account = require(auth, Permission::SettingView)?;
+        self.check_scope(account, scope).await?;
+        let def = find(identifier)
+            .ok_or_else(|| DomainError::NotFound(format!("setting '{identifier}' does not exist")))?;
+        let rows = self.rows(account).await?;
+        Ok(SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
+    }
+
+    /// Applies a batch; each item succeeds or fails on its own.
+    pub async fn update(
+        &self,
+        auth: &Authorized,
+        scope: &Scope,
+        items: Vec<SettingUpdate>,
+    ) -> Result<Vec<UpdateResult>, DomainError> {
+        let account = require(auth, Permission::SettingEdit)?;
+        if items.len() > MAX_BATCH {
+            return Err(DomainError::invalid(format!("at most {MAX_BATCH} settings per request")));
+        }
+        self.check_scope(account, scope).await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let identifier = item.identifier.clone();
+            let result = self.update_one(auth, account, scope, item).await;
+            let (ok, error) = match result {
+                Ok(()) => (true, None),
+                Err(DomainError::Invalid(e)) => (false, Some(e.detail)),
+                Err(DomainError::NotFound(m)) => (false, Some(m)),
+                Err(e) => return Err(e),
+            };
+            let setting = match find(&identifier) {
+                Some(def) => {
+                    let rows = self.rows(account).await?;
+                    Some(SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
+                }
+                None => None,
+            };
+            out.push(UpdateResult { identifier, setting, ok, error });
+        }
+        Ok(out)
+    }
+
+    async fn update_one(
+        &self,
+        auth: &Authorized,
+        account: &AccountId,
+        scope: &Scope,
+        item: SettingUpdate,
+    ) -> Result<(), DomainError> {
+        let def = find(&item.identifier)
+            .ok_or_else(|| DomainError::invalid(format!("unknown setting '{}'", item.identifier)))?;
+        let level = ScopeLevel::of(scope);
+        // Always decide on fresh values, never on a cached snapshot.
+        let rows = self.store.list_setting_rows(account).await?;
+        let eff = resolve(def, &rows, scope);
+        if let Some(why) = eff.not_editable_reason {
+            return Err(DomainError::invalid(why));
+        }
+        let now = self.clock.now();
+        let mut audit = SettingAudit {
+            scope: scope.clone(),
+            identifier: def.identifier.to_string(),
+            action: String::new(),
+            old_value: None,
+            new_value: None,
+            actor: actor(auth.principal()),
+            at: now,
+        };
+        match item.update_type.as_str() {
+            "UPDATE" => {
+                let raw = item
+                    .value
+                    .as_deref()
+                    .ok_or_else(|| DomainError::invalid("UPDATE needs a value; use RESTORE to remove one"))?;
+                let value = def.parse_value(raw).map_err(DomainError::invalid)?;
+                if def.identifier == JWKS_URL {
+                    self.policy.check(&value).map_err(DomainError::invalid)?;
+                }
+                let allow = item.allow_overrides.unwrap_or(def.allow_overrides);
+                let row = SettingRow {
+                    scope: scope.clone(),
+                    identifier: def.identifier.to_string(),
+                    value: value.clone(),
+                    allow_overrides: allow,
+                    modified: now,
+                };
+                audit.action = "UPDATE".into();
+                audit.new_value = Some(value);
+                let clear_children = !allow && level != ScopeLevel::Project;
+                self.store.put_setting(account, &row, clear_children, &audit, def.secret).await?;
+            }
+            "RESTORE" => {
+                audit.action = "RESTORE".into();
+                self.store.delete_setting(account, scope, def.identifier, &audit, def.secret).await?;
+            }
+            other => {
+                return Err(DomainError::invalid(format!(
+                    "updateType '{other}' is invalid: use UPDATE or RESTORE"
+                )));
+            }
+        }
+        self.invalidate(account);
+        (self.on_change)(account, def.identifier);
+        Ok(())
+    }
+
+    /// The audit trail, newest first.
+    pub async fn audit(
+        &self,
+        auth: &Authorized,
+        page: PageRequest,
+    ) -> Result<Paged<SettingAudit>, DomainError> {
+        self.store.list_setting_audit(require(auth, Permission::SettingView)?, page).await
+    }
+}

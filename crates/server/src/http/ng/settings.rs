@@ -1,0 +1,207 @@
+//! The Settings API (`/gateway/ng/api/settings`, contract.md §4), gated by the
+//! `NG_SETTINGS` feature flag.
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::routing::{get, put};
+use scimgate_domain::DomainError;
+use scimgate_domain::access::{Authorized, Permission, Scope};
+use scimgate_domain::settings_service::{SettingUpdate, SettingView};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Endpoint, ListParams, NgJson, NgResult, ep, millis, ok, page_data};
+use crate::http::auth::ApiCaller;
+use crate::state::AppState;
+
+/// The flag that gates the Settings API.
+pub const NG_SETTINGS: &str = "NG_SETTINGS";
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    const LIST: &str = "/gateway/ng/api/settings";
+    vec![
+        ep(Method::GET, LIST, get(list)),
+        ep(Method::PUT, LIST, put(update)),
+        ep(Method::GET, "/gateway/ng/api/settings/{identifier}", get(get_one)),
+        ep(Method::GET, "/gateway/ng/api/settings-audit", get(audit)),
+    ]
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    org_identifier: Option<String>,
+    project_identifier: Option<String>,
+    category: Option<String>,
+    group: Option<String>,
+    include_parent_scopes: Option<String>,
+}
+
+impl Params {
+    fn scope(&self) -> Scope {
+        Scope {
+            org: self.org_identifier.clone().unwrap_or_default(),
+            project: self.project_identifier.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Authenticated, flag on, permission held (in that order: a caller without the flag
+/// learns about the flag, not about permissions).
+async fn authorize(
+    st: &AppState,
+    caller: &ApiCaller,
+    scope: &Scope,
+    p: Permission,
+) -> Result<Authorized, DomainError> {
+    if !st.auth.is_feature_enabled(caller.account(), NG_SETTINGS).await? {
+        return Err(DomainError::FeatureDisabled(NG_SETTINGS));
+    }
+    caller.authorize_at(scope, p)
+}
+
+fn opt(s: &str) -> Value {
+    if s.is_empty() { Value::Null } else { json!(s) }
+}
+
+/// `SettingDTO`.
+fn setting_json(v: &SettingView) -> Value {
+    let d = v.def;
+    json!({
+        "identifier": d.identifier,
+        "name": d.name,
+        "orgIdentifier": opt(&v.scope.org),
+        "projectIdentifier": opt(&v.scope.project),
+        "category": d.category,
+        "groupIdentifier": d.group,
+        "valueType": d.value_type.as_str(),
+        "allowedValues": if d.allowed_values.is_empty() { Value::Null } else { json!(d.allowed_values) },
+        "allowOverrides": v.effective.allow_overrides,
+        "value": v.effective.value,
+        "defaultValue": d.default,
+        "settingSource": v.effective.source.map(|l| l.source_name()).unwrap_or("DEFAULT"),
+        "isSettingEditable": v.effective.editable,
+        "allowedScopes": d.allowed_scopes.iter().map(|l| l.allowed_name()).collect::<Vec<_>>(),
+    })
+}
+
+async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Params>) -> NgResult {
+    let scope = q.scope();
+    let auth = authorize(&st, &caller, &scope, Permission::SettingView).await?;
+    let include = match q.include_parent_scopes.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(DomainError::invalid(format!(
+                "includeParentScopes must be true or false, not '{other}'"
+            ))
+            .into());
+        }
+    };
+    let views = st.settings.list(&auth, &scope, q.category.as_deref(), q.group.as_deref(), include).await?;
+    Ok(ok(json!(
+        views
+            .iter()
+            .map(|v| json!({"setting": setting_json(v), "lastModifiedAt": v.effective.last_modified.map(millis)}))
+            .collect::<Vec<_>>()
+    )))
+}
+
+async fn get_one(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+) -> NgResult {
+    let scope = q.scope();
+    let auth = authorize(&st, &caller, &scope, Permission::SettingView).await?;
+    let v = st.settings.get(&auth, &scope, &id).await?;
+    Ok(ok(json!({"valueType": v.def.value_type.as_str(), "value": v.effective.value})))
+}
+
+/// One item of the PUT body. Missing or wrongly typed fields make the whole request a 400
+/// (nothing stored); a wrong value for a known field fails only its item.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Item {
+    identifier: String,
+    #[serde(default)]
+    value: Option<Scalar>,
+    #[serde(default)]
+    allow_overrides: Option<bool>,
+    update_type: String,
+}
+
+/// A value: text, or a JSON number or boolean taken as its text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Bool(bool),
+    Number(serde_json::Number),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(s) => s,
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Number(n) => n.to_string(),
+        }
+    }
+}
+
+async fn update(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<Params>,
+    NgJson(items): NgJson<Vec<Item>>,
+) -> NgResult {
+    let scope = q.scope();
+    let auth = authorize(&st, &caller, &scope, Permission::SettingEdit).await?;
+    if items.is_empty() {
+        return Err(
+            DomainError::invalid("the request body is an empty list; send at least one setting").into()
+        );
+    }
+    let updates = items
+        .into_iter()
+        .map(|i| SettingUpdate {
+            identifier: i.identifier,
+            value: i.value.map(Scalar::into_text),
+            allow_overrides: i.allow_overrides,
+            update_type: i.update_type,
+        })
+        .collect();
+    let results = st.settings.update(&auth, &scope, updates).await?;
+    Ok(ok(json!(
+        results
+            .iter()
+            .map(|r| json!({
+                "identifier": r.identifier,
+                "setting": r.setting.as_ref().map(setting_json),
+                "lastModifiedAt": r.setting.as_ref().and_then(|s| s.effective.last_modified).map(millis),
+                "updateStatus": r.ok,
+                "errorMessage": r.error,
+            }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+    let auth = authorize(&st, &caller, &Scope::account(), Permission::SettingView).await?;
+    let page = q.page()?;
+    let p = st.settings.audit(&auth, page).await?;
+    Ok(ok(page_data(page, p, |a| {
+        json!({
+            "identifier": a.identifier,
+            "orgIdentifier": opt(&a.scope.org),
+            "projectIdentifier": opt(&a.scope.project),
+            "action": a.action,
+            "oldValue": a.old_value,
+            "newValue": a.new_value,
+            "actor": a.actor,
+            "timestamp": millis(a.at),
+        })
+    })))
+}
