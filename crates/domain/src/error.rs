@@ -29,6 +29,10 @@ pub enum DomainError {
     /// A valid credential that may not do this for another reason (403).
     #[error("{0}")]
     ForbiddenMessage(String),
+    /// A credential kind the account has not set up (401; the message says what is missing
+    /// and reveals nothing about keys).
+    #[error("{0}")]
+    NotConfigured(String),
     /// A feature behind a flag that is off for the account.
     #[error("feature flag {0} is not enabled for this account")]
     FeatureDisabled(&'static str),

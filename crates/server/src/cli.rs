@@ -21,6 +21,53 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Local tooling for JWT authentication: keys, tokens, a JWKS server on loopback.
+    #[command(subcommand)]
+    Jwt(JwtCommand),
+}
+
+/// `scimgate jwt ...`.
+#[derive(Debug, Subcommand)]
+pub enum JwtCommand {
+    /// Make a signing key: writes DIR/<kid>.pem (mode 0600) and adds its public key to DIR/jwks.json.
+    Keygen {
+        /// RS256, RS384, RS512, PS256, PS384, PS512 (RSA 2048), ES256 (P-256), ES384 (P-384) or EdDSA (Ed25519).
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// Key id [default: <alg>-<random>].
+        #[arg(long)]
+        kid: Option<String>,
+        /// Directory for the key and jwks.json.
+        #[arg(long, default_value = "jwks")]
+        dir: std::path::PathBuf,
+    },
+    /// Mint a token signed with a key from `keygen`; prints it on stdout.
+    Mint {
+        /// The private key file (DIR/<kid>.pem).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The key's algorithm.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// Key id for the header [default: the key file's name without .pem].
+        #[arg(long)]
+        kid: Option<String>,
+        /// A claim `name=value` (repeatable); numbers, booleans, arrays and objects are JSON.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+        /// Lifetime: `exp` is now plus this, e.g. `1h`, `300s` [default: 1h].
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Serve the .json files of a directory over HTTP on a loopback address.
+    ServeJwks {
+        /// The directory (from `keygen`).
+        #[arg(long, default_value = "jwks")]
+        dir: std::path::PathBuf,
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// `scimgate account ...`.
@@ -100,6 +147,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Err(e) => fail(&e.to_string()),
             }
         }
+        Command::Jwt(cmd) => run_jwt(cmd).await,
         Command::Account(AccountCommand::FeatureFlag { id, flag, state, database }) => {
             let store = match crate::server::open_store(&database).await {
                 Ok(s) => s,
@@ -115,6 +163,37 @@ pub async fn run(cli: Cli) -> i32 {
                 Err(e) => fail(&e.to_string()),
             }
         }
+    }
+}
+
+async fn run_jwt(cmd: JwtCommand) -> i32 {
+    use crate::jwt::tools;
+    match cmd {
+        JwtCommand::Keygen { alg, kid, dir } => match tools::keygen(&dir, &alg, kid.as_deref()) {
+            Ok(summary) => {
+                println!("{summary}");
+                0
+            }
+            Err(e) => fail(&e),
+        },
+        JwtCommand::Mint { key, alg, kid, claims, ttl } => {
+            let ttl = match crate::config::parse_duration(&ttl) {
+                Ok(d) => d.as_secs() as i64,
+                Err(e) => return fail(&e),
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            match tools::mint_cli(&key, &alg, kid.as_deref(), &claims, ttl, now) {
+                Ok(t) => {
+                    println!("{t}");
+                    0
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        JwtCommand::ServeJwks { dir, listen } => match tools::serve_jwks(dir, listen).await {
+            Ok(()) => 0,
+            Err(e) => fail(&e),
+        },
     }
 }
 

@@ -29,6 +29,12 @@ pub struct ServeArgs {
     /// Allow `http://` JWKS URLs [default: false].
     #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HTTP")]
     pub jwks_allow_http: Option<bool>,
+    /// Total timeout of one JWKS download, e.g. `5s` [default: 5s].
+    #[arg(long, env = "SCIMGATE_JWKS_TIMEOUT")]
+    pub jwks_timeout: Option<String>,
+    /// PEM bundle of extra CA certificates trusted for JWKS downloads (private CAs).
+    #[arg(long, env = "SCIMGATE_JWKS_CA_FILE")]
+    pub jwks_ca_file: Option<PathBuf>,
     /// Do not create the `default` account on an empty database.
     #[arg(long, env = "SCIMGATE_NO_BOOTSTRAP")]
     pub no_bootstrap: Option<bool>,
@@ -46,6 +52,8 @@ struct FileConfig {
     settings_cache_ttl: Option<String>,
     jwks_allow_hosts: Option<String>,
     jwks_allow_http: Option<bool>,
+    jwks_timeout: Option<String>,
+    jwks_ca_file: Option<PathBuf>,
     no_bootstrap: Option<bool>,
     max_body_bytes: Option<usize>,
 }
@@ -63,6 +71,10 @@ pub struct Config {
     pub jwks_allow_hosts: String,
     /// Allow http JWKS URLs.
     pub jwks_allow_http: bool,
+    /// JWKS download timeout.
+    pub jwks_timeout: Duration,
+    /// Extra trusted CAs for JWKS downloads (PEM).
+    pub jwks_ca_file: Option<PathBuf>,
     /// Skip the first-start account.
     pub no_bootstrap: bool,
     /// Request body limit.
@@ -77,6 +89,8 @@ impl std::fmt::Debug for Config {
             .field("settings_cache_ttl", &self.settings_cache_ttl)
             .field("jwks_allow_hosts", &self.jwks_allow_hosts)
             .field("jwks_allow_http", &self.jwks_allow_http)
+            .field("jwks_timeout", &self.jwks_timeout)
+            .field("jwks_ca_file", &self.jwks_ca_file)
             .field("no_bootstrap", &self.no_bootstrap)
             .field("max_body_bytes", &self.max_body_bytes)
             .finish()
@@ -96,6 +110,8 @@ impl Default for Config {
             settings_cache_ttl: Duration::from_secs(120),
             jwks_allow_hosts: String::new(),
             jwks_allow_http: false,
+            jwks_timeout: Duration::from_secs(5),
+            jwks_ca_file: None,
             no_bootstrap: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
@@ -129,6 +145,11 @@ impl Config {
             settings_cache_ttl,
             jwks_allow_hosts,
             jwks_allow_http: args.jwks_allow_http.or(file.jwks_allow_http).unwrap_or(false),
+            jwks_timeout: match args.jwks_timeout.clone().or(file.jwks_timeout) {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--jwks-timeout: {e}"))?,
+                None => d.jwks_timeout,
+            },
+            jwks_ca_file: args.jwks_ca_file.clone().or(file.jwks_ca_file),
             no_bootstrap: args.no_bootstrap.or(file.no_bootstrap).unwrap_or(false),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
         })

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod jwt;
 pub mod last_used;
 pub mod server;
 pub mod state;

@@ -7,7 +7,11 @@ use scimgate_domain::account_service::{CreatedAccount, create_account};
 use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::netguard::{AllowList, JwksUrlPolicy};
 use scimgate_domain::scim_service::ScimService;
-use scimgate_domain::settings_service::SettingsService;
+use scimgate_domain::settings_service::{SettingsHook, SettingsService};
+
+use crate::jwt::JwtAuthenticator;
+use crate::jwt::cache::JwksCache;
+use crate::jwt::fetch::{FetchPolicy, Fetcher, Lookup, system_lookup};
 use scimgate_domain::{Clock, DomainError, SystemClock};
 use scimgate_store::SqliteStore;
 
@@ -29,34 +33,71 @@ pub async fn open_store(url: &str) -> Result<Arc<SqliteStore>, String> {
 }
 
 /// Builds the application state over an open store.
-pub fn build_state(store: Arc<SqliteStore>, clock: Arc<dyn Clock>, config: Config) -> AppState {
+pub fn build_state(
+    store: Arc<SqliteStore>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+) -> Result<AppState, String> {
+    build_state_with_lookup(store, clock, config, system_lookup())
+}
+
+/// [`build_state`] with a chosen DNS lookup for JWKS downloads (tests use a fake one).
+pub fn build_state_with_lookup(
+    store: Arc<SqliteStore>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    lookup: Lookup,
+) -> Result<AppState, String> {
     let auth = Arc::new(AuthService::new(store.clone(), clock.clone()));
     let hook_auth = auth.clone();
     // Any change to who may do what drops the account's cached credentials and grants on
     // this node at once.
     let on_change: ChangeHook = Arc::new(move |account| hook_auth.invalidate(account));
-    let policy = JwksUrlPolicy {
-        allow_http: config.jwks_allow_http,
-        // Validated when the configuration was resolved; an unreadable list allows nothing.
-        allow_hosts: AllowList::parse(&config.jwks_allow_hosts).unwrap_or_default(),
-    };
+    let allow_hosts =
+        AllowList::parse(&config.jwks_allow_hosts).map_err(|e| format!("--jwks-allow-hosts: {e}"))?;
+    let policy = JwksUrlPolicy { allow_http: config.jwks_allow_http, allow_hosts: allow_hosts.clone() };
+    let mut extra_roots_pem = Vec::new();
+    if let Some(path) = &config.jwks_ca_file {
+        extra_roots_pem
+            .push(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+    }
+    let fetcher = Fetcher::new(
+        FetchPolicy {
+            allow_hosts,
+            allow_http: config.jwks_allow_http,
+            timeout: config.jwks_timeout,
+            extra_roots_pem,
+        },
+        lookup,
+    )?;
+    let keys = Arc::new(JwksCache::new(fetcher, clock.clone()));
+    let hook_keys = keys.clone();
+    // Writing any scim_jwt_* setting drops that account's keys on this node at once
+    // (jwt-auth.md item 15); the settings snapshot itself is dropped by the service.
+    let settings_hook: SettingsHook = Arc::new(move |account, identifier| {
+        if identifier.starts_with("scim_jwt_") {
+            hook_keys.invalidate(account);
+        }
+    });
     let settings = SettingsService::new(
         store.clone(),
         store.clone(),
         clock.clone(),
         config.settings_cache_ttl,
         policy,
-        Arc::new(|_account, _identifier| {}),
+        settings_hook,
     );
-    AppState {
+    let jwt = Arc::new(JwtAuthenticator::new(settings.clone(), auth.clone(), clock.clone(), keys));
+    Ok(AppState {
         scim: ScimService::new(store.clone(), clock.clone(), on_change.clone()),
         settings,
         access: AccessService::new(store.clone(), clock.clone(), on_change),
         auth,
+        jwt,
         accounts: store,
         clock,
         config: Arc::new(config),
-    }
+    })
 }
 
 /// On a database with no account, creates `default` with an admin and token, prints the
@@ -117,7 +158,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         );
     }
     let store = open_store(&config.database).await?;
-    let state = build_state(store, Arc::new(SystemClock), config.clone());
+    let state = build_state(store, Arc::new(SystemClock), config.clone())?;
     bootstrap(&state).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -10,6 +10,7 @@ use scimgate_domain::settings_service::SettingsService;
 use scimgate_domain::store::AccountStore;
 
 use crate::config::Config;
+use crate::jwt::JwtAuthenticator;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub settings: SettingsService,
     /// Authentication with its caches.
     pub auth: Arc<AuthService>,
+    /// JWT authentication on SCIM.
+    pub jwt: Arc<JwtAuthenticator>,
     /// Accounts.
     pub accounts: Arc<dyn AccountStore>,
     /// The clock.

@@ -47,6 +47,11 @@ impl FromRequestParts<AppState> for ScimCaller {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())
             .ok_or(DomainError::Unauthenticated("Authorization is not a Bearer credential"))?;
+        // A JWS compact token is a JWT signed by the account's identity provider; anything
+        // else is an API token (contract.md §6).
+        if crate::jwt::token::looks_like_jwt(token) {
+            return Ok(ScimCaller(state.jwt.authenticate(token, &account).await?));
+        }
         Ok(ScimCaller(state.auth.authenticate_token(token, &account).await?))
     }
 }

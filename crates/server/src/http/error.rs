@@ -41,6 +41,10 @@ impl From<DomainError> for ScimApiError {
                 format!("missing permission {p}: the credential's roles do not grant it"),
             ),
             DomainError::ForbiddenMessage(m) => ScimError::new(403, None, m),
+            DomainError::NotConfigured(m) => {
+                tracing::info!(reason = %m, "authentication not configured");
+                ScimError::new(401, None, m)
+            }
             DomainError::FeatureDisabled(flag) => {
                 tracing::info!(flag, "feature flag off");
                 ScimError::new(401, None, format!("the feature flag {flag} is not enabled for this account"))

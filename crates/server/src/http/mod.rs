@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ng::routes().layer(axum::middleware::from_fn(ng::correlation)))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(fallback)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
@@ -47,6 +48,11 @@ async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Res
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
+}
+
+async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.jwt.metrics.render())
+        .into_response()
 }
 
 async fn fallback(uri: axum::http::Uri) -> Response {

@@ -57,7 +57,7 @@ impl TestApp {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = open_store(&url).await.expect("open");
         let config = Config { database: url, ..Config::default() };
-        let state = build_state(store.clone(), clock, config);
+        let state = build_state(store.clone(), clock, config).expect("state");
         let created = create_account(
             state.accounts.as_ref(),
             state.clock.as_ref(),
@@ -83,7 +83,7 @@ impl TestApp {
     /// A second server state on the same database (another node).
     pub async fn second_node(&self, clock: Arc<dyn Clock>) -> AppState {
         let store = open_store(&self.state.config.database).await.expect("open");
-        build_state(store, clock, (*self.state.config).clone())
+        build_state(store, clock, (*self.state.config).clone()).expect("state")
     }
 
     /// Another account in the same database.

@@ -105,6 +105,7 @@ impl IntoResponse for NgError {
                 format!("missing permission {p}: the caller's roles do not grant it"),
             ),
             DomainError::ForbiddenMessage(m) => (StatusCode::FORBIDDEN, "NG_ACCESS_DENIED", m),
+            DomainError::NotConfigured(m) => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN", m),
             DomainError::FeatureDisabled(flag) => (
                 StatusCode::FORBIDDEN,
                 "FEATURE_NOT_ENABLED",

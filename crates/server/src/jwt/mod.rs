@@ -1,0 +1,409 @@
+//! JWT bearer authentication on SCIM routes (contract.md §6, jwt-auth.md).
+//!
+//! A Bearer credential that is a JWS compact token is checked in this order: size and
+//! format limits and the algorithm allow-list ([`token`]), the account's feature flag and
+//! settings, the remembered-verification cache, the key from the account's JWKS
+//! ([`cache`], [`fetch`], [`keys`]), the signature, the time claims with leeway, the
+//! optional issuer and audience, and the claim match. It then acts as the configured service
+//! account with that account's roles.
+
+pub mod cache;
+pub mod fetch;
+pub mod keys;
+pub mod token;
+pub mod tools;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use moka::sync::Cache;
+use scimgate_domain::access::{Caller, Principal, Scope};
+use scimgate_domain::auth_service::AuthService;
+use scimgate_domain::settings::{
+    AUDIENCE, CLOCK_SKEW, ISSUER, JWKS_URL, KEY_FIELD, SERVICE_ACCOUNT_ID, VALUE_FIELD,
+};
+use scimgate_domain::settings_service::SettingsService;
+use scimgate_domain::{AccountId, Clock, DomainError};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use cache::JwksCache;
+
+/// The flag that gates JWT authentication.
+pub const JWT_FLAG: &str = "PL_SUPPORT_JWT_TOKEN_SCIM_API";
+/// How many verified tokens are remembered.
+pub const REMEMBERED_CAPACITY: u64 = 10_000;
+
+/// Why a JWT was refused: logged and counted, never sent to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Not a well-formed JWS compact token.
+    Malformed,
+    /// Over a size limit.
+    TooLarge,
+    /// Five parts: JWE is not accepted.
+    Encrypted,
+    /// `alg` not in the allow-list (none, HS*, unknown).
+    AlgorithmNotAllowed,
+    /// `jwk`, `jku`, `x5u` or `x5c` in the header.
+    EmbeddedKey,
+    /// A `crit` header.
+    UnknownCrit,
+    /// The feature flag is off.
+    FlagOff,
+    /// The settings are incomplete.
+    NotConfigured,
+    /// The JWKS could not be fetched and no key set is held.
+    JwksUnavailable,
+    /// No key with that `kid`.
+    UnknownKid,
+    /// Without `kid`: no key fits the algorithm.
+    NoMatchingKey,
+    /// Without `kid`: more than one key fits.
+    AmbiguousKey,
+    /// The key's type, curve or `alg` does not fit the token's `alg`.
+    KeyMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// `exp` missing.
+    MissingExp,
+    /// A time claim that is not a number.
+    BadTimeClaim,
+    /// Expired.
+    Expired,
+    /// `nbf` in the future.
+    NotYetValid,
+    /// `iat` in the future.
+    IssuedInFuture,
+    /// `iss` differs from the configured issuer.
+    IssuerMismatch,
+    /// `aud` does not contain the configured audience.
+    AudienceMismatch,
+    /// The configured claim is missing or not a string.
+    ClaimMissing,
+    /// The configured claim has another value.
+    ClaimMismatch,
+}
+
+impl Reason {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::TooLarge => "too_large",
+            Reason::Encrypted => "encrypted",
+            Reason::AlgorithmNotAllowed => "alg_not_allowed",
+            Reason::EmbeddedKey => "embedded_key",
+            Reason::UnknownCrit => "unknown_crit",
+            Reason::FlagOff => "flag_off",
+            Reason::NotConfigured => "not_configured",
+            Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::UnknownKid => "unknown_kid",
+            Reason::NoMatchingKey => "no_matching_key",
+            Reason::AmbiguousKey => "ambiguous_key",
+            Reason::KeyMismatch => "key_mismatch",
+            Reason::BadSignature => "bad_signature",
+            Reason::MissingExp => "missing_exp",
+            Reason::BadTimeClaim => "bad_time_claim",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::IssuedInFuture => "issued_in_future",
+            Reason::IssuerMismatch => "issuer_mismatch",
+            Reason::AudienceMismatch => "audience_mismatch",
+            Reason::ClaimMissing => "claim_missing",
+            Reason::ClaimMismatch => "claim_mismatch",
+        }
+    }
+}
+
+/// Counters for `/metrics`: JWT outcomes by reason.
+#[derive(Debug, Default)]
+pub struct JwtMetrics {
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl JwtMetrics {
+    fn add(&self, label: &'static str) {
+        *self.counts.lock().unwrap_or_else(PoisonError::into_inner).entry(label).or_insert(0) += 1;
+    }
+    /// The count for a label (`ok` for successes).
+    pub fn get(&self, label: &str) -> u64 {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner).get(label).copied().unwrap_or(0)
+    }
+    /// Prometheus text.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP scimgate_jwt_auth_total JWT authentications on SCIM by outcome.\n\
+             # TYPE scimgate_jwt_auth_total counter\n",
+        );
+        for (label, n) in self.counts.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            out.push_str(&format!("scimgate_jwt_auth_total{{outcome=\"{label}\"}} {n}\n"));
+        }
+        out
+    }
+}
+
+/// An account's JWT configuration, from its settings.
+#[derive(Debug, Clone)]
+struct JwtConfig {
+    url: url::Url,
+    key_field: String,
+    value_field: String,
+    service_account: String,
+    issuer: Option<String>,
+    audience: Option<String>,
+    skew: i64,
+    /// Identifies this configuration (remembered verifications of another one are void).
+    fingerprint: [u8; 32],
+}
+
+#[derive(Debug)]
+struct Remembered {
+    account: AccountId,
+    config: [u8; 32],
+    exp: i64,
+    kid: Option<String>,
+    key: [u8; 32],
+}
+
+/// The JWT authenticator of one node.
+pub struct JwtAuthenticator {
+    settings: SettingsService,
+    auth: Arc<AuthService>,
+    clock: Arc<dyn Clock>,
+    keys: Arc<JwksCache>,
+    remembered: Cache<[u8; 32], Arc<Remembered>>,
+    /// Outcome counters.
+    pub metrics: JwtMetrics,
+}
+
+impl std::fmt::Debug for JwtAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtAuthenticator").finish_non_exhaustive()
+    }
+}
+
+fn unauthenticated(reason: Reason) -> DomainError {
+    DomainError::Unauthenticated(reason.label())
+}
+
+/// A time claim: absent, or a JSON number (seconds since the epoch).
+fn time_claim(claims: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, Reason> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15).map(|f| f.floor() as i64))
+            .map(Some)
+            .ok_or(Reason::BadTimeClaim),
+        Some(_) => Err(Reason::BadTimeClaim),
+    }
+}
+
+impl JwtAuthenticator {
+    /// Makes the authenticator.
+    pub fn new(
+        settings: SettingsService,
+        auth: Arc<AuthService>,
+        clock: Arc<dyn Clock>,
+        keys: Arc<JwksCache>,
+    ) -> Self {
+        Self {
+            settings,
+            auth,
+            clock,
+            keys,
+            remembered: Cache::builder().max_capacity(REMEMBERED_CAPACITY).build(),
+            metrics: JwtMetrics::default(),
+        }
+    }
+
+    /// Drops an account's cached keys (its JWT settings changed on this node). Remembered
+    /// verifications of the old configuration no longer match its fingerprint.
+    pub fn invalidate(&self, account: &AccountId) {
+        self.keys.invalidate(account);
+    }
+
+    async fn config(&self, account: &AccountId) -> Result<JwtConfig, DomainError> {
+        let get = |id: &'static str| {
+            let s = self.settings.clone();
+            let a = account.clone();
+            async move { s.effective_value(&a, &Scope::account(), id).await }
+        };
+        let url = get(JWKS_URL).await?;
+        let key_field = get(KEY_FIELD).await?;
+        let value_field = get(VALUE_FIELD).await?;
+        let service_account = get(SERVICE_ACCOUNT_ID).await?;
+        let missing: Vec<&str> = [
+            (JWKS_URL, url.is_none()),
+            (KEY_FIELD, key_field.is_none()),
+            (VALUE_FIELD, value_field.is_none()),
+            (SERVICE_ACCOUNT_ID, service_account.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(id, _)| *id)
+        .collect();
+        let (Some(url), Some(key_field), Some(value_field), Some(service_account)) =
+            (url, key_field, value_field, service_account)
+        else {
+            self.metrics.add(Reason::NotConfigured.label());
+            return Err(DomainError::NotConfigured(format!(
+                "JWT authentication is not configured for this account: set {} with the Settings API",
+                missing.join(", ")
+            )));
+        };
+        let url = url::Url::parse(&url).map_err(|_| {
+            self.metrics.add(Reason::NotConfigured.label());
+            DomainError::NotConfigured(
+                "JWT authentication is misconfigured: the JWKS URL is not a URL".into(),
+            )
+        })?;
+        let issuer = get(ISSUER).await?;
+        let audience = get(AUDIENCE).await?;
+        let skew =
+            get(CLOCK_SKEW).await?.and_then(|s| s.parse::<f64>().ok()).unwrap_or(60.0).clamp(0.0, 300.0)
+                as i64;
+        let mut h = Sha256::new();
+        for part in [url.as_str(), &key_field, &value_field, &service_account] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        for part in [&issuer, &audience] {
+            h.update(part.as_deref().unwrap_or("\u{1}").as_bytes());
+            h.update([0]);
+        }
+        h.update(skew.to_be_bytes());
+        Ok(JwtConfig {
+            url,
+            key_field,
+            value_field,
+            service_account,
+            issuer,
+            audience,
+            skew,
+            fingerprint: h.finalize().into(),
+        })
+    }
+
+    /// Authenticates a JWT presented on the SCIM path of `path_account`.
+    pub async fn authenticate(&self, raw: &str, path_account: &str) -> Result<Caller, DomainError> {
+        match self.verify(raw, path_account).await {
+            Ok(c) => {
+                self.metrics.add("ok");
+                Ok(c)
+            }
+            Err(Failure::Reason(r)) => {
+                tracing::info!(reason = r.label(), account = path_account, "JWT refused");
+                self.metrics.add(r.label());
+                Err(unauthenticated(r))
+            }
+            Err(Failure::Domain(e)) => Err(e),
+        }
+    }
+
+    async fn verify(&self, raw: &str, path_account: &str) -> Result<Caller, Failure> {
+        let parsed = token::parse(raw)?;
+        let account =
+            AccountId::parse(path_account).map_err(|_| DomainError::Unauthenticated("invalid account"))?;
+        if !self.auth.is_feature_enabled(&account, JWT_FLAG).await? {
+            self.metrics.add(Reason::FlagOff.label());
+            tracing::info!(reason = "flag_off", account = path_account, "JWT refused");
+            return Err(DomainError::FeatureDisabled(JWT_FLAG).into());
+        }
+        let cfg = self.config(&account).await?;
+        let now = self.clock.now().unix_timestamp();
+        let token_hash: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
+
+        // Remembered: same token, same configuration, not expired, key still published.
+        if let Some(r) = self.remembered.get(&token_hash)
+            && r.account == account
+            && r.config == cfg.fingerprint
+            && now < r.exp + cfg.skew
+        {
+            let set = self.keys.keys(&account, &cfg.url).await?;
+            if set.contains(r.kid.as_deref(), &r.key) {
+                return Ok(self.caller(&account, &cfg).await?);
+            }
+            self.remembered.invalidate(&token_hash);
+        }
+
+        let (_, key) = self.keys.key_for(&account, &cfg.url, parsed.alg, parsed.kid.as_deref()).await?;
+        let valid = jsonwebtoken::crypto::verify(
+            parsed.signature,
+            parsed.signing_input.as_bytes(),
+            &key.key,
+            parsed.alg,
+        )
+        .unwrap_or(false);
+        if !valid {
+            return Err(Reason::BadSignature.into());
+        }
+        let claims = &parsed.claims;
+        let exp = time_claim(claims, "exp")?.ok_or(Reason::MissingExp)?;
+        let nbf = time_claim(claims, "nbf")?;
+        let iat = time_claim(claims, "iat")?;
+        if now >= exp + cfg.skew {
+            return Err(Reason::Expired.into());
+        }
+        if nbf.is_some_and(|n| now + cfg.skew < n) {
+            return Err(Reason::NotYetValid.into());
+        }
+        if iat.is_some_and(|i| now + cfg.skew < i) {
+            return Err(Reason::IssuedInFuture.into());
+        }
+        if let Some(iss) = &cfg.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())
+        {
+            return Err(Reason::IssuerMismatch.into());
+        }
+        if let Some(aud) = &cfg.audience {
+            let ok = match claims.get("aud") {
+                Some(Value::String(a)) => a == aud,
+                Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(aud.as_str())),
+                _ => false,
+            };
+            if !ok {
+                return Err(Reason::AudienceMismatch.into());
+            }
+        }
+        // The claim match, as the reference system: a top-level string, both sides trimmed,
+        // compared exactly.
+        let claim = claims.get(&cfg.key_field).and_then(Value::as_str).ok_or(Reason::ClaimMissing)?;
+        if claim.trim() != cfg.value_field.trim() {
+            return Err(Reason::ClaimMismatch.into());
+        }
+        self.remembered.insert(
+            token_hash,
+            Arc::new(Remembered {
+                account: account.clone(),
+                config: cfg.fingerprint,
+                exp,
+                kid: key.kid.clone(),
+                key: key.fingerprint,
+            }),
+        );
+        Ok(self.caller(&account, &cfg).await?)
+    }
+
+    async fn caller(&self, account: &AccountId, cfg: &JwtConfig) -> Result<Caller, DomainError> {
+        self.auth.caller_for_principal(account, Principal::ServiceAccount(cfg.service_account.clone())).await
+    }
+}
+
+enum Failure {
+    Reason(Reason),
+    Domain(DomainError),
+}
+
+impl From<Reason> for Failure {
+    fn from(r: Reason) -> Self {
+        Failure::Reason(r)
+    }
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        Failure::Domain(e)
+    }
+}
