@@ -112,8 +112,9 @@ impl JwksCache {
     /// One fetch for a slot, recording the outcome. Callers hold the slot's flight lock.
     async fn fetch_into(&self, slot: &Slot) -> Result<(), String> {
         let etag = slot.state().etag.clone();
-        let result = self.fetcher.fetch(&slot.url, etag.as_deref()).await;
+        // The answer describes the JWKS as of the request: time it from there.
         let now = self.clock.now();
+        let result = self.fetcher.fetch(&slot.url, etag.as_deref()).await;
         let mut st = slot.state();
         st.attempts += 1;
         match result {
@@ -197,7 +198,13 @@ impl JwksCache {
         {
             tracing::warn!(url = %slot.url, error = %e, "JWKS fetch failed");
         }
-        slot.state().keys.clone().ok_or(Reason::JwksUnavailable)
+        // Only a set fetched within the stale window counts: fail closed after 24 h.
+        let now = self.clock.now();
+        let st = slot.state();
+        match (&st.keys, st.fetched_at) {
+            (Some(k), Some(fetched)) if now < fetched + STALE_IF_ERROR => Ok(k.clone()),
+            _ => Err(Reason::JwksUnavailable),
+        }
     }
 
     /// The key for a token, refetching once (single flight, with cooldown and negative
@@ -240,7 +247,14 @@ impl JwksCache {
             let now = self.clock.now();
             slot.state().cooldown_until = Some(now + KID_COOLDOWN);
         }
-        let set = slot.state().keys.clone().ok_or(Reason::JwksUnavailable)?;
+        let set = {
+            let now = self.clock.now();
+            let st = slot.state();
+            match (&st.keys, st.fetched_at) {
+                (Some(k), Some(fetched)) if now < fetched + STALE_IF_ERROR => k.clone(),
+                _ => return Err(Reason::JwksUnavailable),
+            }
+        };
         match set.select(alg, Some(&kid)) {
             Ok(k) => Ok((set.clone(), k.clone())),
             Err(e) => {

@@ -37,10 +37,12 @@ pub struct ParsedToken<'a> {
     pub signature: &'a str,
 }
 
-/// Whether a credential looks like a JWS compact token (three parts, not an API token).
-/// The `typ` header is optional (RFC 7519 §5.1), so it plays no part.
+/// Whether a credential looks like a JWT (three dot-separated parts, or five for a JWE,
+/// which is then refused by name) and not like an API token. The `typ` header is optional
+/// (RFC 7519 §5.1), so it plays no part.
 pub fn looks_like_jwt(credential: &str) -> bool {
-    !credential.starts_with("pat.") && !credential.starts_with("sat.") && credential.split('.').count() == 3
+    let parts = credential.split('.').count();
+    !credential.starts_with("pat.") && !credential.starts_with("sat.") && (parts == 3 || parts == 5)
 }
 
 /// The allow-list: RS256/384/512, PS256/384/512, ES256, ES384, EdDSA. `none`, every HS* and

@@ -53,10 +53,16 @@ impl TestApp {
     }
 
     pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::with_config(clock, |_| {}).await
+    }
+
+    /// A server with some configuration changed (the database is filled in).
+    pub async fn with_config(clock: Arc<dyn Clock>, change: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = open_store(&url).await.expect("open");
-        let config = Config { database: url, ..Config::default() };
+        let mut config = Config { database: url, ..Config::default() };
+        change(&mut config);
         let state = build_state(store.clone(), clock, config).expect("state");
         let created = create_account(
             state.accounts.as_ref(),

@@ -8,6 +8,8 @@ mod discovery;
 mod errors;
 mod groups;
 mod interop;
+mod jwks_server;
+mod jwt;
 mod list;
 mod settings;
 mod users;

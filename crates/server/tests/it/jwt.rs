@@ -1,0 +1,736 @@
+//! JWT authentication on SCIM with real keys (RSA 2048, P-256, P-384, Ed25519) and real JWKS
+//! servers on loopback (HTTP and HTTPS). Every connection goes to 127.0.0.1 only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value, json};
+
+use crate::common::{Res, TestApp};
+use crate::jwks_server::{Answer, JwksServer, TlsJwksServer};
+use scimgate::config::Config;
+use scimgate::jwt::tools::{GeneratedKey, generate, mint};
+use scimgate_domain::{AccountId, Clock, ManualClock};
+
+const SCIM_PERMS: [&str; 5] = [
+    "core_user_view",
+    "core_user_invite",
+    "core_user_manage",
+    "core_usergroup_view",
+    "core_usergroup_manage",
+];
+const CLAIM: &str = "idp@acme.test";
+
+struct Jwt {
+    app: TestApp,
+    clock: Arc<ManualClock>,
+    jwks: JwksServer,
+}
+
+fn u(path: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("/gateway{path}{sep}accountIdentifier=acme")
+}
+
+async fn ok(r: Res) -> Value {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"].clone()
+}
+
+/// A service account with a role; `perms` empty means no role at all.
+async fn service_account(app: &TestApp, ident: &str, perms: &[&str]) {
+    ok(app
+        .admin(
+            Method::POST,
+            &u("/ng/api/serviceaccount"),
+            Some(json!({"identifier": ident, "name": ident, "email": format!("{ident}@acme.test")})),
+        )
+        .await)
+    .await;
+    if perms.is_empty() {
+        return;
+    }
+    let role = format!("role_{ident}");
+    ok(app
+        .admin(
+            Method::POST,
+            &u("/authz/api/roles"),
+            Some(json!({"identifier": role, "name": role, "permissions": perms})),
+        )
+        .await)
+    .await;
+    ok(app
+        .admin(
+            Method::POST,
+            &u("/authz/api/roleassignments"),
+            Some(json!({"roleIdentifier": role, "resourceGroupIdentifier": "_all_account_level_resources",
+                        "principal": {"identifier": ident, "type": "SERVICE_ACCOUNT"}})),
+        )
+        .await)
+    .await;
+}
+
+async fn put_settings(app: &TestApp, items: Value) -> Value {
+    ok(app.admin(Method::PUT, &u("/ng/api/settings"), Some(items)).await).await
+}
+
+fn setting(id: &str, value: &str) -> Value {
+    json!({"identifier": id, "value": value, "allowOverrides": false, "updateType": "UPDATE"})
+}
+
+async fn configure(app: &TestApp, url: &str, sa: &str) {
+    let res = put_settings(
+        app,
+        json!([
+            setting("scim_jwt_token_jwks_keys_url", url),
+            setting("scim_jwt_token_key_field", "email"),
+            setting("scim_jwt_token_value_field", CLAIM),
+            setting("scim_jwt_token_service_account_id", sa),
+        ]),
+    )
+    .await;
+    for item in res.as_array().expect("items") {
+        assert_eq!(item["updateStatus"], true, "{item}");
+    }
+}
+
+async fn flags(app: &TestApp, jwt_on: bool) {
+    let acme = AccountId::parse("acme").expect("id");
+    use scimgate_domain::store::AccessStore;
+    app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
+    app.store.set_feature_flag(&acme, "PL_SUPPORT_JWT_TOKEN_SCIM_API", jwt_on).await.expect("flag");
+    app.state.auth.invalidate(&acme);
+}
+
+async fn setup_with(change: impl FnOnce(&mut Config)) -> Jwt {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let mut http = true;
+    let app = TestApp::with_config(clock.clone(), |c| {
+        c.jwks_allow_hosts = "loopback".into();
+        c.jwks_allow_http = true;
+        c.jwks_timeout = Duration::from_secs(2);
+        change(c);
+        http = c.jwks_allow_http;
+    })
+    .await;
+    flags(&app, true).await;
+    service_account(&app, "idp", &SCIM_PERMS).await;
+    let jwks = JwksServer::start("127.0.0.1").await;
+    if http {
+        configure(&app, &jwks.url(), "idp").await;
+    }
+    Jwt { app, clock, jwks }
+}
+
+async fn setup() -> Jwt {
+    setup_with(|_| {}).await
+}
+
+impl Jwt {
+    fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+    fn claims(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("email".into(), json!(CLAIM));
+        m.insert("iat".into(), json!(self.now()));
+        m.insert("exp".into(), json!(self.now() + 300));
+        m
+    }
+    fn token(&self, key: &GeneratedKey) -> String {
+        mint(&key.encoding, key.alg, Some(&key.kid), &self.claims()).expect("mint")
+    }
+    fn token_with(&self, key: &GeneratedKey, change: impl FnOnce(&mut Map<String, Value>)) -> String {
+        let mut c = self.claims();
+        change(&mut c);
+        mint(&key.encoding, key.alg, Some(&key.kid), &c).expect("mint")
+    }
+    async fn get(&self, token: &str) -> Res {
+        self.app.send(Method::GET, &self.app.scim("/Users"), Some(token), None, &[]).await
+    }
+    async fn get_on(&self, account: &str, token: &str) -> Res {
+        let path = format!("/gateway/ng/api/scim/account/{account}/Users");
+        self.app.send(Method::GET, &path, Some(token), None, &[]).await
+    }
+    fn metric(&self, label: &str) -> u64 {
+        self.app.state.jwt.metrics.get(label)
+    }
+}
+
+/// Signs an arbitrary header and payload (for headers `mint` would not produce).
+fn sign_raw(key: &GeneratedKey, header: Value, claims: &Map<String, Value>) -> String {
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let p = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
+    let input = format!("{h}.{p}");
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key.encoding, key.alg).expect("sign");
+    format!("{input}.{sig}")
+}
+
+/// 401, `WWW-Authenticate: Bearer error="invalid_token"`, a SCIM error with a generic
+/// detail that names no reason.
+fn assert_refused(r: &Res) {
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert!(r.header("www-authenticate").is_some_and(|h| h.contains("invalid_token")), "{:?}", r.headers);
+    assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    // Every refusal carries the same generic detail: the reason is in the log and metrics.
+    assert_eq!(
+        r.body["detail"],
+        "authentication failed: the bearer token is missing, invalid, expired or not for this account"
+    );
+}
+
+#[tokio::test]
+async fn every_allowed_algorithm_is_accepted() {
+    let t = setup().await;
+    let algs = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+    let keys: Vec<GeneratedKey> =
+        algs.iter().map(|a| generate(*a, &format!("{a:?}")).expect("key")).collect();
+    let second_rs256 = generate(Algorithm::RS256, "RS256-b").expect("key");
+    let mut published: Vec<Value> = keys.iter().map(|k| k.jwk.clone()).collect();
+    published.push(second_rs256.jwk.clone());
+    t.jwks.publish(&published);
+    for k in &keys {
+        let r = t.get(&t.token(k)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}: {}", k.alg, r.text);
+    }
+    assert_eq!(t.jwks.hits(), 1, "one fetch serves every key");
+    // Without a kid: accepted when exactly one key fits the algorithm (one P-384 key) ...
+    let es384 = &keys[7];
+    let no_kid = mint(&es384.encoding, es384.alg, None, &t.claims()).expect("mint");
+    assert_eq!(t.get(&no_kid).await.status, StatusCode::OK);
+    // ... refused when several do (two RS256 keys).
+    let rs = &keys[0];
+    let ambiguous = mint(&rs.encoding, rs.alg, None, &t.claims()).expect("mint");
+    assert_refused(&t.get(&ambiguous).await);
+    assert_eq!(t.metric("ambiguous_key"), 1);
+    assert!(t.metric("ok") >= 10);
+}
+
+#[tokio::test]
+async fn every_rejection() {
+    let t = setup().await;
+    let rsa = generate(Algorithm::RS256, "rsa").expect("key");
+    let ec = generate(Algorithm::ES256, "ec").expect("key");
+    let stranger = generate(Algorithm::RS256, "rsa").expect("key"); // same kid, unpublished key
+    t.jwks.publish(&[rsa.jwk.clone(), ec.jwk.clone()]);
+    assert_eq!(t.get(&t.token(&rsa)).await.status, StatusCode::OK);
+    let now = t.now();
+    let claims = t.claims();
+    // The public key's text as an HMAC secret: the classic algorithm confusion.
+    let public_text = rsa.jwk.to_string();
+    let hs256 = {
+        let h = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "kid": "rsa"}).to_string());
+        let p = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
+        let input = format!("{h}.{p}");
+        let key = jsonwebtoken::EncodingKey::from_secret(public_text.as_bytes());
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).expect("sign");
+        format!("{input}.{sig}")
+    };
+    let tampered = {
+        let good = t.token(&rsa);
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut c = claims.clone();
+        c.insert("email".into(), json!("admin@acme.test"));
+        format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(Value::Object(c).to_string()), parts[2])
+    };
+    let alg_none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
+    );
+    let alg_none_sig = format!("{alg_none}c2ln");
+    let mut big = claims.clone();
+    big.insert("padding".into(), json!("x".repeat(9000)));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("expired", t.token_with(&rsa, |c| drop(c.insert("exp".into(), json!(now - 120)))), "expired"),
+        (
+            "nbf in the future",
+            t.token_with(&rsa, |c| drop(c.insert("nbf".into(), json!(now + 600)))),
+            "not_yet_valid",
+        ),
+        (
+            "iat in the future",
+            t.token_with(&rsa, |c| drop(c.insert("iat".into(), json!(now + 600)))),
+            "issued_in_future",
+        ),
+        ("no exp", t.token_with(&rsa, |c| drop(c.remove("exp"))), "missing_exp"),
+        (
+            "string exp",
+            t.token_with(&rsa, |c| drop(c.insert("exp".into(), json!((now + 300).to_string())))),
+            "bad_time_claim",
+        ),
+        ("string nbf", t.token_with(&rsa, |c| drop(c.insert("nbf".into(), json!("0")))), "bad_time_claim"),
+        ("alg none, empty signature", alg_none, "malformed"),
+        ("alg none", alg_none_sig, "alg_not_allowed"),
+        ("HS256 with the RSA public key", hs256, "alg_not_allowed"),
+        (
+            "ES256 header on the RSA key",
+            sign_raw(&ec, json!({"alg": "ES256", "kid": "rsa"}), &claims),
+            "key_mismatch",
+        ),
+        ("unknown kid", sign_raw(&rsa, json!({"alg": "RS256", "kid": "nope"}), &claims), "unknown_kid"),
+        ("wrong signer", t.token(&stranger), "bad_signature"),
+        ("tampered payload", tampered, "bad_signature"),
+        (
+            "embedded jwk",
+            sign_raw(&rsa, json!({"alg": "RS256", "kid": "rsa", "jwk": rsa.jwk}), &claims),
+            "embedded_key",
+        ),
+        (
+            "jku",
+            sign_raw(
+                &rsa,
+                json!({"alg": "RS256", "kid": "rsa", "jku": "https://evil.example/keys"}),
+                &claims,
+            ),
+            "embedded_key",
+        ),
+        (
+            "x5u",
+            sign_raw(
+                &rsa,
+                json!({"alg": "RS256", "kid": "rsa", "x5u": "https://evil.example/cert"}),
+                &claims,
+            ),
+            "embedded_key",
+        ),
+        (
+            "unknown crit",
+            sign_raw(&rsa, json!({"alg": "RS256", "kid": "rsa", "crit": ["b64"], "b64": false}), &claims),
+            "unknown_crit",
+        ),
+        ("oversized", mint(&rsa.encoding, rsa.alg, Some("rsa"), &big).expect("mint"), "too_large"),
+        ("claim missing", t.token_with(&rsa, |c| drop(c.remove("email"))), "claim_missing"),
+        (
+            "claim mismatched",
+            t.token_with(&rsa, |c| drop(c.insert("email".into(), json!("other@acme.test")))),
+            "claim_mismatch",
+        ),
+        (
+            "claim not a string",
+            t.token_with(&rsa, |c| drop(c.insert("email".into(), json!(42)))),
+            "claim_missing",
+        ),
+        (
+            "claim in another case",
+            t.token_with(&rsa, |c| drop(c.insert("email".into(), json!("IDP@acme.test")))),
+            "claim_mismatch",
+        ),
+        (
+            "claim nested, not top-level",
+            t.token_with(&rsa, |c| drop(c.insert("email".into(), json!({"email": CLAIM})))),
+            "claim_missing",
+        ),
+        ("five parts (JWE)", "a.b.c.d.e".into(), "encrypted"),
+    ];
+    for (name, token, label) in cases {
+        let before = t.metric(label);
+        let r = t.get(&token).await;
+        assert_refused(&r);
+        assert_eq!(t.metric(label), before + 1, "{name}: reason label {label}");
+    }
+    // A JWT that passed is still accepted: the failures poisoned nothing.
+    assert_eq!(t.get(&t.token(&rsa)).await.status, StatusCode::OK);
+    // Claim values are trimmed on both sides, as the reference system does.
+    let padded = t.token_with(&rsa, |c| drop(c.insert("email".into(), json!(format!("  {CLAIM} ")))));
+    assert_eq!(t.get(&padded).await.status, StatusCode::OK);
+    // Expiry within the 60 s leeway is still accepted; the time comes from the server's clock.
+    let recent = t.token_with(&rsa, |c| drop(c.insert("exp".into(), json!(now - 30))));
+    assert_eq!(t.get(&recent).await.status, StatusCode::OK);
+    t.clock.advance(time::Duration::seconds(400));
+    assert_refused(&t.get(&t.token_with(&rsa, |c| drop(c.insert("exp".into(), json!(now + 300))))).await);
+}
+
+#[tokio::test]
+async fn issuer_and_audience_when_configured() {
+    let t = setup().await;
+    let k = generate(Algorithm::ES256, "ec").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k.jwk));
+    // Not configured: not checked.
+    assert_eq!(t.get(&t.token(&k)).await.status, StatusCode::OK);
+    put_settings(
+        &t.app,
+        json!([
+            setting("scim_jwt_token_issuer", "https://idp.example"),
+            setting("scim_jwt_token_audience", "scimgate")
+        ]),
+    )
+    .await;
+    assert_refused(&t.get(&t.token(&k)).await);
+    let good = t.token_with(&k, |c| {
+        c.insert("iss".into(), json!("https://idp.example"));
+        c.insert("aud".into(), json!(["other", "scimgate"]));
+    });
+    assert_eq!(t.get(&good).await.status, StatusCode::OK);
+    let wrong_aud = t.token_with(&k, |c| {
+        c.insert("iss".into(), json!("https://idp.example"));
+        c.insert("aud".into(), json!("other"));
+    });
+    assert_refused(&t.get(&wrong_aud).await);
+    assert_eq!(t.metric("audience_mismatch"), 1);
+}
+
+#[tokio::test]
+async fn account_isolation_flag_settings_and_roles() {
+    let t = setup().await;
+    let k = generate(Algorithm::EdDSA, "ed").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k.jwk));
+    let token = t.token(&k);
+    assert_eq!(t.get(&token).await.status, StatusCode::OK);
+    // Acme's token on another account's path: 401, the same answer whether or not that
+    // account exists (neither has the flag on).
+    t.app.other_account("globex").await;
+    let on_globex = t.get_on("globex", &token).await;
+    let on_nosuch = t.get_on("nosuch", &token).await;
+    for r in [&on_globex, &on_nosuch] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        assert!(r.header("www-authenticate").is_some_and(|h| h.contains("invalid_token")));
+    }
+    assert_eq!(on_globex.body["detail"], on_nosuch.body["detail"]);
+    // JWTs are refused on non-SCIM routes, as x-api-key and as a Bearer header.
+    for headers in [vec![("x-api-key", token.as_str())], vec![("authorization", &*format!("Bearer {token}"))]]
+    {
+        let r = t.app.send(Method::GET, &u("/ng/api/settings"), None, None, &headers).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        assert_eq!(r.body["code"], "INVALID_TOKEN");
+    }
+    // The service account without roles: authenticated, 403.
+    service_account(&t.app, "bare", &[]).await;
+    configure(&t.app, &t.jwks.url(), "bare").await;
+    let r = t.get(&token).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("core_user_view")));
+    configure(&t.app, &t.jwks.url(), "idp").await;
+    assert_eq!(t.get(&token).await.status, StatusCode::OK);
+    // Incomplete settings: 401 naming what is missing.
+    put_settings(&t.app, json!([{"identifier": "scim_jwt_token_value_field", "updateType": "RESTORE"}]))
+        .await;
+    let r = t.get(&token).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| d.contains("scim_jwt_token_value_field")),
+        "{}",
+        r.text
+    );
+    configure(&t.app, &t.jwks.url(), "idp").await;
+    // Flag off: 401 naming the flag.
+    flags(&t.app, false).await;
+    let r = t.get(&token).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| d.contains("PL_SUPPORT_JWT_TOKEN_SCIM_API")),
+        "{}",
+        r.text
+    );
+    flags(&t.app, true).await;
+    assert_eq!(t.get(&token).await.status, StatusCode::OK);
+    // A write through the JWT caller works and acts as the service account.
+    let r = t
+        .app
+        .send(
+            Method::POST,
+            &t.app.scim("/Users"),
+            Some(&token),
+            Some(json!({"userName": "via-jwt@acme.test"}).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+#[tokio::test]
+async fn key_rotation_is_picked_up_within_one_request_and_kid_floods_cost_one_fetch() {
+    let t = setup().await;
+    let k1 = generate(Algorithm::RS256, "k1").expect("key");
+    let k2 = generate(Algorithm::RS256, "k2").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k1.jwk));
+    assert_eq!(t.get(&t.token(&k1)).await.status, StatusCode::OK);
+    assert_eq!(t.jwks.hits(), 1);
+    // The identity provider publishes k2 and signs with it: accepted on the first request.
+    t.jwks.publish(&[k1.jwk.clone(), k2.jwk.clone()]);
+    assert_eq!(t.get(&t.token(&k2)).await.status, StatusCode::OK);
+    assert_eq!(t.jwks.hits(), 2, "one refetch");
+    // A flood of random kids: no more fetches during the cooldown.
+    for i in 0..50 {
+        let forged = sign_raw(&k1, json!({"alg": "RS256", "kid": format!("random-{i}")}), &t.claims());
+        assert_refused(&t.get(&forged).await);
+    }
+    assert_eq!(t.jwks.hits(), 2, "the cooldown holds");
+    // After the cooldown: at most one more fetch for the next flood.
+    t.clock.advance(time::Duration::seconds(31));
+    for i in 0..50 {
+        let forged = sign_raw(&k1, json!({"alg": "RS256", "kid": format!("again-{i}")}), &t.claims());
+        assert_refused(&t.get(&forged).await);
+    }
+    assert_eq!(t.jwks.hits(), 3);
+    // Known keys kept working throughout.
+    assert_eq!(t.get(&t.token(&k1)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cached_keys_outlive_a_jwks_outage_and_bad_bodies_are_never_cached() {
+    let t = setup().await;
+    let k = generate(Algorithm::ES384, "k").expect("key");
+    t.jwks.set(Answer::Json {
+        body: json!({"keys": [k.jwk]}),
+        cache_control: Some("max-age=600".into()),
+        etag: Some("\"v1\"".into()),
+    });
+    let token = t.token(&k);
+    assert_eq!(t.get(&token).await.status, StatusCode::OK);
+    // Near expiry a background refresh revalidates with the ETag (304).
+    t.clock.advance(time::Duration::seconds(500));
+    let fresh = t.token(&k);
+    assert_eq!(t.get(&fresh).await.status, StatusCode::OK);
+    wait_for(|| t.jwks.conditional_hits() == 1).await;
+    // The JWKS goes down with an HTML error page; cached keys keep serving.
+    t.jwks.set(Answer::Raw {
+        status: 500,
+        content_type: "text/html".into(),
+        body: b"<html>down</html>".to_vec(),
+    });
+    t.clock.advance(time::Duration::hours(2));
+    let later = t.token(&k);
+    assert_eq!(t.get(&later).await.status, StatusCode::OK, "stale-if-error");
+    // An HTML page with status 200 is not a JWKS either.
+    t.jwks.set(Answer::Raw {
+        status: 200,
+        content_type: "text/html".into(),
+        body: b"<html>login</html>".to_vec(),
+    });
+    t.clock.advance(time::Duration::minutes(1));
+    assert_eq!(t.get(&t.token(&k)).await.status, StatusCode::OK);
+    // After 24 h without a good fetch, the keys are gone: fail closed.
+    t.clock.advance(time::Duration::hours(23));
+    assert_refused(&t.get(&t.token(&k)).await);
+    // A fresh cache with the endpoint broken: nothing is cached, and once fixed it works.
+    let t2 = setup().await;
+    t2.jwks.set(Answer::Raw {
+        status: 500,
+        content_type: "text/html".into(),
+        body: b"<html>oops</html>".to_vec(),
+    });
+    let k2 = generate(Algorithm::ES256, "k2").expect("key");
+    assert_refused(&t2.get(&t2.token(&k2)).await);
+    assert_eq!(t2.metric("jwks_unavailable"), 1);
+    t2.jwks.publish(std::slice::from_ref(&k2.jwk));
+    t2.clock.advance(time::Duration::seconds(3));
+    assert_eq!(t2.get(&t2.token(&k2)).await.status, StatusCode::OK);
+}
+
+async fn wait_for(cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 2 s");
+}
+
+#[tokio::test]
+async fn hostile_jwks_endpoints() {
+    let t = setup_with(|c| c.jwks_allow_hosts = "127.0.0.1/32".into()).await;
+    let k = generate(Algorithm::RS256, "k").expect("key");
+    // A redirect (to another loopback address the allow-list does not cover) is refused and
+    // never followed.
+    let target = JwksServer::start("127.0.0.2").await;
+    target.publish(std::slice::from_ref(&k.jwk));
+    t.jwks.set(Answer::Redirect(target.url()));
+    assert_refused(&t.get(&t.token(&k)).await);
+    assert_eq!(target.hits(), 0, "the redirect was not followed");
+    // 10 MiB with a Content-Length: refused without reading it.
+    t.clock.advance(time::Duration::seconds(3));
+    t.jwks.set(Answer::Raw {
+        status: 200,
+        content_type: "application/json".into(),
+        body: vec![b' '; 10 * 1024 * 1024],
+    });
+    assert_refused(&t.get(&t.token(&k)).await);
+    // 10 MiB streamed without a length: cut at the cap.
+    t.clock.advance(time::Duration::seconds(3));
+    t.jwks.set(Answer::Stream { chunk: vec![b' '; 64 * 1024], chunks: 160 });
+    let started = std::time::Instant::now();
+    assert_refused(&t.get(&t.token(&k)).await);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A JWKS with more than 100 keys.
+    t.clock.advance(time::Duration::seconds(3));
+    t.jwks.publish(&vec![k.jwk.clone(); 101]);
+    assert_refused(&t.get(&t.token(&k)).await);
+    // A private key in the set is ignored, with a warning; the public one still works.
+    t.clock.advance(time::Duration::seconds(3));
+    let mut private = k.jwk.clone();
+    private["d"] = json!("AAAA");
+    private["kid"] = json!("leaked");
+    t.jwks.publish(&[private, k.jwk.clone()]);
+    assert_eq!(t.get(&t.token(&k)).await.status, StatusCode::OK);
+    let leaked = sign_raw(&k, json!({"alg": "RS256", "kid": "leaked"}), &t.claims());
+    assert_refused(&t.get(&leaked).await);
+}
+
+#[tokio::test]
+async fn a_stalled_jwks_times_out_without_delaying_other_accounts() {
+    let t = setup_with(|c| c.jwks_timeout = Duration::from_millis(2000)).await;
+    let k = generate(Algorithm::ES256, "k").expect("key");
+    t.jwks.set(Answer::Stall(Duration::from_secs(10)));
+    // Another account with a healthy JWKS.
+    let globex_admin = t.app.other_account("globex").await;
+    let globex = AccountId::parse("globex").expect("id");
+    use scimgate_domain::store::AccessStore;
+    t.app.store.set_feature_flag(&globex, "NG_SETTINGS", true).await.expect("flag");
+    t.app.store.set_feature_flag(&globex, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true).await.expect("flag");
+    t.app.state.auth.invalidate(&globex);
+    let healthy = JwksServer::start("127.0.0.1").await;
+    healthy.publish(std::slice::from_ref(&k.jwk));
+    let g = |p: &str| format!("/gateway{p}?accountIdentifier=globex");
+    let r = t
+        .app
+        .api(
+            Method::POST,
+            &g("/ng/api/serviceaccount"),
+            &globex_admin,
+            Some(json!({"identifier": "gidp", "name": "g", "email": "g@globex.test"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = t
+        .app
+        .api(
+            Method::POST,
+            &g("/authz/api/roleassignments"),
+            &globex_admin,
+            Some(json!({"roleIdentifier": "_account_viewer", "resourceGroupIdentifier": "_all_account_level_resources",
+                        "principal": {"identifier": "gidp", "type": "SERVICE_ACCOUNT"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = t
+        .app
+        .api(
+            Method::PUT,
+            &g("/ng/api/settings"),
+            &globex_admin,
+            Some(json!([
+                setting("scim_jwt_token_jwks_keys_url", &healthy.url()),
+                setting("scim_jwt_token_key_field", "email"),
+                setting("scim_jwt_token_value_field", CLAIM),
+                setting("scim_jwt_token_service_account_id", "gidp"),
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let token = t.token(&k);
+    let stalled = {
+        let app_router = t.app.router.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            use tower::ServiceExt;
+            let started = std::time::Instant::now();
+            let req = axum::http::Request::builder()
+                .uri("/gateway/ng/api/scim/account/acme/Users")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let res = app_router.oneshot(req).await.expect("infallible");
+            (res.status(), started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let r = t.get_on("globex", &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(started.elapsed() < Duration::from_millis(1500), "globex waited {:?}", started.elapsed());
+    let (status, took) = stalled.await.expect("join");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(6), "{took:?}");
+}
+
+#[tokio::test]
+async fn ssrf_guard_refuses_loopback_when_the_allow_list_is_off() {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::with_config(clock.clone(), |c| c.jwks_allow_http = true).await;
+    flags(&app, true).await;
+    service_account(&app, "idp", &SCIM_PERMS).await;
+    let jwks = JwksServer::start("127.0.0.1").await;
+    let k = generate(Algorithm::RS256, "k").expect("key");
+    jwks.publish(std::slice::from_ref(&k.jwk));
+    // A literal loopback address is refused when the setting is written.
+    let res = put_settings(&app, json!([setting("scim_jwt_token_jwks_keys_url", &jwks.url())])).await;
+    assert_eq!(res[0]["updateStatus"], false);
+    assert!(res[0]["errorMessage"].as_str().is_some_and(|m| m.contains("loopback")), "{res}");
+    // A host name that resolves to loopback is accepted as text, and refused at connect time.
+    configure(&app, &format!("http://localhost:{}/jwks.json", jwks.addr.port()), "idp").await;
+    let mut claims = Map::new();
+    claims.insert("email".into(), json!(CLAIM));
+    claims.insert("exp".into(), json!(clock.now().unix_timestamp() + 300));
+    let token = mint(&k.encoding, k.alg, Some("k"), &claims).expect("mint");
+    let r = app.send(Method::GET, &app.scim("/Users"), Some(&token), None, &[]).await;
+    assert_refused(&r);
+    assert_eq!(jwks.hits(), 0, "no connection was made");
+}
+
+#[tokio::test]
+async fn https_jwks_with_a_private_ca() {
+    let k = generate(Algorithm::PS256, "tls").expect("key");
+    let tls = TlsJwksServer::start(json!({"keys": [k.jwk]})).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &tls.ca_pem).expect("write");
+    // Trusting the CA: verified HTTPS works (host name "localhost" in the certificate).
+    let t = setup_with(|c| {
+        c.jwks_allow_http = false;
+        c.jwks_ca_file = Some(ca.clone());
+    })
+    .await;
+    // Plain http is refused when --jwks-allow-http is off.
+    let r = put_settings(&t.app, json!([setting("scim_jwt_token_jwks_keys_url", &t.jwks.url())])).await;
+    assert_eq!(r[0]["updateStatus"], false);
+    configure(&t.app, &format!("https://localhost:{}/jwks.json", tls.addr.port()), "idp").await;
+    assert_eq!(t.get(&t.token(&k)).await.status, StatusCode::OK);
+    assert_eq!(tls.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Without the CA: the certificate is not trusted, nothing is accepted.
+    let untrusted = setup_with(|c| c.jwks_allow_http = false).await;
+    configure(&untrusted.app, &format!("https://localhost:{}/jwks.json", tls.addr.port()), "idp").await;
+    assert_refused(&untrusted.get(&untrusted.token(&k)).await);
+    assert_eq!(tls.hits.load(std::sync::atomic::Ordering::SeqCst), 1, "no request after a failed handshake");
+}
+
+#[tokio::test]
+async fn changing_the_jwt_settings_takes_effect_at_once_on_this_node() {
+    let t = setup().await;
+    let old = generate(Algorithm::ES256, "old").expect("key");
+    let new = generate(Algorithm::ES256, "new").expect("key");
+    t.jwks.publish(std::slice::from_ref(&old.jwk));
+    let old_token = t.token(&old);
+    assert_eq!(t.get(&old_token).await.status, StatusCode::OK);
+    assert_eq!(t.get(&old_token).await.status, StatusCode::OK, "remembered");
+    let other = JwksServer::start("127.0.0.1").await;
+    other.publish(std::slice::from_ref(&new.jwk));
+    configure(&t.app, &other.url(), "idp").await;
+    assert_refused(&t.get(&old_token).await);
+    assert_eq!(t.get(&t.token(&new)).await.status, StatusCode::OK);
+    // One fetch of the new URL, one refetch for the old token's unknown kid.
+    assert_eq!(other.hits(), 2);
+    // A key removed from the JWKS stops a remembered token once the set is refetched.
+    other.publish(&[]);
+    t.clock.advance(time::Duration::minutes(11));
+    let token = t.token(&new);
+    let _ = t.get(&token).await; // serves the stale set and refreshes in the background
+    wait_for(|| other.hits() == 3).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_refused(&t.get(&token).await);
+}
