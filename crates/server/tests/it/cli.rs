@@ -15,8 +15,15 @@ fn db_url(dir: &tempfile::TempDir) -> String {
 /// Starts `scimgate serve` on an ephemeral port; returns the child, its address and stderr lines
 /// read up to the "listening" line.
 fn start(url: &str) -> (Child, String, Vec<String>) {
+    start_with(url, &[])
+}
+
+/// [`start`] with extra `serve` flags.
+fn start_with(url: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--database", url];
+    args.extend_from_slice(extra);
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+        .args(&args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -47,16 +54,29 @@ fn start(url: &str) -> (Child, String, Vec<String>) {
 
 /// One HTTP/1.1 request over a fresh loopback connection.
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("Authorization", a)]).unwrap_or_default();
+    http_with(addr, method, path, &headers, body)
+}
+
+/// [`http`] with any headers.
+fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/scim+json\r\n"
     );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/scim+json\r\nContent-Length: {}\r\n", b.len()));
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
     }
     req.push_str("\r\n");
     if let Some(b) = body {
@@ -223,4 +243,105 @@ fn feature_flag_command_turns_flags_on_and_off() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     assert_eq!(run(&["feature-flag", "acme", "NG_SETTINGS", "maybe"]).status.code(), Some(2));
+}
+
+/// The README's JWT walkthrough, with the real binary: keys from `jwt keygen`, a JWKS served
+/// by `jwt serve-jwks` on loopback, the seed document's settings request, a token from
+/// `jwt mint`, and the seed document's SCIM request with it.
+#[test]
+fn jwt_walkthrough_with_the_cli_tools() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = db_url(&dir);
+    let keys = dir.path().join("jwks");
+    let out = Command::new(BIN)
+        .args(["account", "create", "acme", "--admin-email", "admin@acme.test", "--database", &url])
+        .args(["--feature-flag", "NG_SETTINGS", "--feature-flag", "PL_SUPPORT_JWT_TOKEN_SCIM_API"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let admin = admin["token"].as_str().expect("token").to_string();
+    let out = Command::new(BIN)
+        .args(["jwt", "keygen", "--alg", "ES256", "--kid", "idp-key", "--dir"])
+        .arg(&keys)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["kid"], "idp-key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.join("idp-key.pem")).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The JWKS server, on an ephemeral loopback port.
+    let mut jwks = Command::new(BIN)
+        .args(["jwt", "serve-jwks", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(&keys)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(jwks.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read");
+    let jwks_url = line.trim().rsplit(' ').next().expect("url").to_string();
+    assert!(jwks_url.starts_with("http://127.0.0.1:") && jwks_url.ends_with("/jwks.json"), "{line}");
+    let (mut server, addr, _) =
+        start_with(&url, &["--jwks-allow-hosts", "loopback", "--jwks-allow-http", "true"]);
+    let key = [("x-api-key", admin.as_str())];
+    let api = |method: &str, path: &str, body: &str| {
+        let (status, text) =
+            http_with(&addr, method, &format!("{path}?accountIdentifier=acme"), &key, Some(body));
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        text
+    };
+    api(
+        "POST",
+        "/gateway/ng/api/serviceaccount",
+        r#"{"name": "SCIM Provisioner (Okta)", "email": "scim@acme.test"}"#,
+    );
+    api(
+        "POST",
+        "/gateway/authz/api/roles",
+        r#"{"identifier": "scim", "name": "SCIM", "permissions": ["core_user_view", "core_user_invite",
+            "core_user_manage", "core_usergroup_view", "core_usergroup_manage"]}"#,
+    );
+    api(
+        "POST",
+        "/gateway/authz/api/roleassignments",
+        r#"{"roleIdentifier": "scim", "resourceGroupIdentifier": "_all_account_level_resources",
+            "principal": {"identifier": "SCIM_Provisioner_Okta", "type": "SERVICE_ACCOUNT"}}"#,
+    );
+    let settings = format!(
+        r#"[
+            {{"identifier": "scim_jwt_token_jwks_keys_url", "value": "{jwks_url}", "allowOverrides": false, "updateType": "UPDATE"}},
+            {{"identifier": "scim_jwt_token_key_field", "value": "email", "allowOverrides": false, "updateType": "UPDATE"}},
+            {{"identifier": "scim_jwt_token_value_field", "value": "scim@acme.test", "allowOverrides": false, "updateType": "UPDATE"}},
+            {{"identifier": "scim_jwt_token_service_account_id", "value": "SCIM_Provisioner_Okta", "allowOverrides": false, "updateType": "UPDATE"}}
+        ]"#
+    );
+    let text = api("PUT", "/gateway/ng/api/settings", &settings);
+    assert!(!text.contains(r#""updateStatus":false"#), "{text}");
+    let out = Command::new(BIN)
+        .args(["jwt", "mint", "--alg", "ES256", "--claim", "email=scim@acme.test", "--ttl", "5m", "--key"])
+        .arg(keys.join("idp-key.pem"))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jwt = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+    assert_eq!(jwt.split('.').count(), 3);
+    // The seed document's request: GET /Users with the JWT as the Bearer credential.
+    let (status, body) = http_with(
+        &addr,
+        "GET",
+        "/gateway/ng/api/scim/account/acme/Users",
+        &[("Connection", "keep-alive"), ("Authorization", &format!("Bearer {jwt}"))],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("urn:ietf:params:scim:api:messages:2.0:ListResponse"), "{body}");
+    let _ = jwks.kill();
+    let _ = jwks.wait();
+    assert!(sigterm(&mut server).success());
 }
