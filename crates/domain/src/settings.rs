@@ -128,6 +128,8 @@ pub const ISSUER: &str = "scim_jwt_token_issuer";
 pub const AUDIENCE: &str = "scim_jwt_token_audience";
 /// Clock skew allowed on JWT time claims, in seconds.
 pub const CLOCK_SKEW: &str = "scim_jwt_token_clock_skew_seconds";
+/// Optional longest accepted JWT lifetime (`exp` − `iat`), in seconds.
+pub const MAX_LIFETIME: &str = "scim_jwt_token_max_lifetime_seconds";
 
 /// Every setting scimgate knows.
 pub static REGISTRY: &[SettingDef] = &[
@@ -148,6 +150,19 @@ pub static REGISTRY: &[SettingDef] = &[
         allowed_scopes: ACCOUNT_ONLY,
         allow_overrides: false,
         range: Some((0.0, 300.0)),
+        secret: false,
+    },
+    SettingDef {
+        identifier: MAX_LIFETIME,
+        name: "Longest accepted JWT lifetime, exp - iat (seconds), optional",
+        category: "SCIM",
+        group: SCIM_JWT_GROUP,
+        value_type: ValueType::Number,
+        allowed_values: &[],
+        default: None,
+        allowed_scopes: ACCOUNT_ONLY,
+        allow_overrides: false,
+        range: Some((60.0, 2_592_000.0)),
         secret: false,
     },
     SettingDef {

@@ -20,7 +20,7 @@ use moka::sync::Cache;
 use scimgate_domain::access::{Caller, Principal, Scope};
 use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::settings::{
-    AUDIENCE, CLOCK_SKEW, ISSUER, JWKS_URL, KEY_FIELD, SERVICE_ACCOUNT_ID, VALUE_FIELD,
+    AUDIENCE, CLOCK_SKEW, ISSUER, JWKS_URL, KEY_FIELD, MAX_LIFETIME, SERVICE_ACCOUNT_ID, VALUE_FIELD,
 };
 use scimgate_domain::settings_service::SettingsService;
 use scimgate_domain::{AccountId, Clock, DomainError};
@@ -79,6 +79,8 @@ pub enum Reason {
     IssuerMismatch,
     /// `aud` does not contain the configured audience.
     AudienceMismatch,
+    /// `exp` − `iat` longer than the configured maximum.
+    LifetimeTooLong,
     /// The configured claim is missing or not a string.
     ClaimMissing,
     /// The configured claim has another value.
@@ -110,6 +112,7 @@ impl Reason {
             Reason::IssuedInFuture => "issued_in_future",
             Reason::IssuerMismatch => "issuer_mismatch",
             Reason::AudienceMismatch => "audience_mismatch",
+            Reason::LifetimeTooLong => "lifetime_too_long",
             Reason::ClaimMissing => "claim_missing",
             Reason::ClaimMismatch => "claim_mismatch",
         }
@@ -153,6 +156,7 @@ struct JwtConfig {
     issuer: Option<String>,
     audience: Option<String>,
     skew: i64,
+    max_lifetime: Option<i64>,
     /// Identifies this configuration (remembered verifications of another one are void).
     fingerprint: [u8; 32],
 }
@@ -264,6 +268,7 @@ impl JwtAuthenticator {
         let skew =
             get(CLOCK_SKEW).await?.and_then(|s| s.parse::<f64>().ok()).unwrap_or(60.0).clamp(0.0, 300.0)
                 as i64;
+        let max_lifetime = get(MAX_LIFETIME).await?.and_then(|s| s.parse::<f64>().ok()).map(|f| f as i64);
         let mut h = Sha256::new();
         for part in [url.as_str(), &key_field, &value_field, &service_account] {
             h.update(part.as_bytes());
@@ -274,6 +279,7 @@ impl JwtAuthenticator {
             h.update([0]);
         }
         h.update(skew.to_be_bytes());
+        h.update(max_lifetime.unwrap_or(-1).to_be_bytes());
         Ok(JwtConfig {
             url,
             key_field,
@@ -282,6 +288,7 @@ impl JwtAuthenticator {
             issuer,
             audience,
             skew,
+            max_lifetime,
             fingerprint: h.finalize().into(),
         })
     }
@@ -351,6 +358,12 @@ impl JwtAuthenticator {
         }
         if iat.is_some_and(|i| now + cfg.skew < i) {
             return Err(Reason::IssuedInFuture.into());
+        }
+        // An optional cap on how long a token may live: from `iat`, or from now without one.
+        if let Some(max) = cfg.max_lifetime
+            && exp - iat.unwrap_or(now) > max
+        {
+            return Err(Reason::LifetimeTooLong.into());
         }
         if let Some(iss) = &cfg.issuer
             && claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())

@@ -382,6 +382,19 @@ async fn issuer_and_audience_when_configured() {
     });
     assert_refused(&t.get(&wrong_aud).await);
     assert_eq!(t.metric("audience_mismatch"), 1);
+    // An optional maximum lifetime.
+    put_settings(&t.app, json!([setting("scim_jwt_token_max_lifetime_seconds", "600")])).await;
+    let with = |lifetime: i64| {
+        let now = t.now();
+        t.token_with(&k, |c| {
+            c.insert("iss".into(), json!("https://idp.example"));
+            c.insert("aud".into(), json!("scimgate"));
+            c.insert("exp".into(), json!(now + lifetime));
+        })
+    };
+    assert_eq!(t.get(&with(600)).await.status, StatusCode::OK);
+    assert_refused(&t.get(&with(3600)).await);
+    assert_eq!(t.metric("lifetime_too_long"), 1);
 }
 
 #[tokio::test]

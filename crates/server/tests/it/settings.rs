@@ -430,7 +430,7 @@ async fn hierarchy_overrides_and_restore() {
         async move { data(&app.admin(Method::GET, &url, None).await).as_array().expect("list").len() }
     };
     assert_eq!(list("").await, 0);
-    assert_eq!(list("&includeParentScopes=true").await, 7);
+    assert_eq!(list("&includeParentScopes=true").await, 8);
     // Unknown scopes: 404.
     let r = app.admin(Method::GET, &with_scope("nope", ""), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
