@@ -127,6 +127,12 @@ impl SettingsService {
         Ok(rows)
     }
 
+    /// The account's current snapshot (cached), for readers that derive something from it
+    /// and want to redo that only when the snapshot changes (compare with `Arc::ptr_eq`).
+    pub async fn snapshot(&self, account: &AccountId) -> Result<Arc<Vec<SettingRow>>, DomainError> {
+        self.rows(account).await
+    }
+
     /// Drops the account's cached snapshot on this node.
     pub fn invalidate(&self, account: &AccountId) {
         self.cache.invalidate(account);

@@ -22,6 +22,7 @@ use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::settings::{
     AUDIENCE, CLOCK_SKEW, ISSUER, JWKS_URL, KEY_FIELD, MAX_LIFETIME, SERVICE_ACCOUNT_ID, VALUE_FIELD,
 };
+use scimgate_domain::settings::{SettingRow, find, resolve};
 use scimgate_domain::settings_service::SettingsService;
 use scimgate_domain::{AccountId, Clock, DomainError};
 use serde_json::Value;
@@ -161,6 +162,9 @@ struct JwtConfig {
     fingerprint: [u8; 32],
 }
 
+/// A built configuration (or why there is none) and the settings snapshot it came from.
+type ConfigEntry = (Arc<Vec<SettingRow>>, Result<Arc<JwtConfig>, String>);
+
 #[derive(Debug)]
 struct Remembered {
     account: AccountId,
@@ -177,6 +181,7 @@ pub struct JwtAuthenticator {
     clock: Arc<dyn Clock>,
     keys: Arc<JwksCache>,
     remembered: Cache<[u8; 32], Arc<Remembered>>,
+    configs: Cache<AccountId, ConfigEntry>,
     /// Outcome counters.
     pub metrics: JwtMetrics,
 }
@@ -218,6 +223,7 @@ impl JwtAuthenticator {
             clock,
             keys,
             remembered: Cache::builder().max_capacity(REMEMBERED_CAPACITY).build(),
+            configs: Cache::builder().max_capacity(10_000).build(),
             metrics: JwtMetrics::default(),
         }
     }
@@ -228,16 +234,25 @@ impl JwtAuthenticator {
         self.keys.invalidate(account);
     }
 
-    async fn config(&self, account: &AccountId) -> Result<JwtConfig, DomainError> {
-        let get = |id: &'static str| {
-            let s = self.settings.clone();
-            let a = account.clone();
-            async move { s.effective_value(&a, &Scope::account(), id).await }
-        };
-        let url = get(JWKS_URL).await?;
-        let key_field = get(KEY_FIELD).await?;
-        let value_field = get(VALUE_FIELD).await?;
-        let service_account = get(SERVICE_ACCOUNT_ID).await?;
+    /// The account's JWT configuration, rebuilt only when its settings snapshot changes.
+    async fn config(&self, account: &AccountId) -> Result<Arc<JwtConfig>, DomainError> {
+        let snapshot = self.settings.snapshot(account).await?;
+        if let Some((seen, cfg)) = self.configs.get(account)
+            && Arc::ptr_eq(&seen, &snapshot)
+        {
+            return cfg.map_err(DomainError::NotConfigured);
+        }
+        let built = Self::build_config(&snapshot).map(Arc::new);
+        self.configs.insert(account.clone(), (snapshot, built.clone()));
+        built.map_err(DomainError::NotConfigured)
+    }
+
+    fn build_config(rows: &[SettingRow]) -> Result<JwtConfig, String> {
+        let get = |id: &str| find(id).and_then(|def| resolve(def, rows, &Scope::account()).value);
+        let url = get(JWKS_URL);
+        let key_field = get(KEY_FIELD);
+        let value_field = get(VALUE_FIELD);
+        let service_account = get(SERVICE_ACCOUNT_ID);
         let missing: Vec<&str> = [
             (JWKS_URL, url.is_none()),
             (KEY_FIELD, key_field.is_none()),
@@ -251,24 +266,18 @@ impl JwtAuthenticator {
         let (Some(url), Some(key_field), Some(value_field), Some(service_account)) =
             (url, key_field, value_field, service_account)
         else {
-            self.metrics.add(Reason::NotConfigured.label());
-            return Err(DomainError::NotConfigured(format!(
+            return Err(format!(
                 "JWT authentication is not configured for this account: set {} with the Settings API",
                 missing.join(", ")
-            )));
+            ));
         };
-        let url = url::Url::parse(&url).map_err(|_| {
-            self.metrics.add(Reason::NotConfigured.label());
-            DomainError::NotConfigured(
-                "JWT authentication is misconfigured: the JWKS URL is not a URL".into(),
-            )
-        })?;
-        let issuer = get(ISSUER).await?;
-        let audience = get(AUDIENCE).await?;
+        let url = url::Url::parse(&url)
+            .map_err(|_| "JWT authentication is misconfigured: the JWKS URL is not a URL".to_string())?;
+        let issuer = get(ISSUER);
+        let audience = get(AUDIENCE);
         let skew =
-            get(CLOCK_SKEW).await?.and_then(|s| s.parse::<f64>().ok()).unwrap_or(60.0).clamp(0.0, 300.0)
-                as i64;
-        let max_lifetime = get(MAX_LIFETIME).await?.and_then(|s| s.parse::<f64>().ok()).map(|f| f as i64);
+            get(CLOCK_SKEW).and_then(|s| s.parse::<f64>().ok()).unwrap_or(60.0).clamp(0.0, 300.0) as i64;
+        let max_lifetime = get(MAX_LIFETIME).and_then(|s| s.parse::<f64>().ok()).map(|f| f as i64);
         let mut h = Sha256::new();
         for part in [url.as_str(), &key_field, &value_field, &service_account] {
             h.update(part.as_bytes());
@@ -310,7 +319,9 @@ impl JwtAuthenticator {
     }
 
     async fn verify(&self, raw: &str, path_account: &str) -> Result<Caller, Failure> {
-        let parsed = token::parse(raw)?;
+        if raw.len() > token::MAX_TOKEN_BYTES {
+            return Err(Reason::TooLarge.into());
+        }
         let account =
             AccountId::parse(path_account).map_err(|_| DomainError::Unauthenticated("invalid account"))?;
         if !self.auth.is_feature_enabled(&account, JWT_FLAG).await? {
@@ -318,11 +329,18 @@ impl JwtAuthenticator {
             tracing::info!(reason = "flag_off", account = path_account, "JWT refused");
             return Err(DomainError::FeatureDisabled(JWT_FLAG).into());
         }
-        let cfg = self.config(&account).await?;
+        let cfg = match self.config(&account).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.metrics.add(Reason::NotConfigured.label());
+                return Err(e.into());
+            }
+        };
         let now = self.clock.now().unix_timestamp();
         let token_hash: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
 
-        // Remembered: same token, same configuration, not expired, key still published.
+        // Remembered: same token, same configuration, not expired, key still published. It
+        // passed every check below once, so nothing is parsed or verified again.
         if let Some(r) = self.remembered.get(&token_hash)
             && r.account == account
             && r.config == cfg.fingerprint
@@ -334,6 +352,7 @@ impl JwtAuthenticator {
             }
             self.remembered.invalidate(&token_hash);
         }
+        let parsed = token::parse(raw)?;
 
         let (_, key) = self.keys.key_for(&account, &cfg.url, parsed.alg, parsed.kid.as_deref()).await?;
         let valid = jsonwebtoken::crypto::verify(
