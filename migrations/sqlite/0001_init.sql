@@ -209,3 +209,13 @@ CREATE TABLE settings_audit (
     at_us               INTEGER NOT NULL
 );
 CREATE INDEX settings_audit_account ON settings_audit (account_id, seq);
+
+-- Cache invalidations for the other nodes on this database: each node polls for rows after
+-- the last one it saw. Pruned after an hour (the caches' TTLs are the safety net).
+CREATE TABLE change_log (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('access', 'settings')),
+    at_us       INTEGER NOT NULL
+);
+CREATE INDEX change_log_at ON change_log (at_us);

@@ -463,3 +463,59 @@ pub trait SettingsStore: Send + Sync {
         page: PageRequest,
     ) -> Result<Paged<SettingAudit>, DomainError>;
 }
+
+/// What a change notification is about: which caches other nodes must drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// Credentials, roles, assignments, group membership, feature flags.
+    Access,
+    /// Settings (and with them the JWT configuration and keys).
+    Settings,
+}
+
+impl ChangeKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Access => "access",
+            ChangeKind::Settings => "settings",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(ChangeKind::Access),
+            "settings" => Some(ChangeKind::Settings),
+            _ => None,
+        }
+    }
+}
+
+/// One change notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Position in the log.
+    pub seq: i64,
+    /// The account whose caches are stale.
+    pub account: AccountId,
+    /// Which caches.
+    pub kind: ChangeKind,
+}
+
+/// The change log that carries cache invalidations between nodes sharing a database
+/// (polled; PostgreSQL can add LISTEN/NOTIFY on top).
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// Appends changes.
+    async fn publish_changes(
+        &self,
+        changes: &[(AccountId, ChangeKind)],
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError>;
+    /// Changes after `after`, oldest first, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, DomainError>;
+    /// The newest position (0 when empty).
+    async fn latest_change(&self) -> Result<i64, DomainError>;
+    /// Deletes changes older than `before`; returns how many.
+    async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError>;
+}

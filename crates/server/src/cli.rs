@@ -156,6 +156,16 @@ pub async fn run(cli: Cli) -> i32 {
             let on = state == "on";
             match scimgate_domain::access_service::set_feature_flag(store.as_ref(), &id, &flag, on).await {
                 Ok(()) => {
+                    // Running servers drop their cached flags when they next poll the log.
+                    if let Ok(account) = scimgate_domain::AccountId::parse(&id) {
+                        use scimgate_domain::store::{ChangeKind, ChangeStore};
+                        let now = time::OffsetDateTime::now_utc();
+                        if let Err(e) = store.publish_changes(&[(account, ChangeKind::Access)], now).await {
+                            eprintln!(
+                                "scimgate: warning: running servers will see the change within 5 s: {e}"
+                            );
+                        }
+                    }
                     println!("{}", serde_json::json!({"accountIdentifier": id, "flag": flag, "enabled": on}));
                     0
                 }

@@ -212,4 +212,23 @@ mod tests {
         );
         assert_eq!(admin_token_path("sqlite::memory:"), None);
     }
+
+    /// `config.example.toml` documents every key and its default: it must parse, and what it
+    /// says must be what `Config::default()` holds.
+    #[test]
+    fn example_file_is_true() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config.example.toml");
+        let args = ServeArgs { config: Some(PathBuf::from(path)), ..ServeArgs::default() };
+        let from_file = Config::resolve(&args).expect("config.example.toml parses");
+        let d = Config::default();
+        assert_eq!(from_file.listen, d.listen);
+        assert_eq!(from_file.database, d.database);
+        assert_eq!(from_file.settings_cache_ttl, d.settings_cache_ttl);
+        assert_eq!(from_file.jwks_allow_hosts, d.jwks_allow_hosts);
+        assert_eq!(from_file.jwks_allow_http, d.jwks_allow_http);
+        assert_eq!(from_file.jwks_timeout, d.jwks_timeout);
+        assert_eq!(from_file.jwks_ca_file, d.jwks_ca_file);
+        assert_eq!(from_file.no_bootstrap, d.no_bootstrap);
+        assert_eq!(from_file.max_body_bytes, d.max_body_bytes);
+    }
 }

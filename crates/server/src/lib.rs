@@ -1,5 +1,6 @@
 //! scimgate server: HTTP API, configuration, CLI.
 
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -9,9 +9,11 @@ use scimgate_domain::netguard::{AllowList, JwksUrlPolicy};
 use scimgate_domain::scim_service::ScimService;
 use scimgate_domain::settings_service::{SettingsHook, SettingsService};
 
+use crate::changes::ChangeFeed;
 use crate::jwt::JwtAuthenticator;
 use crate::jwt::cache::JwksCache;
 use crate::jwt::fetch::{FetchPolicy, Fetcher, Lookup, system_lookup};
+use scimgate_domain::store::ChangeKind;
 use scimgate_domain::{Clock, DomainError, SystemClock};
 use scimgate_store::SqliteStore;
 
@@ -49,10 +51,15 @@ pub fn build_state_with_lookup(
     lookup: Lookup,
 ) -> Result<AppState, String> {
     let auth = Arc::new(AuthService::new(store.clone(), clock.clone()));
+    let (feed, feed_rx) = ChangeFeed::new();
     let hook_auth = auth.clone();
+    let hook_feed = feed.clone();
     // Any change to who may do what drops the account's cached credentials and grants on
-    // this node at once.
-    let on_change: ChangeHook = Arc::new(move |account| hook_auth.invalidate(account));
+    // this node at once, and tells the other nodes through the change log.
+    let on_change: ChangeHook = Arc::new(move |account| {
+        hook_auth.invalidate(account);
+        hook_feed.publish(account, ChangeKind::Access);
+    });
     let allow_hosts =
         AllowList::parse(&config.jwks_allow_hosts).map_err(|e| format!("--jwks-allow-hosts: {e}"))?;
     let policy = JwksUrlPolicy { allow_http: config.jwks_allow_http, allow_hosts: allow_hosts.clone() };
@@ -74,10 +81,12 @@ pub fn build_state_with_lookup(
     let hook_keys = keys.clone();
     // Writing any scim_jwt_* setting drops that account's keys on this node at once
     // (jwt-auth.md item 15); the settings snapshot itself is dropped by the service.
+    let settings_feed = feed.clone();
     let settings_hook: SettingsHook = Arc::new(move |account, identifier| {
         if identifier.starts_with("scim_jwt_") {
             hook_keys.invalidate(account);
         }
+        settings_feed.publish(account, ChangeKind::Settings);
     });
     let settings = SettingsService::new(
         store.clone(),
@@ -94,10 +103,41 @@ pub fn build_state_with_lookup(
         access: AccessService::new(store.clone(), clock.clone(), on_change),
         auth,
         jwt,
+        changes: store.clone(),
+        change_queue: Arc::new(std::sync::Mutex::new(Some(feed_rx))),
         accounts: store,
         clock,
         config: Arc::new(config),
     })
+}
+
+/// How often each node polls the change log for other nodes' changes.
+pub const CHANGE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Starts the background work of a node: the last-used flusher, the change-log writer and
+/// poller. Every task stops when `stop` turns true.
+pub fn start_background(
+    state: &AppState,
+    poll: std::time::Duration,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![tokio::spawn(crate::last_used::run(state.auth.clone(), stop.clone()))];
+    let queue = state.change_queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some(rx) = queue {
+        tasks.push(tokio::spawn(crate::changes::write_loop(
+            state.changes.clone(),
+            state.clock.clone(),
+            rx,
+            stop.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(crate::changes::poll_loop(
+        state.clone(),
+        state.changes.clone(),
+        poll,
+        stop.clone(),
+    )));
+    tasks
 }
 
 /// On a database with no account, creates `default` with an admin and token, prints the
@@ -167,13 +207,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%addr, "listening");
     eprintln!("scimgate: listening on http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn(crate::last_used::run(state.auth.clone(), stop_rx));
+    let tasks = start_background(&state, CHANGE_POLL_INTERVAL, &stop_rx);
     let served = axum::serve(listener, crate::http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"));
     let _ = stop_tx.send(true);
-    let _ = flusher.await;
+    for t in tasks {
+        let _ = t.await;
+    }
     served
 }
 

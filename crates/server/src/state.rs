@@ -7,8 +7,10 @@ use scimgate_domain::access_service::AccessService;
 use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::scim_service::ScimService;
 use scimgate_domain::settings_service::SettingsService;
-use scimgate_domain::store::AccountStore;
+use scimgate_domain::store::{AccountStore, ChangeStore};
+use std::sync::Mutex;
 
+use crate::changes::ChangeQueue;
 use crate::config::Config;
 use crate::jwt::JwtAuthenticator;
 
@@ -25,6 +27,10 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// JWT authentication on SCIM.
     pub jwt: Arc<JwtAuthenticator>,
+    /// The change log shared with the other nodes.
+    pub changes: Arc<dyn ChangeStore>,
+    /// Changes waiting to be written (taken by the writer task when the node starts).
+    pub change_queue: Arc<Mutex<Option<ChangeQueue>>>,
     /// Accounts.
     pub accounts: Arc<dyn AccountStore>,
     /// The clock.

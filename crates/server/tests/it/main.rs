@@ -11,5 +11,6 @@ mod interop;
 mod jwks_server;
 mod jwt;
 mod list;
+mod multinode;
 mod settings;
 mod users;

@@ -1,0 +1,99 @@
+//! The change log on SQLite.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use scimgate_domain::store::{Change, ChangeKind, ChangeStore};
+use scimgate_domain::{AccountId, DomainError};
+
+use crate::internal;
+use crate::sqlite::{SqliteStore, us};
+
+#[async_trait]
+impl ChangeStore for SqliteStore {
+    async fn publish_changes(
+        &self,
+        changes: &[(AccountId, ChangeKind)],
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (account, kind) in changes {
+            sqlx::query("INSERT INTO change_log (account_id, kind, at_us) VALUES (?, ?, ?)")
+                .bind(account.as_str())
+                .bind(kind.as_str())
+                .bind(us(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, DomainError> {
+        let rows =
+            sqlx::query("SELECT seq, account_id, kind FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await
+                .map_err(internal)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let account: String = r.try_get("account_id").map_err(internal)?;
+            let kind: String = r.try_get("kind").map_err(internal)?;
+            let (Ok(account), Some(kind)) = (AccountId::parse(&account), ChangeKind::parse(&kind)) else {
+                continue;
+            };
+            out.push(Change { seq: r.try_get("seq").map_err(internal)?, account, kind });
+        }
+        Ok(out)
+    }
+
+    async fn latest_change(&self) -> Result<i64, DomainError> {
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM change_log")
+            .fetch_one(self.pool())
+            .await
+            .map_err(internal)
+    }
+
+    async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError> {
+        let done = sqlx::query("DELETE FROM change_log WHERE at_us < ?")
+            .bind(us(before))
+            .execute(self.pool())
+            .await
+            .map_err(internal)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn publish_poll_prune() {
+        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+        assert_eq!(store.latest_change().await.expect("latest"), 0);
+        let a = AccountId::parse("a").expect("id");
+        let b = AccountId::parse("b").expect("id");
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
+        store
+            .publish_changes(&[(a.clone(), ChangeKind::Access), (b.clone(), ChangeKind::Settings)], t0)
+            .await
+            .expect("publish");
+        let all = store.changes_since(0, 10).await.expect("since");
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].account.as_str(), all[0].kind), ("a", ChangeKind::Access));
+        let after_first = store.changes_since(all[0].seq, 10).await.expect("since");
+        assert_eq!(after_first.len(), 1);
+        assert_eq!(after_first[0].kind, ChangeKind::Settings);
+        assert_eq!(store.changes_since(all[1].seq, 10).await.expect("since"), vec![]);
+        assert_eq!(store.latest_change().await.expect("latest"), all[1].seq);
+        assert_eq!(store.prune_changes(t0 + time::Duration::seconds(1)).await.expect("prune"), 2);
+        assert_eq!(store.changes_since(0, 10).await.expect("since"), vec![]);
+    }
+}
