@@ -519,3 +519,9 @@ pub trait ChangeStore: Send + Sync {
     /// Deletes changes older than `before`; returns how many.
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError>;
 }
+
+/// Everything a server needs from its database, as one object (each backend implements
+/// all of it).
+pub trait Store: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore {}
+
+impl<T: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore> Store for T {}

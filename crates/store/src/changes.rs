@@ -97,3 +97,4 @@ mod tests {
         assert_eq!(store.changes_since(0, 10).await.expect("since"), vec![]);
     }
 }
+
