@@ -24,7 +24,8 @@ CREATE TABLE scim_users (
     external_id      TEXT,
     display_name     TEXT,
     active           BIGINT,
-    doc              JSONB NOT NULL,
+    -- TEXT, not JSONB: attributes keep the order they were written in; filters cast to jsonb.
+    doc              TEXT NOT NULL,
     version          BIGINT NOT NULL,
     created_us       BIGINT NOT NULL,
     modified_us      BIGINT NOT NULL
@@ -40,7 +41,7 @@ CREATE TABLE scim_groups (
     display_name        TEXT NOT NULL,
     display_name_lower  TEXT NOT NULL,
     external_id         TEXT,
-    doc                 JSONB NOT NULL,
+    doc                 TEXT NOT NULL,
     version             BIGINT NOT NULL,
     created_us          BIGINT NOT NULL,
     modified_us         BIGINT NOT NULL

@@ -158,7 +158,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Ok(()) => {
                     // Running servers drop their cached flags when they next poll the log.
                     if let Ok(account) = scimgate_domain::AccountId::parse(&id) {
-                        use scimgate_domain::store::{ChangeKind, ChangeStore};
+                        use scimgate_domain::store::ChangeKind;
                         let now = time::OffsetDateTime::now_utc();
                         if let Err(e) = store.publish_changes(&[(account, ChangeKind::Access)], now).await {
                             eprintln!(

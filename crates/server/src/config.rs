@@ -35,6 +35,12 @@ pub struct ServeArgs {
     /// PEM bundle of extra CA certificates trusted for JWKS downloads (private CAs).
     #[arg(long, env = "SCIMGATE_JWKS_CA_FILE")]
     pub jwks_ca_file: Option<PathBuf>,
+    /// Most database connections this node opens [default: 8].
+    #[arg(long, env = "SCIMGATE_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// How long a request waits for a free database connection, e.g. `5s` [default: 5s].
+    #[arg(long, env = "SCIMGATE_DB_ACQUIRE_TIMEOUT")]
+    pub db_acquire_timeout: Option<String>,
     /// Do not create the `default` account on an empty database.
     #[arg(long, env = "SCIMGATE_NO_BOOTSTRAP")]
     pub no_bootstrap: Option<bool>,
@@ -54,6 +60,8 @@ struct FileConfig {
     jwks_allow_http: Option<bool>,
     jwks_timeout: Option<String>,
     jwks_ca_file: Option<PathBuf>,
+    db_max_connections: Option<u32>,
+    db_acquire_timeout: Option<String>,
     no_bootstrap: Option<bool>,
     max_body_bytes: Option<usize>,
 }
@@ -75,6 +83,10 @@ pub struct Config {
     pub jwks_timeout: Duration,
     /// Extra trusted CAs for JWKS downloads (PEM).
     pub jwks_ca_file: Option<PathBuf>,
+    /// Database pool size.
+    pub db_max_connections: u32,
+    /// Wait for a pooled connection.
+    pub db_acquire_timeout: Duration,
     /// Skip the first-start account.
     pub no_bootstrap: bool,
     /// Request body limit.
@@ -91,6 +103,8 @@ impl std::fmt::Debug for Config {
             .field("jwks_allow_http", &self.jwks_allow_http)
             .field("jwks_timeout", &self.jwks_timeout)
             .field("jwks_ca_file", &self.jwks_ca_file)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("no_bootstrap", &self.no_bootstrap)
             .field("max_body_bytes", &self.max_body_bytes)
             .finish()
@@ -112,6 +126,8 @@ impl Default for Config {
             jwks_allow_http: false,
             jwks_timeout: Duration::from_secs(5),
             jwks_ca_file: None,
+            db_max_connections: 8,
+            db_acquire_timeout: Duration::from_secs(5),
             no_bootstrap: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
@@ -150,6 +166,15 @@ impl Config {
                 None => d.jwks_timeout,
             },
             jwks_ca_file: args.jwks_ca_file.clone().or(file.jwks_ca_file),
+            db_max_connections: match args.db_max_connections.or(file.db_max_connections) {
+                Some(0) => return Err("--db-max-connections must be at least 1".into()),
+                Some(n) => n,
+                None => d.db_max_connections,
+            },
+            db_acquire_timeout: match args.db_acquire_timeout.clone().or(file.db_acquire_timeout) {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--db-acquire-timeout: {e}"))?,
+                None => d.db_acquire_timeout,
+            },
             no_bootstrap: args.no_bootstrap.or(file.no_bootstrap).unwrap_or(false),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
         })
@@ -228,6 +253,8 @@ mod tests {
         assert_eq!(from_file.jwks_allow_http, d.jwks_allow_http);
         assert_eq!(from_file.jwks_timeout, d.jwks_timeout);
         assert_eq!(from_file.jwks_ca_file, d.jwks_ca_file);
+        assert_eq!(from_file.db_max_connections, d.db_max_connections);
+        assert_eq!(from_file.db_acquire_timeout, d.db_acquire_timeout);
         assert_eq!(from_file.no_bootstrap, d.no_bootstrap);
         assert_eq!(from_file.max_body_bytes, d.max_body_bytes);
     }

@@ -14,38 +14,48 @@ use crate::jwt::JwtAuthenticator;
 use crate::jwt::cache::JwksCache;
 use crate::jwt::fetch::{FetchPolicy, Fetcher, Lookup, system_lookup};
 use scimgate_domain::store::ChangeKind;
+use scimgate_domain::store::Store;
 use scimgate_domain::{Clock, DomainError, SystemClock};
-use scimgate_store::SqliteStore;
+use scimgate_store::{PgStore, SqliteStore};
 
 use crate::config::{Config, admin_token_path};
 use crate::state::AppState;
 
-/// Opens the database named by a URL (SQLite for now).
-pub async fn open_store(url: &str) -> Result<Arc<SqliteStore>, String> {
+/// Opens the database named by a URL with the default pool settings.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, String> {
+    let d = Config::default();
+    open_store_with(url, d.db_max_connections, d.db_acquire_timeout).await
+}
+
+/// Opens (and migrates) the database named by a URL: `sqlite://…` or `postgres://…`.
+pub async fn open_store_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<Arc<dyn Store>, String> {
     if url.starts_with("sqlite:") {
-        SqliteStore::open(url).await.map(Arc::new).map_err(|e| e.to_string())
+        let s =
+            SqliteStore::open_with(url, max_connections, acquire_timeout).await.map_err(|e| e.to_string())?;
+        Ok(Arc::new(s))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err("PostgreSQL support is not built yet; use a sqlite:// database URL".into())
+        let s = PgStore::open(url, max_connections, acquire_timeout).await.map_err(|e| e.to_string())?;
+        Ok(Arc::new(s))
     } else {
         Err(format!(
-            "unsupported database URL '{}': use sqlite://PATH?mode=rwc",
+            "unsupported database URL '{}': use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
             crate::config::redact_url(url)
         ))
     }
 }
 
 /// Builds the application state over an open store.
-pub fn build_state(
-    store: Arc<SqliteStore>,
-    clock: Arc<dyn Clock>,
-    config: Config,
-) -> Result<AppState, String> {
+pub fn build_state(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Config) -> Result<AppState, String> {
     build_state_with_lookup(store, clock, config, system_lookup())
 }
 
 /// [`build_state`] with a chosen DNS lookup for JWKS downloads (tests use a fake one).
 pub fn build_state_with_lookup(
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: Config,
     lookup: Lookup,
@@ -197,7 +207,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
             "JWKS fetches may reach non-public addresses or use plain http: for tests and private deployments only"
         );
     }
-    let store = open_store(&config.database).await?;
+    let store =
+        open_store_with(&config.database, config.db_max_connections, config.db_acquire_timeout).await?;
     let state = build_state(store, Arc::new(SystemClock), config.clone())?;
     bootstrap(&state).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -1,15 +1,23 @@
 //! The storage traits of `scimgate-domain` implemented on SQL databases with sqlx: schema
 //! migrations, row mapping, SCIM filter → SQL, and database errors → `DomainError`.
+//!
+//! Two backends, one implementation: the trait implementations live once, in the files under
+//! `src/shared/`, written against a few aliases (`Db`, `DbRow`, `Store`, `DIALECT`, …). The
+//! modules `sqlite` ([`SqliteStore`]) and `postgres` ([`PgStore`]) each define those aliases
+//! and load the shared files as their own sub-modules (`#[path]`), so every query and method
+//! body is written once and compiled twice. What differs between the SQL dialects is in the
+//! module `dialect` (and, for SCIM filters, in [`query`]).
 
-mod access;
-mod changes;
+mod dialect;
+mod postgres;
 pub mod query;
-mod settings;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use scimgate_domain::DomainError;
+use time::OffsetDateTime;
 
 /// Maps a sqlx error: unique violations become `Conflict`, everything else `Internal` (logged
 /// by the HTTP layer, never shown to clients).
@@ -23,6 +31,32 @@ pub(crate) fn db_error(e: sqlx::Error, conflict: impl FnOnce() -> String) -> Dom
 /// Maps a sqlx error with no uniqueness meaning.
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
     DomainError::Internal(e.to_string())
+}
+
+/// Maps a migration error; a migration the database has but this binary does not know means
+/// the database was written by a newer scimgate.
+pub(crate) fn migrate_error(
+    migrator: &sqlx::migrate::Migrator,
+    e: sqlx::migrate::MigrateError,
+) -> DomainError {
+    match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => DomainError::Internal(format!(
+            "the database has schema migration {v}, which this scimgate binary does not know: \
+             the database was written by a newer scimgate; upgrade scimgate (newest known migration: {})",
+            migrator.iter().map(|m| m.version).max().unwrap_or(0)
+        )),
+        other => DomainError::Internal(format!("database migration failed: {other}")),
+    }
+}
+
+/// Microseconds since the Unix epoch, as timestamps are stored.
+pub(crate) fn us(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// The inverse of [`us`].
+pub(crate) fn from_us(v: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -23,13 +23,26 @@ pub enum Param {
     Float(f64),
 }
 
-/// SQL text with its parameters. Placeholders are written as `?`.
+/// The SQL dialect to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// SQLite (JSON1 functions).
+    #[default]
+    Sqlite,
+    /// PostgreSQL and wire-compatible engines (jsonb operators; no extensions).
+    Postgres,
+}
+
+/// SQL text with its parameters. Placeholders are written `$1`, `$2`, … in bind order,
+/// which both SQLite and PostgreSQL accept.
 #[derive(Debug, Clone, Default)]
 pub struct SqlBuf {
     /// SQL text.
     pub sql: String,
     /// Parameters in order.
     pub params: Vec<Param>,
+    /// The dialect the filter writer uses (set by [`write_filter`]).
+    pub dialect: Dialect,
 }
 
 impl SqlBuf {
@@ -40,14 +53,9 @@ impl SqlBuf {
     }
     /// Appends a placeholder bound to `p`.
     pub fn bind(&mut self, p: Param) -> &mut Self {
-        self.sql.push('?');
         self.params.push(p);
+        self.sql.push_str(&format!("${}", self.params.len()));
         self
-    }
-    /// Appends another buffer.
-    pub fn append(&mut self, other: SqlBuf) {
-        self.sql.push_str(&other.sql);
-        self.params.extend(other.params);
     }
 }
 
@@ -70,26 +78,38 @@ fn invalid(msg: impl Into<String>) -> ScimError {
     ScimError::invalid_filter(msg)
 }
 
-/// Translates a filter to a boolean SQL expression over the row alias `r`.
-pub fn filter_sql(kind: ResourceKind, f: &Filter) -> Result<SqlBuf, ScimError> {
+/// Writes the boolean SQL of a filter over the row alias `r` into `buf`, continuing its
+/// placeholder numbering.
+pub fn write_filter(
+    buf: &mut SqlBuf,
+    dialect: Dialect,
+    kind: ResourceKind,
+    f: &Filter,
+) -> Result<(), ScimError> {
+    buf.dialect = dialect;
+    write_node(kind, f, buf)
+}
+
+/// A fresh buffer holding just the filter (placeholders from `$1`).
+pub fn filter_sql(dialect: Dialect, kind: ResourceKind, f: &Filter) -> Result<SqlBuf, ScimError> {
     let mut out = SqlBuf::default();
-    write_filter(kind, f, &mut out)?;
+    write_filter(&mut out, dialect, kind, f)?;
     Ok(out)
 }
 
-fn write_filter(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Result<(), ScimError> {
+fn write_node(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Result<(), ScimError> {
     match f {
         Filter::And(a, b) | Filter::Or(a, b) => {
             out.push("(");
-            write_filter(kind, a, out)?;
+            write_node(kind, a, out)?;
             out.push(if matches!(f, Filter::And(..)) { " AND " } else { " OR " });
-            write_filter(kind, b, out)?;
+            write_node(kind, b, out)?;
             out.push(")");
         }
         Filter::Not(inner) => {
             out.push("(NOT coalesce(");
-            write_filter(kind, inner, out)?;
-            out.push(", 0))");
+            write_node(kind, inner, out)?;
+            out.push(", FALSE))");
         }
         Filter::Present(path) => write_leaf(kind, path, None, out)?,
         Filter::Compare { path, op, value } => write_leaf(kind, path, Some((*op, value)), out)?,
@@ -103,17 +123,89 @@ fn resolve_path(kind: ResourceKind, path: &AttrPath) -> Result<Resolved, ScimErr
         .ok_or_else(|| invalid(format!("'{path}' is not an attribute of {} (see /Schemas)", kind.name())))
 }
 
-/// JSON path of an attribute inside the document: `$."name"."givenName"`.
-fn json_path(r: &Resolved, sub: Option<&AttributeDef>) -> String {
-    let mut p = String::from("$");
+/// The keys leading to an attribute inside the document.
+fn json_keys(r: &Resolved, sub: Option<&AttributeDef>) -> Vec<&'static str> {
+    let mut k = Vec::with_capacity(3);
     if let Some(ext) = r.extension {
-        p.push_str(&format!(".\"{}\"", ext.id));
+        k.push(ext.id);
     }
-    p.push_str(&format!(".\"{}\"", r.attr.name));
+    k.push(r.attr.name);
     if let Some(s) = sub {
-        p.push_str(&format!(".\"{}\"", s.name));
+        k.push(s.name);
+    }
+    k
+}
+
+/// JSON path of an attribute for SQLite's JSON1 functions: `$."name"."givenName"`.
+fn sqlite_path(keys: &[&str]) -> String {
+    let mut p = String::from("$");
+    for k in keys {
+        p.push_str(&format!(".\"{k}\""));
     }
     p
+}
+
+/// A PostgreSQL text-array path literal: `'{"name","givenName"}'` (keys are static schema
+/// names, never user input).
+fn pg_path(keys: &[&str]) -> String {
+    let inner: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    format!("'{{{}}}'", inner.join(","))
+}
+
+impl Dialect {
+    /// The value at `keys` in the row's document: typed in SQLite, text in PostgreSQL.
+    fn doc_value(self, keys: &[&str]) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract(r.doc, '{}')", sqlite_path(keys)),
+            Dialect::Postgres => format!("(r.doc::jsonb #>> {})", pg_path(keys)),
+        }
+    }
+    /// Whether the value at `keys` exists.
+    fn doc_present(self, keys: &[&str]) -> String {
+        match self {
+            Dialect::Sqlite => format!("(json_extract(r.doc, '{}') IS NOT NULL)", sqlite_path(keys)),
+            Dialect::Postgres => format!("(r.doc::jsonb #> {} IS NOT NULL)", pg_path(keys)),
+        }
+    }
+    /// The array at `keys`, as a row source `e` with `e.value` (and `e.key`, its position).
+    fn elements(self, keys: &[&str]) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_each(r.doc, '{}') e", sqlite_path(keys)),
+            Dialect::Postgres => {
+                let v = format!("r.doc::jsonb #> {}", pg_path(keys));
+                format!(
+                    "jsonb_array_elements(CASE WHEN jsonb_typeof({v}) = 'array' THEN {v} ELSE '[]'::jsonb END) \
+                     WITH ORDINALITY AS e(value, key)"
+                )
+            }
+        }
+    }
+    /// Whether the array at `keys` has elements.
+    fn array_nonempty(self, keys: &[&str]) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("coalesce(json_array_length(r.doc, '{}') > 0, FALSE)", sqlite_path(keys))
+            }
+            Dialect::Postgres => {
+                let v = format!("r.doc::jsonb #> {}", pg_path(keys));
+                format!("coalesce(jsonb_typeof({v}) = 'array' AND jsonb_array_length({v}) > 0, FALSE)")
+            }
+        }
+    }
+    /// A sub-attribute of the current element `e`.
+    fn elem_value(self, name: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract(e.value, '$.\"{name}\"')"),
+            Dialect::Postgres => format!("(e.value ->> '{name}')"),
+        }
+    }
+    /// The current element `e` itself, when it is a scalar.
+    fn elem_scalar(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "e.value",
+            Dialect::Postgres => "(e.value #>> '{}')",
+        }
+    }
 }
 
 fn column(kind: ResourceKind, r: &Resolved) -> Option<Operand<'static>> {
@@ -144,8 +236,9 @@ fn write_leaf(
 ) -> Result<(), ScimError> {
     if path.uri.is_none() && path.name.eq_ignore_ascii_case("schemas") && path.sub_attr.is_none() {
         // `schemas eq "urn:..."` (RFC 7644 §3.4.2.2 example): a multi-valued string.
-        out.push("EXISTS (SELECT 1 FROM json_each(r.doc, '$.\"schemas\"') e WHERE ");
-        let op = Operand::Text { expr: "e.value", lowered: false, case_exact: false };
+        let d = out.dialect;
+        out.push(&format!("EXISTS (SELECT 1 FROM {} WHERE ", d.elements(&["schemas"])));
+        let op = Operand::Text { expr: d.elem_scalar(), lowered: false, case_exact: false };
         write_compare(op, cmp, path, out)?;
         out.push(")");
         return Ok(());
@@ -168,29 +261,30 @@ fn write_leaf(
             (None, AttrType::Complex) => r.attr.sub_attribute("value"),
             (None, _) => None,
         };
+        let d = out.dialect;
         if cmp.is_none() && r.sub.is_none() {
-            out.push(&format!("coalesce(json_array_length(r.doc, '{}') > 0, 0)", json_path(&r, None)));
+            out.push(&d.array_nonempty(&json_keys(&r, None)));
             return Ok(());
         }
-        out.push(&format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{}') e WHERE ", json_path(&r, None)));
+        out.push(&format!("EXISTS (SELECT 1 FROM {} WHERE ", d.elements(&json_keys(&r, None))));
         match sub {
             Some(s) => {
-                let expr = format!("json_extract(e.value, '$.\"{}\"')", s.name);
+                let expr = d.elem_value(s.name);
                 write_compare(Operand::Json { expr: &expr, attr: s }, cmp, path, out)?;
             }
-            None => write_compare(Operand::Json { expr: "e.value", attr: r.attr }, cmp, path, out)?,
+            None => write_compare(Operand::Json { expr: d.elem_scalar(), attr: r.attr }, cmp, path, out)?,
         }
         out.push(")");
         return Ok(());
     }
     if r.attr.attr_type == AttrType::Complex && r.sub.is_none() {
         if cmp.is_none() {
-            out.push(&format!("(json_extract(r.doc, '{}') IS NOT NULL)", json_path(&r, None)));
+            out.push(&out.dialect.doc_present(&json_keys(&r, None)));
             return Ok(());
         }
         return Err(invalid(format!("'{path}' is complex: compare one of its sub-attributes")));
     }
-    let expr = format!("json_extract(r.doc, '{}')", json_path(&r, r.sub));
+    let expr = out.dialect.doc_value(&json_keys(&r, r.sub));
     write_compare(Operand::Json { expr: &expr, attr: r.target() }, cmp, path, out)
 }
 
@@ -258,7 +352,7 @@ fn write_relation_filter(kind: ResourceKind, f: &Filter, out: &mut SqlBuf) -> Re
         Filter::Not(inner) => {
             out.push("(NOT coalesce(");
             write_relation_filter(kind, inner, out)?;
-            out.push(", 0))");
+            out.push(", FALSE))");
             Ok(())
         }
         Filter::Compare { path, op, value } => {
@@ -293,7 +387,7 @@ fn write_value_path(
     if r.attr.attr_type != AttrType::Complex || !r.attr.multi_valued {
         return Err(invalid(format!("'{path}[...]' needs a multi-valued complex attribute")));
     }
-    out.push(&format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{}') e WHERE ", json_path(&r, None)));
+    out.push(&format!("EXISTS (SELECT 1 FROM {} WHERE ", out.dialect.elements(&json_keys(&r, None))));
     write_element_filter(r.attr, inner, out)?;
     out.push(")");
     Ok(())
@@ -312,14 +406,14 @@ fn write_element_filter(attr: &'static AttributeDef, f: &Filter, out: &mut SqlBu
         Filter::Not(inner) => {
             out.push("(NOT coalesce(");
             write_element_filter(attr, inner, out)?;
-            out.push(", 0))");
+            out.push(", FALSE))");
             Ok(())
         }
         Filter::Compare { path, .. } | Filter::Present(path) => {
             let sub = attr
                 .sub_attribute(&path.name)
                 .ok_or_else(|| invalid(format!("'{}' has no sub-attribute '{}'", attr.name, path.name)))?;
-            let expr = format!("json_extract(e.value, '$.\"{}\"')", sub.name);
+            let expr = out.dialect.elem_value(sub.name);
             let cmp = match f {
                 Filter::Compare { op, value, .. } => Some((*op, value)),
                 _ => None,
@@ -353,9 +447,9 @@ fn write_compare(
     let Some((op, value)) = cmp else {
         // `pr`: present and not empty.
         match operand {
-            Operand::Text { expr, .. } => out.push(&format!("coalesce({expr} <> '', 0)")),
+            Operand::Text { expr, .. } => out.push(&format!("coalesce({expr} <> '', FALSE)")),
             Operand::Json { expr, .. } => {
-                out.push(&format!("coalesce({expr} IS NOT NULL AND {expr} <> '', 0)"))
+                out.push(&format!("coalesce({expr} IS NOT NULL AND {expr} <> '', FALSE)"))
             }
             Operand::Bool(expr) | Operand::Time(expr) => out.push(&format!("({expr} IS NOT NULL)")),
             Operand::Const(_) => out.push("1"),
@@ -419,7 +513,7 @@ fn write_compare(
             out.push(&format!("{expr} {} ", op_sql(op))).bind(Param::Int(us));
         }
         Operand::Json { expr, attr } => match (attr.attr_type, value) {
-            (AttrType::Boolean, _) => write_bool(expr, op, value, path, out)?,
+            (AttrType::Boolean, _) => write_bool_json(expr, op, value, path, out)?,
             (AttrType::Integer | AttrType::Decimal, CompValue::Number(n)) => {
                 if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
                     return Err(invalid(format!("'{path}' is a number: co, sw and ew need strings")));
@@ -428,7 +522,11 @@ fn write_compare(
                     Some(i) => Param::Int(i),
                     None => Param::Float(n.as_f64().unwrap_or(0.0)),
                 };
-                out.push(&format!("{expr} {} ", op_sql(op))).bind(p);
+                let lhs = match out.dialect {
+                    Dialect::Sqlite => expr.to_string(),
+                    Dialect::Postgres => format!("({expr})::numeric"),
+                };
+                out.push(&format!("{lhs} {} ", op_sql(op))).bind(p);
             }
             (AttrType::Integer | AttrType::Decimal, _) => {
                 return Err(invalid(format!("'{path}' is a number; compare it with a number")));
@@ -447,17 +545,19 @@ fn write_compare(
         },
     }
     if negate {
-        out.push(", 0))");
+        out.push(", FALSE))");
     }
     Ok(())
 }
 
 fn write_text_op(lhs: &str, op: CompareOp, value: String, out: &mut SqlBuf) {
+    let d = out.dialect;
     match op {
-        // instr/substr instead of LIKE: no wildcard escaping, and SQLite's LIKE ignores
-        // ASCII case, which would be wrong for caseExact attributes.
+        // instr/strpos and substr instead of LIKE: no wildcard escaping, and SQLite's LIKE
+        // ignores ASCII case, which would be wrong for caseExact attributes.
         CompareOp::Co => {
-            out.push(&format!("instr({lhs}, ")).bind(Param::Text(value)).push(") > 0");
+            let f = if d == Dialect::Postgres { "strpos" } else { "instr" };
+            out.push(&format!("{f}({lhs}, ")).bind(Param::Text(value)).push(") > 0");
         }
         CompareOp::Sw => {
             let n = value.chars().count();
@@ -466,7 +566,9 @@ fn write_text_op(lhs: &str, op: CompareOp, value: String, out: &mut SqlBuf) {
         CompareOp::Ew => {
             let n = value.chars().count();
             if n == 0 {
-                out.push("1");
+                out.push("TRUE");
+            } else if d == Dialect::Postgres {
+                out.push(&format!("right({lhs}, {n}) = ")).bind(Param::Text(value));
             } else {
                 out.push(&format!("substr({lhs}, -{n}) = ")).bind(Param::Text(value));
             }
@@ -498,8 +600,33 @@ fn write_bool(
     Ok(())
 }
 
+/// A boolean inside the JSON document: SQLite's json_extract gives 1/0, PostgreSQL's `#>>`
+/// gives the text `true`/`false`.
+fn write_bool_json(
+    expr: &str,
+    op: CompareOp,
+    value: &CompValue,
+    path: &AttrPath,
+    out: &mut SqlBuf,
+) -> Result<(), ScimError> {
+    if out.dialect == Dialect::Sqlite {
+        return write_bool(expr, op, value, path, out);
+    }
+    let b = match value {
+        CompValue::Bool(b) => *b,
+        CompValue::String(s) if s.eq_ignore_ascii_case("true") => true,
+        CompValue::String(s) if s.eq_ignore_ascii_case("false") => false,
+        _ => return Err(invalid(format!("'{path}' is a boolean; compare it with true or false"))),
+    };
+    if op != CompareOp::Eq {
+        return Err(invalid(format!("'{path}' is a boolean: use eq or ne")));
+    }
+    out.push(&format!("{expr} = ")).bind(Param::Text(b.to_string()));
+    Ok(())
+}
+
 /// `ORDER BY` expression for `sortBy` (RFC 7644 §3.4.2.3).
-pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<String, ScimError> {
+pub fn sort_expr(dialect: Dialect, kind: ResourceKind, path: &AttrPath) -> Result<String, ScimError> {
     let r = resolve(kind, path.uri.as_deref(), &path.name, path.sub_attr.as_deref()).ok_or_else(|| {
         ScimError::invalid_value(format!(
             "sortBy '{path}' is not an attribute of {} (see /Schemas)",
@@ -527,14 +654,24 @@ pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<String, ScimErro
             .sub
             .or_else(|| r.attr.sub_attribute("value"))
             .ok_or_else(|| ScimError::invalid_value(format!("sortBy '{path}' cannot be sorted")))?;
-        let inner = lower(format!("json_extract(e.value, '$.\"{}\"')", sub.name), sub);
+        let inner = lower(dialect.elem_value(sub.name), sub);
+        let primary = match dialect {
+            Dialect::Sqlite => "coalesce(json_extract(e.value, '$.\"primary\"'), 0)".to_string(),
+            Dialect::Postgres => "coalesce((e.value ->> 'primary') = 'true', FALSE)".to_string(),
+        };
         return Ok(format!(
-            "(SELECT {inner} FROM json_each(r.doc, '{}') e ORDER BY coalesce(json_extract(e.value, '$.\"primary\"'), 0) DESC, e.key LIMIT 1)",
-            json_path(&r, None)
+            "(SELECT {inner} FROM {} ORDER BY {primary} DESC, e.key LIMIT 1)",
+            dialect.elements(&json_keys(&r, None))
         ));
     }
     if r.attr.attr_type == AttrType::Complex && r.sub.is_none() {
         return Err(ScimError::invalid_value(format!("sortBy '{path}' is complex: name a sub-attribute")));
     }
-    Ok(lower(format!("json_extract(r.doc, '{}')", json_path(&r, r.sub)), r.target()))
+    let target = r.target();
+    let value = dialect.doc_value(&json_keys(&r, r.sub));
+    let value = match (dialect, target.attr_type) {
+        (Dialect::Postgres, AttrType::Integer | AttrType::Decimal) => format!("({value})::numeric"),
+        _ => value,
+    };
+    Ok(lower(value, target))
 }

@@ -208,7 +208,6 @@ fn newer_database_is_refused() {
 
 #[test]
 fn feature_flag_command_turns_flags_on_and_off() {
-    use scimgate_domain::store::AccessStore;
     let dir = tempfile::tempdir().expect("tmp");
     let url = db_url(&dir);
     let run = |args: &[&str]| {

@@ -15,11 +15,31 @@ use scimgate::state::AppState;
 use scimgate_domain::account_service::create_account;
 use scimgate_domain::{Clock, ManualClock, SystemClock};
 
+/// The database of one test: a fresh SQLite file, or, when `TEST_DATABASE_URL` names a
+/// PostgreSQL server, a fresh schema in it (so every test starts empty and tests can run
+/// in parallel).
+pub async fn test_database_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            use sqlx::Connection;
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut conn)
+                .await
+                .expect("create schema");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options[search_path]={schema}")
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+    }
+}
+
 /// One test's server: router, state, an account and its admin token.
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
-    pub store: Arc<scimgate_store::SqliteStore>,
+    pub store: Arc<dyn scimgate_domain::store::Store>,
     pub account: String,
     pub token: String,
     pub admin_user_id: String,
@@ -59,7 +79,7 @@ impl TestApp {
     /// A server with some configuration changed (the database is filled in).
     pub async fn with_config(clock: Arc<dyn Clock>, change: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let url = test_database_url(&dir).await;
         let store = open_store(&url).await.expect("open");
         let mut config = Config { database: url, ..Config::default() };
         change(&mut config);

@@ -100,7 +100,6 @@ async fn configure(app: &TestApp, url: &str, sa: &str) {
 
 async fn flags(app: &TestApp, jwt_on: bool) {
     let acme = AccountId::parse("acme").expect("id");
-    use scimgate_domain::store::AccessStore;
     app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
     app.store.set_feature_flag(&acme, "PL_SUPPORT_JWT_TOKEN_SCIM_API", jwt_on).await.expect("flag");
     app.state.auth.invalidate(&acme);
@@ -603,7 +602,6 @@ async fn a_stalled_jwks_times_out_without_delaying_other_accounts() {
     // Another account with a healthy JWKS.
     let globex_admin = t.app.other_account("globex").await;
     let globex = AccountId::parse("globex").expect("id");
-    use scimgate_domain::store::AccessStore;
     t.app.store.set_feature_flag(&globex, "NG_SETTINGS", true).await.expect("flag");
     t.app.store.set_feature_flag(&globex, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true).await.expect("flag");
     t.app.state.auth.invalidate(&globex);

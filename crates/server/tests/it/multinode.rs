@@ -15,7 +15,6 @@ use crate::common::{TestApp, patch_body};
 use scimgate::server::{CHANGE_POLL_INTERVAL, start_background};
 use scimgate::state::AppState;
 use scimgate_domain::access::Scope;
-use scimgate_domain::store::AccessStore;
 use scimgate_domain::{AccountId, SystemClock};
 
 async fn call(

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use crate::common::{Res, TestApp};
 use scimgate_domain::access::Scope;
-use scimgate_domain::store::AccessStore;
 use scimgate_domain::{AccountId, ManualClock};
 
 /// The seed document's `--data-raw` body, byte for byte, with its placeholders filled in.

@@ -1,4 +1,5 @@
-//! The change log on SQLite.
+//! `ChangeStore`: the change log other nodes poll for cache invalidations. Loaded once per
+//! backend (see the crate documentation).
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -7,11 +8,11 @@ use time::OffsetDateTime;
 use scimgate_domain::store::{Change, ChangeKind, ChangeStore};
 use scimgate_domain::{AccountId, DomainError};
 
-use crate::internal;
-use crate::sqlite::{SqliteStore, us};
+use super::Store;
+use crate::{internal, us};
 
 #[async_trait]
-impl ChangeStore for SqliteStore {
+impl ChangeStore for Store {
     async fn publish_changes(
         &self,
         changes: &[(AccountId, ChangeKind)],
@@ -22,7 +23,7 @@ impl ChangeStore for SqliteStore {
         }
         let mut tx = self.begin_write().await?;
         for (account, kind) in changes {
-            sqlx::query("INSERT INTO change_log (account_id, kind, at_us) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO change_log (account_id, kind, at_us) VALUES ($1, $2, $3)")
                 .bind(account.as_str())
                 .bind(kind.as_str())
                 .bind(us(now))
@@ -35,7 +36,7 @@ impl ChangeStore for SqliteStore {
 
     async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, DomainError> {
         let rows =
-            sqlx::query("SELECT seq, account_id, kind FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            sqlx::query("SELECT seq, account_id, kind FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
                 .bind(limit)
                 .fetch_all(self.pool())
@@ -61,7 +62,7 @@ impl ChangeStore for SqliteStore {
     }
 
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError> {
-        let done = sqlx::query("DELETE FROM change_log WHERE at_us < ?")
+        let done = sqlx::query("DELETE FROM change_log WHERE at_us < $1")
             .bind(us(before))
             .execute(self.pool())
             .await
@@ -72,11 +73,12 @@ impl ChangeStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
 
     #[tokio::test]
     async fn publish_poll_prune() {
-        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+        let Some(store) = test_store().await else { return };
         assert_eq!(store.latest_change().await.expect("latest"), 0);
         let a = AccountId::parse("a").expect("id");
         let b = AccountId::parse("b").expect("id");
@@ -97,4 +99,3 @@ mod tests {
         assert_eq!(store.changes_since(0, 10).await.expect("since"), vec![]);
     }
 }
-

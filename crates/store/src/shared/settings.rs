@@ -1,14 +1,13 @@
-//! `SettingsStore` on SQLite: setting values per scope (`''` = the account level) and their
-//! audit trail.
+//! `SettingsStore`: setting values per scope (`''` = the account level) and their audit
+//! trail. Loaded once per backend (see the crate documentation).
 //!
 //! Every statement is static SQL scoped by `account_id`. A write (value, cleared children and
-//! audit row) runs in one `BEGIN IMMEDIATE` transaction, so the old value the audit records is
-//! the one the write replaced. Secret settings reach the audit trail only as
+//! audit row) runs in one write transaction, so the old value the audit records is the one
+//! the write replaced (on PostgreSQL, READ COMMITTED: two concurrent writes of the same
+//! setting may both record the same old value). Secret settings reach the audit trail only as
 //! `sha256:<hex>` ([`audit_text`]); the `settings` table keeps the value itself.
 
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use scimgate_domain::access::Scope;
 use scimgate_domain::entities::{PageRequest, Paged};
@@ -16,9 +15,9 @@ use scimgate_domain::settings::{SettingAudit, SettingRow, audit_text};
 use scimgate_domain::store::SettingsStore;
 use scimgate_domain::{AccountId, DomainError};
 
-use crate::access::{col, limit_offset};
-use crate::sqlite::{SqliteStore, from_us, us};
-use crate::{db_error, internal};
+use super::common::{col, limit_offset};
+use super::{DbConn, DbRow, Store};
+use crate::{db_error, from_us, internal, us};
 
 /// Maps a write error: a foreign-key violation means the account does not exist.
 fn write_error(e: sqlx::Error, account: &AccountId) -> DomainError {
@@ -30,7 +29,7 @@ fn write_error(e: sqlx::Error, account: &AccountId) -> DomainError {
     }
 }
 
-fn setting_row(r: &SqliteRow) -> Result<SettingRow, DomainError> {
+fn setting_row(r: &DbRow) -> Result<SettingRow, DomainError> {
     Ok(SettingRow {
         scope: Scope { org: col(r, "org_identifier")?, project: col(r, "project_identifier")? },
         identifier: col(r, "identifier")?,
@@ -40,7 +39,7 @@ fn setting_row(r: &SqliteRow) -> Result<SettingRow, DomainError> {
     })
 }
 
-fn audit_row(r: &SqliteRow) -> Result<SettingAudit, DomainError> {
+fn audit_row(r: &DbRow) -> Result<SettingAudit, DomainError> {
     Ok(SettingAudit {
         scope: Scope { org: col(r, "org_identifier")?, project: col(r, "project_identifier")? },
         identifier: col(r, "identifier")?,
@@ -54,11 +53,7 @@ fn audit_row(r: &SqliteRow) -> Result<SettingAudit, DomainError> {
 
 /// `NotFound` unless the scope's organization (and project) exist in the account. The
 /// account scope always exists; a project without an organization is not a scope.
-async fn check_scope(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    scope: &Scope,
-) -> Result<(), DomainError> {
+async fn check_scope(conn: &mut DbConn, account: &AccountId, scope: &Scope) -> Result<(), DomainError> {
     if scope.org.is_empty() {
         if scope.project.is_empty() {
             return Ok(());
@@ -68,21 +63,20 @@ async fn check_scope(
             scope.project
         )));
     }
-    let org: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM organizations WHERE account_id = ? AND identifier = ?")
-            .bind(account.as_str())
-            .bind(&scope.org)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(internal)?;
+    let org = sqlx::query("SELECT 1 FROM organizations WHERE account_id = $1 AND identifier = $2")
+        .bind(account.as_str())
+        .bind(&scope.org)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(internal)?;
     if org.is_none() {
         return Err(DomainError::NotFound(format!("organization '{}' does not exist", scope.org)));
     }
     if scope.project.is_empty() {
         return Ok(());
     }
-    let project: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM projects WHERE account_id = ? AND org_identifier = ? AND identifier = ?",
+    let project = sqlx::query(
+        "SELECT 1 FROM projects WHERE account_id = $1 AND org_identifier = $2 AND identifier = $3",
     )
     .bind(account.as_str())
     .bind(&scope.org)
@@ -101,14 +95,14 @@ async fn check_scope(
 
 /// The value stored at exactly `scope`, if any.
 async fn current_value(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     scope: &Scope,
     identifier: &str,
 ) -> Result<Option<String>, DomainError> {
     sqlx::query_scalar(
-        "SELECT value FROM settings WHERE account_id = ? AND identifier = ? \
-         AND org_identifier = ? AND project_identifier = ?",
+        "SELECT value FROM settings WHERE account_id = $1 AND identifier = $2 \
+         AND org_identifier = $3 AND project_identifier = $4",
     )
     .bind(account.as_str())
     .bind(identifier)
@@ -130,14 +124,10 @@ struct AuditInsert<'a> {
     at_us: i64,
 }
 
-async fn insert_audit(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    a: AuditInsert<'_>,
-) -> Result<(), DomainError> {
+async fn insert_audit(conn: &mut DbConn, account: &AccountId, a: AuditInsert<'_>) -> Result<(), DomainError> {
     sqlx::query(
         "INSERT INTO settings_audit (account_id, org_identifier, project_identifier, identifier, action, \
-         old_value, new_value, actor, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         old_value, new_value, actor, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(account.as_str())
     .bind(&a.scope.org)
@@ -155,11 +145,11 @@ async fn insert_audit(
 }
 
 #[async_trait]
-impl SettingsStore for SqliteStore {
+impl SettingsStore for Store {
     async fn list_setting_rows(&self, account: &AccountId) -> Result<Vec<SettingRow>, DomainError> {
         let rows = sqlx::query(
             "SELECT org_identifier, project_identifier, identifier, value, allow_overrides, modified_us \
-             FROM settings WHERE account_id = ? ORDER BY identifier, org_identifier, project_identifier",
+             FROM settings WHERE account_id = $1 ORDER BY identifier, org_identifier, project_identifier",
         )
         .bind(account.as_str())
         .fetch_all(&self.pool)
@@ -181,7 +171,7 @@ impl SettingsStore for SqliteStore {
         let old = current_value(&mut tx, account, &row.scope, &row.identifier).await?;
         sqlx::query(
             "INSERT INTO settings (account_id, org_identifier, project_identifier, identifier, value, \
-             allow_overrides, modified_us) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             allow_overrides, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (account_id, identifier, org_identifier, project_identifier) DO UPDATE SET \
              value = excluded.value, allow_overrides = excluded.allow_overrides, \
              modified_us = excluded.modified_us",
@@ -199,9 +189,9 @@ impl SettingsStore for SqliteStore {
         if clear_children && row.scope.project.is_empty() {
             // Account scope: every org and project row; org scope: that org's project rows.
             sqlx::query(
-                "DELETE FROM settings WHERE account_id = ? AND identifier = ? AND ( \
-                 (? = '' AND org_identifier <> '') \
-                 OR (? <> '' AND org_identifier = ? AND project_identifier <> ''))",
+                "DELETE FROM settings WHERE account_id = $1 AND identifier = $2 AND ( \
+                 ($3 = '' AND org_identifier <> '') \
+                 OR ($4 <> '' AND org_identifier = $5 AND project_identifier <> ''))",
             )
             .bind(account.as_str())
             .bind(&row.identifier)
@@ -244,8 +234,8 @@ impl SettingsStore for SqliteStore {
             return Ok(false);
         };
         sqlx::query(
-            "DELETE FROM settings WHERE account_id = ? AND identifier = ? \
-             AND org_identifier = ? AND project_identifier = ?",
+            "DELETE FROM settings WHERE account_id = $1 AND identifier = $2 \
+             AND org_identifier = $3 AND project_identifier = $4",
         )
         .bind(account.as_str())
         .bind(identifier)
@@ -278,15 +268,15 @@ impl SettingsStore for SqliteStore {
         page: PageRequest,
     ) -> Result<Paged<SettingAudit>, DomainError> {
         let (limit, offset) = limit_offset(page);
-        let mut tx = self.pool.begin().await.map_err(internal)?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM settings_audit WHERE account_id = ?")
+        let mut tx = self.begin_read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM settings_audit WHERE account_id = $1")
             .bind(account.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(internal)?;
         let rows = sqlx::query(
             "SELECT org_identifier, project_identifier, identifier, action, old_value, new_value, actor, at_us \
-             FROM settings_audit WHERE account_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+             FROM settings_audit WHERE account_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
         )
         .bind(account.as_str())
         .bind(limit)
@@ -304,7 +294,9 @@ impl SettingsStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{DIALECT, test_store};
     use super::*;
+    use crate::dialect::contains;
     use scimgate_domain::entities::{Organization, Project, Tags};
     use scimgate_domain::store::{AccessStore, AccountStore, NewAccount};
     use scimgate_domain::token::{TokenKind, generate};
@@ -370,7 +362,7 @@ mod tests {
         }
     }
 
-    async fn add_account(store: &SqliteStore, id: &str) -> AccountId {
+    async fn add_account(store: &Store, id: &str) -> AccountId {
         let account = AccountId::parse(id).expect("id");
         let admin_token = generate(TokenKind::User, &account).expect("token");
         let admin_doc =
@@ -394,8 +386,9 @@ mod tests {
 
     /// A store with account `acme`, its `default` organization, organization `eng` and
     /// project `eng/web`.
-    async fn setup() -> (SqliteStore, AccountId) {
-        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+    /// (`None` when this backend is not configured for tests.)
+    async fn setup() -> Option<(Store, AccountId)> {
+        let store = test_store().await?;
         let account = add_account(&store, "acme").await;
         store
             .create_org(
@@ -427,10 +420,10 @@ mod tests {
             )
             .await
             .expect("project");
-        (store, account)
+        Some((store, account))
     }
 
-    async fn put(store: &SqliteStore, account: &AccountId, r: &SettingRow, clear: bool) {
+    async fn put(store: &Store, account: &AccountId, r: &SettingRow, clear: bool) {
         store.put_setting(account, r, clear, &update(r, "USER:admin"), false).await.expect("put");
     }
 
@@ -447,7 +440,7 @@ mod tests {
 
     #[tokio::test]
     async fn upsert_then_read() {
-        let (store, account) = setup().await;
+        let Some((store, account)) = setup().await else { return };
         assert!(store.list_setting_rows(&account).await.expect("list").is_empty());
 
         let first = row(account_scope(), ID, "90", 10);
@@ -464,7 +457,7 @@ mod tests {
 
     #[tokio::test]
     async fn clear_children_removes_lower_rows_of_the_same_setting_only() {
-        let (store, account) = setup().await;
+        let Some((store, account)) = setup().await else { return };
         let org = row(org_scope("eng"), ID, "20", 10);
         let proj = row(project_scope("eng", "web"), ID, "30", 11);
         let default_org = row(org_scope("default"), ID, "25", 12);
@@ -501,7 +494,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_scope_is_not_found_and_writes_nothing() {
-        let (store, account) = setup().await;
+        let Some((store, account)) = setup().await else { return };
         let cases = [
             (org_scope("nope"), "organization 'nope' does not exist"),
             (project_scope("nope", "web"), "organization 'nope' does not exist"),
@@ -528,7 +521,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_reports_and_audits_only_real_deletions() {
-        let (store, account) = setup().await;
+        let Some((store, account)) = setup().await else { return };
         let scope = org_scope("eng");
         assert!(
             !store
@@ -573,7 +566,7 @@ mod tests {
 
     #[tokio::test]
     async fn audit_is_newest_first_with_old_and_new_values_and_pages() {
-        let (store, account) = setup().await;
+        let Some((store, account)) = setup().await else { return };
         let values = ["10", "20", "30", "40", "50"];
         for (i, v) in values.iter().enumerate() {
             let r = row(account_scope(), ID, v, 100 + i as i64);
@@ -616,7 +609,7 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_reach_the_audit_only_hashed() {
-        let (store, account) = setup().await;
+        let Some((store, account)) = setup().await else { return };
         let first = row(account_scope(), OTHER, "hunter2", 10);
         store.put_setting(&account, &first, false, &update(&first, "USER:admin"), true).await.expect("put");
         let second = row(account_scope(), OTHER, "correct-horse", 11);
@@ -644,10 +637,12 @@ mod tests {
         assert_eq!(audit[1].new_value.as_deref(), Some(audit_text(true, "correct-horse").as_str()));
 
         // Nothing in the audit table holds a clear value.
-        let leaks: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM settings_audit WHERE instr(coalesce(old_value, '') || coalesce(new_value, ''), \
-             'hunter2') > 0 OR instr(coalesce(old_value, '') || coalesce(new_value, ''), 'correct-horse') > 0",
-        )
+        let values = "coalesce(old_value, '') || coalesce(new_value, '')";
+        let leaks: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM settings_audit WHERE {} OR {}",
+            contains(DIALECT, values, "'hunter2'"),
+            contains(DIALECT, values, "'correct-horse'")
+        )))
         .fetch_one(store.pool())
         .await
         .expect("count");
@@ -656,7 +651,7 @@ mod tests {
 
     #[tokio::test]
     async fn accounts_do_not_see_each_other() {
-        let (store, acme) = setup().await;
+        let Some((store, acme)) = setup().await else { return };
         let globex = add_account(&store, "globex").await;
         put(&store, &acme, &row(account_scope(), ID, "90", 10), false).await;
         put(&store, &acme, &row(org_scope("eng"), ID, "20", 11), false).await;

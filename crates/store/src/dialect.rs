@@ -1,0 +1,103 @@
+//! What differs between SQLite and PostgreSQL outside SCIM filters, as small functions of
+//! [`Dialect`]. The shared implementation (`src/shared/`) calls these with its backend's
+//! `DIALECT` instead of branching per query; everything else in its SQL text is written once,
+//! with `$1`, `$2`, … placeholders, which both databases accept.
+
+use crate::query::Dialect;
+
+/// SQLite's extended result code for a PRIMARY KEY violation (`SQLITE_CONSTRAINT_PRIMARYKEY`),
+/// as sqlx reports it in `DatabaseError::code`.
+const SQLITE_PRIMARY_KEY_VIOLATION: &str = "1555";
+
+/// The statement that opens a write transaction.
+///
+/// SQLite: `BEGIN IMMEDIATE` takes the write lock up front, so a read-then-write transaction
+/// never fails with `SQLITE_BUSY` on lock upgrade; `busy_timeout` queues writers instead.
+/// PostgreSQL: a plain `BEGIN` (READ COMMITTED); row locks and unique indexes arbitrate.
+pub(crate) fn begin_write(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    }
+}
+
+/// The statement that opens a read transaction whose statements all see one snapshot (a page
+/// and the total of a list). SQLite's deferred transaction already does; PostgreSQL needs
+/// REPEATABLE READ for it.
+pub(crate) fn begin_read(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "BEGIN",
+        Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    }
+}
+
+/// A boolean expression: `haystack` contains `needle` as a substring (both SQL expressions,
+/// typically a column and a placeholder). Not `LIKE`, so no wildcard escaping is needed.
+pub(crate) fn contains(d: Dialect, haystack: &str, needle: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+        Dialect::Postgres => format!("strpos({haystack}, {needle}) > 0"),
+    }
+}
+
+/// [`contains`], ignoring case.
+pub(crate) fn contains_ci(d: Dialect, haystack: &str, needle: &str) -> String {
+    contains(d, &format!("lower({haystack})"), &format!("lower({needle})"))
+}
+
+/// The larger of two values (SQLite's two-argument `max`, PostgreSQL's `greatest`).
+pub(crate) fn greatest(d: Dialect, a: &str, b: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("max({a}, {b})"),
+        Dialect::Postgres => format!("greatest({a}, {b})"),
+    }
+}
+
+/// The placeholder `$n` for a resource document bound as JSON text (the `doc` columns are
+/// TEXT on both backends).
+pub(crate) fn json_param(d: Dialect, n: usize) -> String {
+    match d {
+        Dialect::Sqlite => format!("${n}"),
+        // The document column is TEXT on both backends: it keeps the attributes in the
+        // order they were written (JSONB would reorder them), and filters cast it to jsonb.
+        Dialect::Postgres => format!("${n}"),
+    }
+}
+
+/// A select-list item reading the document column `expr` back as JSON text named `doc`.
+pub(crate) fn doc_column(d: Dialect, expr: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("{expr} AS doc"),
+        Dialect::Postgres => format!("{expr} AS doc"),
+    }
+}
+
+/// Whether `e` violates a table's primary key (rather than another unique index of it).
+///
+/// SQLite reports it by extended result code; PostgreSQL by the violated constraint, which
+/// is named `<table>_pkey` for the primary keys of the migrations.
+pub(crate) fn is_primary_key_violation(d: Dialect, e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else { return false };
+    match d {
+        Dialect::Sqlite => db.code().as_deref() == Some(SQLITE_PRIMARY_KEY_VIOLATION),
+        Dialect::Postgres => {
+            db.is_unique_violation() && db.constraint().is_some_and(|c| c.ends_with("_pkey"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments() {
+        assert_eq!(contains_ci(Dialect::Sqlite, "name", "$2"), "instr(lower(name), lower($2)) > 0");
+        assert_eq!(contains_ci(Dialect::Postgres, "name", "$2"), "strpos(lower(name), lower($2)) > 0");
+        assert_eq!(greatest(Dialect::Postgres, "a", "$1"), "greatest(a, $1)");
+        assert_eq!(json_param(Dialect::Sqlite, 8), "$8");
+        assert_eq!(json_param(Dialect::Postgres, 8), "$8");
+        assert_eq!(doc_column(Dialect::Postgres, "r.doc"), "r.doc AS doc");
+        assert!(!is_primary_key_violation(Dialect::Postgres, &sqlx::Error::RowNotFound));
+    }
+}
