@@ -586,6 +586,13 @@ fn write_bool(
     path: &AttrPath,
     out: &mut SqlBuf,
 ) -> Result<(), ScimError> {
+    let b = bool_operand(op, value, path)?;
+    out.push(&format!("{expr} = ")).bind(Param::Int(i64::from(b)));
+    Ok(())
+}
+
+/// The boolean a comparison names (`ne` was already turned into `not eq`).
+fn bool_operand(op: CompareOp, value: &CompValue, path: &AttrPath) -> Result<bool, ScimError> {
     let b = match value {
         CompValue::Bool(b) => *b,
         // Lenient: some clients quote booleans, as Entra ID does in PATCH.
@@ -596,8 +603,7 @@ fn write_bool(
     if op != CompareOp::Eq {
         return Err(invalid(format!("'{path}' is a boolean: use eq or ne")));
     }
-    out.push(&format!("{expr} = ")).bind(Param::Int(i64::from(b)));
-    Ok(())
+    Ok(b)
 }
 
 /// A boolean inside the JSON document: SQLite's json_extract gives 1/0, PostgreSQL's `#>>`
@@ -612,15 +618,7 @@ fn write_bool_json(
     if out.dialect == Dialect::Sqlite {
         return write_bool(expr, op, value, path, out);
     }
-    let b = match value {
-        CompValue::Bool(b) => *b,
-        CompValue::String(s) if s.eq_ignore_ascii_case("true") => true,
-        CompValue::String(s) if s.eq_ignore_ascii_case("false") => false,
-        _ => return Err(invalid(format!("'{path}' is a boolean; compare it with true or false"))),
-    };
-    if op != CompareOp::Eq {
-        return Err(invalid(format!("'{path}' is a boolean: use eq or ne")));
-    }
+    let b = bool_operand(op, value, path)?;
     out.push(&format!("{expr} = ")).bind(Param::Text(b.to_string()));
     Ok(())
 }
