@@ -78,12 +78,53 @@ pub async fn write_loop(
     }
 }
 
-/// Polls the change log every `interval` and applies other nodes' changes; prunes old
-/// entries now and then.
+/// Listens for PostgreSQL's change notifications and wakes the poller at once; polling
+/// stays as the fallback (and is all there is on engines without LISTEN/NOTIFY). Reconnects
+/// after a lost connection.
+pub async fn listen_loop(url: String, wake: Arc<tokio::sync::Notify>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN connection failed; polling only, retrying in 5 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(scimgate_store::CHANGE_CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; polling only, retrying in 5 s");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                _ = stop.changed() => return,
+            }
+        }
+        loop {
+            tokio::select! {
+                n = listener.try_recv() => match n {
+                    // A notification, or a dropped connection that the next call re-opens:
+                    // either way, poll now.
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        wake.notify_one();
+                        break;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// Polls the change log every `interval`, and at once when `wake` is notified, and applies
+/// other nodes' changes; prunes old entries now and then.
 pub async fn poll_loop(
     state: AppState,
     store: Arc<dyn ChangeStore>,
     interval: Duration,
+    wake: Arc<tokio::sync::Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last = match store.latest_change().await {
@@ -99,6 +140,7 @@ pub async fn poll_loop(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = wake.notified() => {}
             _ = stop.changed() => break,
         }
         match store.changes_since(last, 1000).await {

@@ -141,10 +141,17 @@ pub fn start_background(
             stop.clone(),
         )));
     }
+    // PostgreSQL announces new changes (LISTEN/NOTIFY); every engine is also polled.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let db = &state.config.database;
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        tasks.push(tokio::spawn(crate::changes::listen_loop(db.clone(), wake.clone(), stop.clone())));
+    }
     tasks.push(tokio::spawn(crate::changes::poll_loop(
         state.clone(),
         state.changes.clone(),
         poll,
+        wake,
         stop.clone(),
     )));
     tasks

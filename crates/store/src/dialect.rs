@@ -72,6 +72,18 @@ pub(crate) fn doc_column(d: Dialect, expr: &str) -> String {
     }
 }
 
+/// The channel on which PostgreSQL nodes announce new change-log rows.
+pub const CHANGE_CHANNEL: &str = "scimgate_changes";
+
+/// A statement that wakes the other nodes after change-log rows were written, where the
+/// engine can (PostgreSQL `NOTIFY`, delivered at commit); elsewhere they poll.
+pub(crate) fn notify_changes(d: Dialect) -> Option<&'static str> {
+    match d {
+        Dialect::Sqlite => None,
+        Dialect::Postgres => Some("SELECT pg_notify('scimgate_changes', '')"),
+    }
+}
+
 /// Whether `e` violates a table's primary key (rather than another unique index of it).
 ///
 /// SQLite reports it by extended result code; PostgreSQL by the violated constraint, which

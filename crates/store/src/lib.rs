@@ -13,6 +13,7 @@ mod postgres;
 pub mod query;
 mod sqlite;
 
+pub use dialect::CHANGE_CHANNEL;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -47,8 +47,15 @@ async fn two_nodes() -> Nodes {
     let a = TestApp::new().await;
     let b = a.second_node(Arc::new(SystemClock)).await;
     let (stop, rx) = tokio::sync::watch::channel(false);
-    start_background(&a.state, CHANGE_POLL_INTERVAL, &rx);
-    start_background(&b, CHANGE_POLL_INTERVAL, &rx);
+    // On PostgreSQL the nodes are woken by LISTEN/NOTIFY: poll so rarely that only the
+    // notification can explain a sub-second propagation. Elsewhere polling is the mechanism.
+    let poll = if a.state.config.database.starts_with("postgres") {
+        Duration::from_secs(30)
+    } else {
+        CHANGE_POLL_INTERVAL
+    };
+    start_background(&a.state, poll, &rx);
+    start_background(&b, poll, &rx);
     let b_router = scimgate::http::router(b.clone());
     Nodes { a, b, b_router, _stop: stop }
 }

@@ -31,6 +31,9 @@ impl ChangeStore for Store {
                 .await
                 .map_err(internal)?;
         }
+        if let Some(notify) = crate::dialect::notify_changes(super::DIALECT) {
+            sqlx::query(notify).execute(&mut *tx).await.map_err(internal)?;
+        }
         tx.commit().await.map_err(internal)
     }
 
