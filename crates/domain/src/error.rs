@@ -36,6 +36,9 @@ pub enum DomainError {
     /// A feature behind a flag that is off for the account.
     #[error("feature flag {0} is not enabled for this account")]
     FeatureDisabled(&'static str),
+    /// The database cannot be reached right now (503; the client may retry).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Storage or another internal failure. The text is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),

@@ -25,13 +25,19 @@ use time::OffsetDateTime;
 pub(crate) fn db_error(e: sqlx::Error, conflict: impl FnOnce() -> String) -> DomainError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => DomainError::Conflict(conflict()),
-        _ => DomainError::Internal(e.to_string()),
+        _ => internal(e),
     }
 }
 
-/// Maps a sqlx error with no uniqueness meaning.
+/// Maps a sqlx error with no uniqueness meaning: an unreachable database is
+/// `Unavailable` (503, retry later), anything else `Internal`.
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
-    DomainError::Internal(e.to_string())
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            DomainError::Unavailable(e.to_string())
+        }
+        e => DomainError::Internal(e.to_string()),
+    }
 }
 
 /// Maps a migration error; a migration the database has but this binary does not know means

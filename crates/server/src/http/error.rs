@@ -49,6 +49,10 @@ impl From<DomainError> for ScimApiError {
                 tracing::info!(flag, "feature flag off");
                 ScimError::new(401, None, format!("the feature flag {flag} is not enabled for this account"))
             }
+            DomainError::Unavailable(m) => {
+                tracing::error!(error = %m, "database unavailable");
+                ScimError::new(503, None, "the database is unavailable; retry shortly")
+            }
             DomainError::VersionMismatch | DomainError::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 ScimError::new(

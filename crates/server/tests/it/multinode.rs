@@ -188,3 +188,75 @@ async fn writes_races_and_invalidations_across_two_nodes() {
     eprintln!("token deletion seen on the other node after {took:?}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+/// `/readyz` reports a database that went away, and the node recovers by itself when the
+/// database comes back. Runs where CI provides a PostgreSQL cluster of its own for it
+/// (`TEST_PG_RESTART_URL`, `TEST_PG_STOP`, `TEST_PG_START`); elsewhere there is nothing to
+/// restart and it returns at once.
+#[tokio::test]
+async fn a_node_survives_a_database_restart() {
+    let (Ok(base), Ok(stop_cmd), Ok(start_cmd)) =
+        (std::env::var("TEST_PG_RESTART_URL"), std::env::var("TEST_PG_STOP"), std::env::var("TEST_PG_START"))
+    else {
+        eprintln!("a_node_survives_a_database_restart: no restartable PostgreSQL configured; nothing to do");
+        return;
+    };
+    use sqlx::Connection;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .expect("schema");
+    drop(conn);
+    let url = format!("{base}?options[search_path]={schema}");
+    let store = scimgate::server::open_store_with(&url, 4, Duration::from_secs(2)).await.expect("open");
+    let config = scimgate::config::Config { database: url, ..Default::default() };
+    let state = scimgate::server::build_state(store, Arc::new(SystemClock), config).expect("state");
+    let created = scimgate_domain::account_service::create_account(
+        state.accounts.as_ref(),
+        state.clock.as_ref(),
+        "acme",
+        "admin@acme.test",
+        None,
+        &[],
+    )
+    .await
+    .expect("account");
+    let router = scimgate::http::router(state);
+    let bearer = format!("Bearer {}", created.token);
+    let ready =
+        |router: axum::Router| async move { call(&router, Method::GET, "/readyz", ("x", "y"), None).await.0 };
+    assert_eq!(ready(router.clone()).await, StatusCode::OK);
+    let sh = |cmd: &str| {
+        let st = std::process::Command::new("sh").arg("-c").arg(cmd).status().expect("run");
+        assert!(st.success(), "{cmd}");
+    };
+    sh(&stop_cmd);
+    assert_eq!(ready(router.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = call(
+        &router,
+        Method::GET,
+        "/gateway/ng/api/scim/account/acme/Users",
+        ("authorization", &bearer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    sh(&start_cmd);
+    let took = time_until(|| {
+        let router = router.clone();
+        async move { ready(router).await == StatusCode::OK }
+    })
+    .await;
+    eprintln!("ready again {took:?} after the database restarted");
+    let (status, body) = call(
+        &router,
+        Method::GET,
+        "/gateway/ng/api/scim/account/acme/Users",
+        ("authorization", &bearer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -111,6 +111,14 @@ impl IntoResponse for NgError {
                 "FEATURE_NOT_ENABLED",
                 format!("the feature flag {flag} is not enabled for this account"),
             ),
+            DomainError::Unavailable(m) => {
+                tracing::error!(error = %m, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "the database is unavailable; retry shortly".to_string(),
+                )
+            }
             e @ (DomainError::VersionMismatch | DomainError::Internal(_)) => {
                 tracing::error!(error = %e, "internal error");
                 (
