@@ -39,6 +39,9 @@ pub enum DomainError {
     /// The database cannot be reached right now (503; the client may retry).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A transaction lost a serialization race; the store retries it.
+    #[error("serialization failure: {0}")]
+    SerializationFailure(String),
     /// Storage or another internal failure. The text is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),

@@ -20,8 +20,8 @@ pub use sqlite::SqliteStore;
 use scimgate_domain::DomainError;
 use time::OffsetDateTime;
 
-/// Maps a sqlx error: unique violations become `Conflict`, everything else `Internal` (logged
-/// by the HTTP layer, never shown to clients).
+/// Maps a sqlx error: unique violations become `Conflict`, everything else as [`internal`]
+/// does (mostly `Internal`: logged by the HTTP layer, never shown to clients).
 pub(crate) fn db_error(e: sqlx::Error, conflict: impl FnOnce() -> String) -> DomainError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => DomainError::Conflict(conflict()),
@@ -29,12 +29,24 @@ pub(crate) fn db_error(e: sqlx::Error, conflict: impl FnOnce() -> String) -> Dom
     }
 }
 
+/// The SQLSTATEs with which an engine aborts a transaction that the client should simply run
+/// again: `serialization_failure` (SERIALIZABLE engines such as CockroachDB and YugabyteDB,
+/// PostgreSQL at SERIALIZABLE or REPEATABLE READ) and `deadlock_detected`.
+const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
+
 /// Maps a sqlx error with no uniqueness meaning: an unreachable database is
-/// `Unavailable` (503, retry later), anything else `Internal`.
+/// `Unavailable` (503, retry later), a transaction the engine aborted as a serialization
+/// failure or deadlock is `SerializationFailure` (the store's write transactions run it
+/// again), anything else `Internal`.
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             DomainError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(ref d)
+            if d.code().is_some_and(|c| RETRYABLE_SQLSTATES.contains(&c.as_ref())) =>
+        {
+            DomainError::SerializationFailure(e.to_string())
         }
         e => DomainError::Internal(e.to_string()),
     }

@@ -49,7 +49,7 @@ impl From<DomainError> for ScimApiError {
                 tracing::info!(flag, "feature flag off");
                 ScimError::new(401, None, format!("the feature flag {flag} is not enabled for this account"))
             }
-            DomainError::Unavailable(m) => {
+            DomainError::Unavailable(m) | DomainError::SerializationFailure(m) => {
                 tracing::error!(error = %m, "database unavailable");
                 ScimError::new(503, None, "the database is unavailable; retry shortly")
             }

@@ -22,7 +22,7 @@ use scimgate_domain::store::AccessStore;
 use scimgate_domain::token::{StoredToken, TokenKind};
 use scimgate_domain::{AccountId, DomainError};
 
-use super::common::{col, limit_offset};
+use super::common::{col, limit_offset, write_tx};
 use super::{DIALECT, DbQueryResult, DbRow, Store};
 use crate::dialect::{contains_ci, greatest};
 use crate::{db_error, dialect, from_us, internal, us};
@@ -304,35 +304,36 @@ impl Store {
         usage_sql: &'static str,
         delete_sql: &'static str,
     ) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        let found = sqlx::query(exists_sql)
-            .bind(account.as_str())
-            .bind(identifier)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-        if found.is_none() {
-            return Err(DomainError::NotFound(format!("{what} '{identifier}' does not exist")));
-        }
-        let used: i64 = sqlx::query_scalar(usage_sql)
-            .bind(account.as_str())
-            .bind(identifier)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-        if used > 0 {
-            let noun = if used == 1 { "role assignment" } else { "role assignments" };
-            return Err(DomainError::Conflict(format!(
-                "{what} '{identifier}' is used by {used} {noun}; delete them first"
-            )));
-        }
-        sqlx::query(delete_sql)
-            .bind(account.as_str())
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        write_tx!(self, |tx| {
+            let found = sqlx::query(exists_sql)
+                .bind(account.as_str())
+                .bind(identifier)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(internal)?;
+            if found.is_none() {
+                return Err(DomainError::NotFound(format!("{what} '{identifier}' does not exist")));
+            }
+            let used: i64 = sqlx::query_scalar(usage_sql)
+                .bind(account.as_str())
+                .bind(identifier)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(internal)?;
+            if used > 0 {
+                let noun = if used == 1 { "role assignment" } else { "role assignments" };
+                return Err(DomainError::Conflict(format!(
+                    "{what} '{identifier}' is used by {used} {noun}; delete them first"
+                )));
+            }
+            sqlx::query(delete_sql)
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            Ok(())
+        })
     }
 }
 
@@ -416,22 +417,23 @@ impl AccessStore for Store {
     }
 
     async fn delete_org(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        // Projects cascade with the organization row.
-        let done = sqlx::query("DELETE FROM organizations WHERE account_id = $1 AND identifier = $2")
-            .bind(account.as_str())
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        changed(done, || format!("organization '{identifier}' does not exist"))?;
-        sqlx::query("DELETE FROM role_assignments WHERE account_id = $1 AND org_identifier = $2")
-            .bind(account.as_str())
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        write_tx!(self, |tx| {
+            // Projects cascade with the organization row.
+            let done = sqlx::query("DELETE FROM organizations WHERE account_id = $1 AND identifier = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            changed(done, || format!("organization '{identifier}' does not exist"))?;
+            sqlx::query("DELETE FROM role_assignments WHERE account_id = $1 AND org_identifier = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            Ok(())
+        })
     }
 
     // ---- projects ------------------------------------------------------------------
@@ -545,27 +547,28 @@ impl AccessStore for Store {
         org: &str,
         identifier: &str,
     ) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "DELETE FROM projects WHERE account_id = $1 AND org_identifier = $2 AND identifier = $3",
-        )
-        .bind(account.as_str())
-        .bind(org)
-        .bind(identifier)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        changed(done, || format!("project '{identifier}' does not exist in organization '{org}'"))?;
-        sqlx::query(
-            "DELETE FROM role_assignments WHERE account_id = $1 AND org_identifier = $2 AND project_identifier = $3",
-        )
-        .bind(account.as_str())
-        .bind(org)
-        .bind(identifier)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        write_tx!(self, |tx| {
+            let done = sqlx::query(
+                "DELETE FROM projects WHERE account_id = $1 AND org_identifier = $2 AND identifier = $3",
+            )
+            .bind(account.as_str())
+            .bind(org)
+            .bind(identifier)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            changed(done, || format!("project '{identifier}' does not exist in organization '{org}'"))?;
+            sqlx::query(
+                "DELETE FROM role_assignments WHERE account_id = $1 AND org_identifier = $2 AND project_identifier = $3",
+            )
+            .bind(account.as_str())
+            .bind(org)
+            .bind(identifier)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            Ok(())
+        })
     }
 
     // ---- service accounts ----------------------------------------------------------
@@ -660,34 +663,35 @@ impl AccessStore for Store {
     }
 
     async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM service_accounts WHERE account_id = $1 AND identifier = $2")
+        write_tx!(self, |tx| {
+            let done = sqlx::query("DELETE FROM service_accounts WHERE account_id = $1 AND identifier = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            changed(done, || format!("service account '{identifier}' does not exist"))?;
+            // Tokens cascade with their API keys.
+            sqlx::query(
+                "DELETE FROM api_keys WHERE account_id = $1 AND api_key_type = 'SERVICE_ACCOUNT' \
+                 AND parent_identifier = $2",
+            )
             .bind(account.as_str())
             .bind(identifier)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(internal)?;
-        changed(done, || format!("service account '{identifier}' does not exist"))?;
-        // Tokens cascade with their API keys.
-        sqlx::query(
-            "DELETE FROM api_keys WHERE account_id = $1 AND api_key_type = 'SERVICE_ACCOUNT' \
-             AND parent_identifier = $2",
-        )
-        .bind(account.as_str())
-        .bind(identifier)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        sqlx::query(
-            "DELETE FROM role_assignments WHERE account_id = $1 AND principal_type = 'SERVICE_ACCOUNT' \
-             AND principal_identifier = $2",
-        )
-        .bind(account.as_str())
-        .bind(identifier)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+            sqlx::query(
+                "DELETE FROM role_assignments WHERE account_id = $1 AND principal_type = 'SERVICE_ACCOUNT' \
+                 AND principal_identifier = $2",
+            )
+            .bind(account.as_str())
+            .bind(identifier)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            Ok(())
+        })
     }
 
     // ---- roles ---------------------------------------------------------------------
@@ -1340,17 +1344,18 @@ impl AccessStore for Store {
             "UPDATE api_tokens SET last_used_us = {} WHERE id = $2",
             greatest(DIALECT, "coalesce(last_used_us, 0)", "$1")
         );
-        let mut tx = self.begin_write().await?;
-        for (token_id, at) in latest {
-            // Never moves backwards: batches may arrive out of order.
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(us(at))
-                .bind(token_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-        }
-        tx.commit().await.map_err(internal)
+        write_tx!(self, |tx| {
+            for (&token_id, &at) in &latest {
+                // Never moves backwards: batches may arrive out of order.
+                sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(us(at))
+                    .bind(token_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+            }
+            Ok(())
+        })
     }
 
     // ---- feature flags -------------------------------------------------------------
@@ -1364,22 +1369,23 @@ impl AccessStore for Store {
     }
 
     async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        let found = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
-            .bind(account.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-        if found.is_none() {
-            return Err(DomainError::NotFound(account_missing(account)));
-        }
-        let sql = if on {
-            "INSERT INTO feature_flags (account_id, flag) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-        } else {
-            "DELETE FROM feature_flags WHERE account_id = $1 AND flag = $2"
-        };
-        sqlx::query(sql).bind(account.as_str()).bind(flag).execute(&mut *tx).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        write_tx!(self, |tx| {
+            let found = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(internal)?;
+            if found.is_none() {
+                return Err(DomainError::NotFound(account_missing(account)));
+            }
+            let sql = if on {
+                "INSERT INTO feature_flags (account_id, flag) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM feature_flags WHERE account_id = $1 AND flag = $2"
+            };
+            sqlx::query(sql).bind(account.as_str()).bind(flag).execute(&mut **tx).await.map_err(internal)?;
+            Ok(())
+        })
     }
 }
 

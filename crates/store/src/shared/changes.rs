@@ -9,6 +9,7 @@ use scimgate_domain::store::{Change, ChangeKind, ChangeStore};
 use scimgate_domain::{AccountId, DomainError};
 
 use super::Store;
+use super::common::write_tx;
 use crate::{internal, us};
 
 #[async_trait]
@@ -21,20 +22,21 @@ impl ChangeStore for Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
-        for (account, kind) in changes {
-            sqlx::query("INSERT INTO change_log (account_id, kind, at_us) VALUES ($1, $2, $3)")
-                .bind(account.as_str())
-                .bind(kind.as_str())
-                .bind(us(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-        }
-        if let Some(notify) = crate::dialect::notify_changes(super::DIALECT) {
-            sqlx::query(notify).execute(&mut *tx).await.map_err(internal)?;
-        }
-        tx.commit().await.map_err(internal)
+        write_tx!(self, |tx| {
+            for (account, kind) in changes {
+                sqlx::query("INSERT INTO change_log (account_id, kind, at_us) VALUES ($1, $2, $3)")
+                    .bind(account.as_str())
+                    .bind(kind.as_str())
+                    .bind(us(now))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+            }
+            if let Some(notify) = crate::dialect::notify_changes(super::DIALECT) {
+                sqlx::query(notify).execute(&mut **tx).await.map_err(internal)?;
+            }
+            Ok(())
+        })
     }
 
     async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, DomainError> {

@@ -16,7 +16,7 @@ use scimgate_scim::ScimError;
 use scimgate_scim::patch::{MemberChange, MemberRef};
 use scimgate_scim::schema::ResourceKind;
 
-use super::common::bind_all;
+use super::common::{bind_all, write_tx};
 use super::{DIALECT, Db, DbRow, Store};
 use crate::dialect::{doc_column, json_param};
 use crate::query::{Param, SqlBuf, sort_expr, write_filter};
@@ -288,43 +288,44 @@ impl ScimStore for Store {
         members: &[MemberRef],
         now: OffsetDateTime,
     ) -> Result<StoredResource, DomainError> {
-        let cols = columns(kind, doc);
         let text = Value::Object(doc.clone()).to_string();
-        let mut tx = self.begin_write().await?;
-        let q = match kind {
-            ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
-                 active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
-                json_param(DIALECT, 8)
-            )))
-            .bind(account.as_str())
-            .bind(id)
-            .bind(cols.name)
-            .bind(cols.name_lower)
-            .bind(cols.external_id)
-            .bind(cols.display_name)
-            .bind(cols.active),
-            ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO scim_groups (account_id, id, display_name, display_name_lower, external_id, \
-                 doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, {}, 1, $7, $8)",
-                json_param(DIALECT, 6)
-            )))
-            .bind(account.as_str())
-            .bind(id)
-            .bind(cols.name)
-            .bind(cols.name_lower)
-            .bind(cols.external_id),
-        };
-        q.bind(&text)
-            .bind(us(now))
-            .bind(us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_error(e, || conflict_message(kind, doc)))?;
-        if kind == ResourceKind::Group && !members.is_empty() {
-            add_members(&mut tx, account, id, members).await?;
-        }
-        tx.commit().await.map_err(internal)?;
+        write_tx!(self, |tx| {
+            let cols = columns(kind, doc);
+            let q = match kind {
+                ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
+                     active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
+                    json_param(DIALECT, 8)
+                )))
+                .bind(account.as_str())
+                .bind(id)
+                .bind(cols.name)
+                .bind(cols.name_lower)
+                .bind(cols.external_id)
+                .bind(cols.display_name)
+                .bind(cols.active),
+                ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO scim_groups (account_id, id, display_name, display_name_lower, external_id, \
+                     doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, {}, 1, $7, $8)",
+                    json_param(DIALECT, 6)
+                )))
+                .bind(account.as_str())
+                .bind(id)
+                .bind(cols.name)
+                .bind(cols.name_lower)
+                .bind(cols.external_id),
+            };
+            q.bind(&text)
+                .bind(us(now))
+                .bind(us(now))
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| db_error(e, || conflict_message(kind, doc)))?;
+            if kind == ResourceKind::Group && !members.is_empty() {
+                add_members(tx, account, id, members).await?;
+            }
+            Ok(())
+        })?;
         let mut created = StoredResource {
             id: id.to_string(),
             doc: doc.clone(),
@@ -378,75 +379,81 @@ impl ScimStore for Store {
         update: &ResourceUpdate<'_>,
         now: OffsetDateTime,
     ) -> Result<(i64, OffsetDateTime), DomainError> {
-        let mut tx = self.begin_write().await?;
-        let result = match update.doc {
-            Some(doc) => {
-                let cols = columns(kind, doc);
-                let text = Value::Object(doc.clone()).to_string();
-                let q = match kind {
-                    ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE scim_users SET user_name = $1, user_name_lower = $2, external_id = $3, \
-                         display_name = $4, active = $5, doc = {}, version = version + 1, modified_us = $7 \
-                         WHERE account_id = $8 AND id = $9{} RETURNING version",
-                        json_param(DIALECT, 6),
-                        version_check(update.expected_version, 10)
-                    )))
-                    .bind(cols.name)
-                    .bind(cols.name_lower)
-                    .bind(cols.external_id)
-                    .bind(cols.display_name)
-                    .bind(cols.active),
-                    ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE scim_groups SET display_name = $1, display_name_lower = $2, external_id = $3, \
-                         doc = {}, version = version + 1, modified_us = $5 \
-                         WHERE account_id = $6 AND id = $7{} RETURNING version",
-                        json_param(DIALECT, 4),
-                        version_check(update.expected_version, 8)
-                    )))
-                    .bind(cols.name)
-                    .bind(cols.name_lower)
-                    .bind(cols.external_id),
-                };
-                let mut q = q.bind(text).bind(us(now)).bind(account.as_str()).bind(id);
-                if let Some(v) = update.expected_version {
-                    q = q.bind(v);
+        write_tx!(self, |tx| {
+            let result = match update.doc {
+                Some(doc) => {
+                    let cols = columns(kind, doc);
+                    let text = Value::Object(doc.clone()).to_string();
+                    let q = match kind {
+                        ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE scim_users SET user_name = $1, user_name_lower = $2, external_id = $3, \
+                             display_name = $4, active = $5, doc = {}, version = version + 1, modified_us = $7 \
+                             WHERE account_id = $8 AND id = $9{} RETURNING version",
+                            json_param(DIALECT, 6),
+                            version_check(update.expected_version, 10)
+                        )))
+                        .bind(cols.name)
+                        .bind(cols.name_lower)
+                        .bind(cols.external_id)
+                        .bind(cols.display_name)
+                        .bind(cols.active),
+                        ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE scim_groups SET display_name = $1, display_name_lower = $2, external_id = $3, \
+                             doc = {}, version = version + 1, modified_us = $5 \
+                             WHERE account_id = $6 AND id = $7{} RETURNING version",
+                            json_param(DIALECT, 4),
+                            version_check(update.expected_version, 8)
+                        )))
+                        .bind(cols.name)
+                        .bind(cols.name_lower)
+                        .bind(cols.external_id),
+                    };
+                    let mut q = q.bind(text).bind(us(now)).bind(account.as_str()).bind(id);
+                    if let Some(v) = update.expected_version {
+                        q = q.bind(v);
+                    }
+                    q.fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, || conflict_message(kind, doc)))?
                 }
-                q.fetch_optional(&mut *tx).await.map_err(|e| db_error(e, || conflict_message(kind, doc)))?
-            }
-            None => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE {} SET version = version + 1, modified_us = $1 WHERE account_id = $2 AND id = $3{} \
-                     RETURNING version",
-                    table(kind),
-                    version_check(update.expected_version, 4)
+                None => {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {} SET version = version + 1, modified_us = $1 WHERE account_id = $2 AND id = $3{} \
+                         RETURNING version",
+                        table(kind),
+                        version_check(update.expected_version, 4)
+                    )))
+                    .bind(us(now))
+                    .bind(account.as_str())
+                    .bind(id);
+                    if let Some(v) = update.expected_version {
+                        q = q.bind(v);
+                    }
+                    q.fetch_optional(&mut **tx).await.map_err(internal)?
+                }
+            };
+            let Some(row) = result else {
+                let exists = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT 1 FROM {} WHERE account_id = $1 AND id = $2",
+                    table(kind)
                 )))
-                .bind(us(now))
                 .bind(account.as_str())
-                .bind(id);
-                if let Some(v) = update.expected_version {
-                    q = q.bind(v);
-                }
-                q.fetch_optional(&mut *tx).await.map_err(internal)?
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(internal)?;
+                return Err(if exists.is_some() {
+                    DomainError::VersionMismatch
+                } else {
+                    not_found(kind, id)
+                });
+            };
+            let version: i64 = row.try_get("version").map_err(internal)?;
+            if kind == ResourceKind::Group {
+                apply_member_changes(tx, account, id, update.members).await?;
             }
-        };
-        let Some(row) = result else {
-            let exists = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT 1 FROM {} WHERE account_id = $1 AND id = $2",
-                table(kind)
-            )))
-            .bind(account.as_str())
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-            return Err(if exists.is_some() { DomainError::VersionMismatch } else { not_found(kind, id) });
-        };
-        let version: i64 = row.try_get("version").map_err(internal)?;
-        if kind == ResourceKind::Group {
-            apply_member_changes(&mut tx, account, id, update.members).await?;
-        }
-        tx.commit().await.map_err(internal)?;
-        Ok((version, now))
+            Ok((version, now))
+        })
     }
 
     async fn delete_resource(
@@ -456,65 +463,69 @@ impl ScimStore for Store {
         id: &str,
         expected_version: Option<i64>,
     ) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE account_id = $1 AND id = $2{}",
-            table(kind),
-            version_check(expected_version, 3)
-        )))
-        .bind(account.as_str())
-        .bind(id);
-        if let Some(v) = expected_version {
-            q = q.bind(v);
-        }
-        let done = q.execute(&mut *tx).await.map_err(internal)?.rows_affected();
-        if done == 0 {
-            let exists = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT 1 FROM {} WHERE account_id = $1 AND id = $2",
-                table(kind)
+        write_tx!(self, |tx| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {} WHERE account_id = $1 AND id = $2{}",
+                table(kind),
+                version_check(expected_version, 3)
             )))
             .bind(account.as_str())
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-            return Err(if exists.is_some() { DomainError::VersionMismatch } else { not_found(kind, id) });
-        }
-        // Memberships of the deleted resource (its own members cascade with the group row).
-        sqlx::query("DELETE FROM scim_group_members WHERE member_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        // What hangs off the principal: a user's personal API keys (their tokens cascade) and
-        // the role assignments made to the user or group.
-        let principal_type = match kind {
-            ResourceKind::User => {
-                sqlx::query(
-                    "DELETE FROM api_keys WHERE account_id = $1 AND api_key_type = 'USER' \
-                     AND parent_identifier = $2",
-                )
+            .bind(id);
+            if let Some(v) = expected_version {
+                q = q.bind(v);
+            }
+            let done = q.execute(&mut **tx).await.map_err(internal)?.rows_affected();
+            if done == 0 {
+                let exists = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT 1 FROM {} WHERE account_id = $1 AND id = $2",
+                    table(kind)
+                )))
                 .bind(account.as_str())
                 .bind(id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(internal)?;
-                "USER"
+                return Err(if exists.is_some() {
+                    DomainError::VersionMismatch
+                } else {
+                    not_found(kind, id)
+                });
             }
-            ResourceKind::Group => "USER_GROUP",
-        };
-        sqlx::query(
-            "DELETE FROM role_assignments WHERE account_id = $1 AND principal_type = $2 \
-             AND principal_identifier = $3",
-        )
-        .bind(account.as_str())
-        .bind(principal_type)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        Ok(())
+            // Memberships of the deleted resource (its own members cascade with the group row).
+            sqlx::query("DELETE FROM scim_group_members WHERE member_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            // What hangs off the principal: a user's personal API keys (their tokens cascade) and
+            // the role assignments made to the user or group.
+            let principal_type = match kind {
+                ResourceKind::User => {
+                    sqlx::query(
+                        "DELETE FROM api_keys WHERE account_id = $1 AND api_key_type = 'USER' \
+                         AND parent_identifier = $2",
+                    )
+                    .bind(account.as_str())
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+                    "USER"
+                }
+                ResourceKind::Group => "USER_GROUP",
+            };
+            sqlx::query(
+                "DELETE FROM role_assignments WHERE account_id = $1 AND principal_type = $2 \
+                 AND principal_identifier = $3",
+            )
+            .bind(account.as_str())
+            .bind(principal_type)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            Ok(())
+        })
     }
 
     async fn list_resources(
@@ -581,96 +592,97 @@ impl ScimStore for Store {
 #[async_trait]
 impl AccountStore for Store {
     async fn create_account(&self, a: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ($1, $2, $3)")
+        write_tx!(self, |tx| {
+            sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ($1, $2, $3)")
+                .bind(a.id.as_str())
+                .bind(&a.name)
+                .bind(us(now))
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| db_error(e, || format!("account '{}' already exists", a.id)))?;
+            for flag in &a.feature_flags {
+                sqlx::query(
+                    "INSERT INTO feature_flags (account_id, flag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(a.id.as_str())
+                .bind(flag)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            }
+            let cols = columns(ResourceKind::User, &a.admin_doc);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
+                 active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
+                json_param(DIALECT, 8)
+            )))
             .bind(a.id.as_str())
-            .bind(&a.name)
+            .bind(&a.admin_user_id)
+            .bind(cols.name)
+            .bind(cols.name_lower)
+            .bind(cols.external_id)
+            .bind(cols.display_name)
+            .bind(cols.active)
+            .bind(Value::Object(a.admin_doc.clone()).to_string())
             .bind(us(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_error(e, || format!("account '{}' already exists", a.id)))?;
-        for flag in &a.feature_flags {
-            sqlx::query(
-                "INSERT INTO feature_flags (account_id, flag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(a.id.as_str())
-            .bind(flag)
-            .execute(&mut *tx)
+            .bind(us(now))
+            .execute(&mut **tx)
             .await
             .map_err(internal)?;
-        }
-        let cols = columns(ResourceKind::User, &a.admin_doc);
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
-             active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
-            json_param(DIALECT, 8)
-        )))
-        .bind(a.id.as_str())
-        .bind(&a.admin_user_id)
-        .bind(cols.name)
-        .bind(cols.name_lower)
-        .bind(cols.external_id)
-        .bind(cols.display_name)
-        .bind(cols.active)
-        .bind(Value::Object(a.admin_doc.clone()).to_string())
-        .bind(us(now))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        sqlx::query(
-            "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
-             VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",
-        )
-        .bind(a.id.as_str())
-        .bind(us(now))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        // The admin's personal access token lives in API key 'bootstrap'.
-        sqlx::query(
-            "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
-             tags, default_ttl_ms, created_us, modified_us) \
-             VALUES ($1, 'USER', $2, 'bootstrap', 'bootstrap', '', '{}', NULL, $3, $4)",
-        )
-        .bind(a.id.as_str())
-        .bind(&a.admin_user_id)
-        .bind(us(now))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        sqlx::query(
-            "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
-             identifier, name, description, tags, secret_hash, created_us, modified_us, valid_from_us) \
-             VALUES ($1, $2, 'USER', $3, 'bootstrap', 'bootstrap', 'bootstrap', '', '{}', $4, $5, $6, $7)",
-        )
-        .bind(&a.admin_token.token_id)
-        .bind(a.id.as_str())
-        .bind(&a.admin_user_id)
-        .bind(&a.admin_token.secret_hash)
-        .bind(us(now))
-        .bind(us(now))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        sqlx::query(
-            "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
-             role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
-             created_us, modified_us) VALUES ($1, 'bootstrap_admin', '', '', $2, $3, 'USER', $4, 0, $5, $6)",
-        )
-        .bind(a.id.as_str())
-        .bind(ACCOUNT_ADMIN_ROLE)
-        .bind(ALL_ACCOUNT_RESOURCES)
-        .bind(&a.admin_user_id)
-        .bind(us(now))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+            sqlx::query(
+                "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
+                 VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",
+            )
+            .bind(a.id.as_str())
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            // The admin's personal access token lives in API key 'bootstrap'.
+            sqlx::query(
+                "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
+                 tags, default_ttl_ms, created_us, modified_us) \
+                 VALUES ($1, 'USER', $2, 'bootstrap', 'bootstrap', '', '{}', NULL, $3, $4)",
+            )
+            .bind(a.id.as_str())
+            .bind(&a.admin_user_id)
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            sqlx::query(
+                "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
+                 identifier, name, description, tags, secret_hash, created_us, modified_us, valid_from_us) \
+                 VALUES ($1, $2, 'USER', $3, 'bootstrap', 'bootstrap', 'bootstrap', '', '{}', $4, $5, $6, $7)",
+            )
+            .bind(&a.admin_token.token_id)
+            .bind(a.id.as_str())
+            .bind(&a.admin_user_id)
+            .bind(&a.admin_token.secret_hash)
+            .bind(us(now))
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            sqlx::query(
+                "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
+                 role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
+                 created_us, modified_us) VALUES ($1, 'bootstrap_admin', '', '', $2, $3, 'USER', $4, 0, $5, $6)",
+            )
+            .bind(a.id.as_str())
+            .bind(ACCOUNT_ADMIN_ROLE)
+            .bind(ALL_ACCOUNT_RESOURCES)
+            .bind(&a.admin_user_id)
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            Ok(())
+        })
     }
 
     async fn account_exists(&self, account: &AccountId) -> Result<bool, DomainError> {

@@ -15,7 +15,7 @@ use scimgate_domain::settings::{SettingAudit, SettingRow, audit_text};
 use scimgate_domain::store::SettingsStore;
 use scimgate_domain::{AccountId, DomainError};
 
-use super::common::{col, limit_offset};
+use super::common::{col, limit_offset, write_tx};
 use super::{DbConn, DbRow, Store};
 use crate::{db_error, from_us, internal, us};
 
@@ -166,57 +166,58 @@ impl SettingsStore for Store {
         audit: &SettingAudit,
         secret: bool,
     ) -> Result<(), DomainError> {
-        let mut tx = self.begin_write().await?;
-        check_scope(&mut tx, account, &row.scope).await?;
-        let old = current_value(&mut tx, account, &row.scope, &row.identifier).await?;
-        sqlx::query(
-            "INSERT INTO settings (account_id, org_identifier, project_identifier, identifier, value, \
-             allow_overrides, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (account_id, identifier, org_identifier, project_identifier) DO UPDATE SET \
-             value = excluded.value, allow_overrides = excluded.allow_overrides, \
-             modified_us = excluded.modified_us",
-        )
-        .bind(account.as_str())
-        .bind(&row.scope.org)
-        .bind(&row.scope.project)
-        .bind(&row.identifier)
-        .bind(&row.value)
-        .bind(i64::from(row.allow_overrides))
-        .bind(us(row.modified))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| write_error(e, account))?;
-        if clear_children && row.scope.project.is_empty() {
-            // Account scope: every org and project row; org scope: that org's project rows.
+        write_tx!(self, |tx| {
+            check_scope(tx, account, &row.scope).await?;
+            let old = current_value(tx, account, &row.scope, &row.identifier).await?;
             sqlx::query(
-                "DELETE FROM settings WHERE account_id = $1 AND identifier = $2 AND ( \
-                 ($3 = '' AND org_identifier <> '') \
-                 OR ($4 <> '' AND org_identifier = $5 AND project_identifier <> ''))",
+                "INSERT INTO settings (account_id, org_identifier, project_identifier, identifier, value, \
+                 allow_overrides, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (account_id, identifier, org_identifier, project_identifier) DO UPDATE SET \
+                 value = excluded.value, allow_overrides = excluded.allow_overrides, \
+                 modified_us = excluded.modified_us",
             )
             .bind(account.as_str())
+            .bind(&row.scope.org)
+            .bind(&row.scope.project)
             .bind(&row.identifier)
-            .bind(&row.scope.org)
-            .bind(&row.scope.org)
-            .bind(&row.scope.org)
-            .execute(&mut *tx)
+            .bind(&row.value)
+            .bind(i64::from(row.allow_overrides))
+            .bind(us(row.modified))
+            .execute(&mut **tx)
             .await
-            .map_err(internal)?;
-        }
-        insert_audit(
-            &mut tx,
-            account,
-            AuditInsert {
-                scope: &row.scope,
-                identifier: &row.identifier,
-                action: &audit.action,
-                old_value: old.map(|v| audit_text(secret, &v)),
-                new_value: audit.new_value.as_deref().map(|v| audit_text(secret, v)),
-                actor: &audit.actor,
-                at_us: us(audit.at),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(internal)
+            .map_err(|e| write_error(e, account))?;
+            if clear_children && row.scope.project.is_empty() {
+                // Account scope: every org and project row; org scope: that org's project rows.
+                sqlx::query(
+                    "DELETE FROM settings WHERE account_id = $1 AND identifier = $2 AND ( \
+                     ($3 = '' AND org_identifier <> '') \
+                     OR ($4 <> '' AND org_identifier = $5 AND project_identifier <> ''))",
+                )
+                .bind(account.as_str())
+                .bind(&row.identifier)
+                .bind(&row.scope.org)
+                .bind(&row.scope.org)
+                .bind(&row.scope.org)
+                .execute(&mut **tx)
+                .await
+                .map_err(internal)?;
+            }
+            insert_audit(
+                tx,
+                account,
+                AuditInsert {
+                    scope: &row.scope,
+                    identifier: &row.identifier,
+                    action: &audit.action,
+                    old_value: old.map(|v| audit_text(secret, &v)),
+                    new_value: audit.new_value.as_deref().map(|v| audit_text(secret, v)),
+                    actor: &audit.actor,
+                    at_us: us(audit.at),
+                },
+            )
+            .await?;
+            Ok(())
+        })
     }
 
     async fn delete_setting(
@@ -227,39 +228,39 @@ impl SettingsStore for Store {
         audit: &SettingAudit,
         secret: bool,
     ) -> Result<bool, DomainError> {
-        let mut tx = self.begin_write().await?;
-        let old = current_value(&mut tx, account, scope, identifier).await?;
-        let Some(old) = old else {
-            // Nothing to delete and nothing to audit; the transaction rolls back on drop.
-            return Ok(false);
-        };
-        sqlx::query(
-            "DELETE FROM settings WHERE account_id = $1 AND identifier = $2 \
-             AND org_identifier = $3 AND project_identifier = $4",
-        )
-        .bind(account.as_str())
-        .bind(identifier)
-        .bind(&scope.org)
-        .bind(&scope.project)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        insert_audit(
-            &mut tx,
-            account,
-            AuditInsert {
-                scope,
-                identifier,
-                action: "RESTORE",
-                old_value: Some(audit_text(secret, &old)),
-                new_value: None,
-                actor: &audit.actor,
-                at_us: us(audit.at),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(true)
+        write_tx!(self, |tx| {
+            let old = current_value(tx, account, scope, identifier).await?;
+            let Some(old) = old else {
+                // Nothing to delete and nothing to audit: the transaction wrote nothing.
+                return Ok(false);
+            };
+            sqlx::query(
+                "DELETE FROM settings WHERE account_id = $1 AND identifier = $2 \
+                 AND org_identifier = $3 AND project_identifier = $4",
+            )
+            .bind(account.as_str())
+            .bind(identifier)
+            .bind(&scope.org)
+            .bind(&scope.project)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+            insert_audit(
+                tx,
+                account,
+                AuditInsert {
+                    scope,
+                    identifier,
+                    action: "RESTORE",
+                    old_value: Some(audit_text(secret, &old)),
+                    new_value: None,
+                    actor: &audit.actor,
+                    at_us: us(audit.at),
+                },
+            )
+            .await?;
+            Ok(true)
+        })
     }
 
     async fn list_setting_audit(

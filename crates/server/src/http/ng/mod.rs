@@ -111,7 +111,7 @@ impl IntoResponse for NgError {
                 "FEATURE_NOT_ENABLED",
                 format!("the feature flag {flag} is not enabled for this account"),
             ),
-            DomainError::Unavailable(m) => {
+            DomainError::Unavailable(m) | DomainError::SerializationFailure(m) => {
                 tracing::error!(error = %m, "database unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
