@@ -344,3 +344,91 @@ fn jwt_walkthrough_with_the_cli_tools() {
     let _ = jwks.wait();
     assert!(sigterm(&mut server).success());
 }
+
+/// Two real `scimgate serve` processes on one database (PostgreSQL when `TEST_DATABASE_URL`
+/// is set, else one SQLite file): a write on one is read on the other, a userName raced on
+/// both gives one 201, and a settings change on one shows on the other in under a second.
+#[test]
+fn two_processes_on_one_database() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+            rt.block_on(async {
+                let d = tempfile::tempdir().expect("tmp");
+                crate::common::test_database_url(&d).await
+            })
+        }
+        _ => db_url(&dir),
+    };
+    let out = Command::new(BIN)
+        .args([
+            "account",
+            "create",
+            "acme",
+            "--admin-email",
+            "admin@acme.test",
+            "--feature-flag",
+            "NG_SETTINGS",
+        ])
+        .args(["--database", &url])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let token = admin["token"].as_str().expect("token").to_string();
+    let (mut a, addr_a, _) = start(&url);
+    let (mut b, addr_b, _) = start(&url);
+    // A write on A is read on B.
+    let (status, body) = http(
+        &addr_a,
+        "POST",
+        "/gateway/ng/api/scim/account/acme/Users",
+        Some(&token),
+        Some(r#"{"userName": "one@acme.test"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let path = format!("/gateway/ng/api/scim/account/acme/Users/{}", id["id"].as_str().expect("id"));
+    assert_eq!(http(&addr_b, "GET", &path, Some(&token), None).0, 200);
+    // The same userName on both at once: exactly one 201.
+    for round in 0..5 {
+        let body = format!(r#"{{"userName": "race{round}@acme.test"}}"#);
+        let (ta, tb) = (token.clone(), token.clone());
+        let (aa, ab) = (addr_a.clone(), addr_b.clone());
+        let (b1, b2) = (body.clone(), body);
+        let x = std::thread::spawn(move || {
+            http(&aa, "POST", "/gateway/ng/api/scim/account/acme/Users", Some(&ta), Some(&b1)).0
+        });
+        let y = std::thread::spawn(move || {
+            http(&ab, "POST", "/gateway/ng/api/scim/account/acme/Users", Some(&tb), Some(&b2)).0
+        });
+        let mut got = [x.join().expect("join"), y.join().expect("join")];
+        got.sort_unstable();
+        assert_eq!(got, [201, 409], "round {round}");
+    }
+    // A settings change on A, read through B's settings cache.
+    let key = [("x-api-key", token.as_str())];
+    let get = "/gateway/ng/api/settings/pipeline_timeout_minutes?accountIdentifier=acme";
+    let (status, body) = http_with(&addr_b, "GET", get, &key, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""value":"60""#), "{body}");
+    let put = r#"[{"identifier": "pipeline_timeout_minutes", "value": "45", "allowOverrides": true, "updateType": "UPDATE"}]"#;
+    let (status, body) =
+        http_with(&addr_a, "PUT", "/gateway/ng/api/settings?accountIdentifier=acme", &key, Some(put));
+    assert_eq!(status, 200, "{body}");
+    let started = Instant::now();
+    loop {
+        let (_, body) = http_with(&addr_b, "GET", get, &key, None);
+        if body.contains(r#""value":"45""#) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "not seen on the other process: {body}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = started.elapsed();
+    eprintln!("settings change seen by the other process after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(sigterm(&mut a).success());
+    assert!(sigterm(&mut b).success());
+}
