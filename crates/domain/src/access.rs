@@ -257,7 +257,11 @@ impl Caller {
     /// Checks `p` at a scope.
     pub fn authorize_at(&self, scope: &Scope, p: Permission) -> Result<Authorized, DomainError> {
         if self.grants.at(scope).contains(p) {
-            Ok(Authorized { account: self.account.clone(), principal: self.principal.clone(), permission: p })
+            Ok(Authorized {
+                account: self.account.clone(),
+                principal: self.principal.clone(),
+                permission: Some(p),
+            })
         } else {
             Err(DomainError::Forbidden(p))
         }
@@ -269,7 +273,9 @@ impl Caller {
             Principal::User(id) if id == user_id => Ok(Authorized {
                 account: self.account.clone(),
                 principal: self.principal.clone(),
-                permission: Permission::UserView,
+                // No permission: this proof only says "the user itself", so no use case
+                // that needs a permission accepts it.
+                permission: None,
             }),
             _ => Err(DomainError::ForbiddenMessage(
                 "personal API keys and tokens can only be managed by the user who owns them".into(),
@@ -284,7 +290,7 @@ impl Caller {
 pub struct Authorized {
     account: AccountId,
     principal: Principal,
-    permission: Permission,
+    permission: Option<Permission>,
 }
 
 impl Authorized {
@@ -296,13 +302,13 @@ impl Authorized {
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
-    /// The permission that was checked.
-    pub fn permission(&self) -> Permission {
+    /// The permission that was checked (`None` for the proof that a user acts on its own keys).
+    pub fn permission(&self) -> Option<Permission> {
         self.permission
     }
     /// A proof for internal use (CLI, bootstrap): acts as the system with `p`.
     pub fn system(account: AccountId, p: Permission) -> Self {
-        Self { account, principal: Principal::User(String::new()), permission: p }
+        Self { account, principal: Principal::User(String::new()), permission: Some(p) }
     }
 }
 

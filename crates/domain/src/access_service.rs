@@ -35,7 +35,7 @@ pub struct AccessService {
 /// Checks that a proof is for the permission a use case needs (a handler that obtained the
 /// wrong one is a programming error, answered as 403 rather than acting).
 fn require(auth: &Authorized, p: Permission) -> Result<&AccountId, DomainError> {
-    if auth.permission() == p { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+    if auth.permission() == Some(p) { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
 }
 
 fn check_name(name: &str, what: &str) -> Result<String, DomainError> {
@@ -71,6 +71,9 @@ pub fn is_valid_email(email: &str) -> bool {
             || (domain.contains('.')
                 && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))))
 }
+
+/// The longest a rotated-out secret may keep working.
+pub const MAX_ROTATION_GRACE_DAYS: i64 = 30;
 
 /// Input for creating or updating a service account.
 #[derive(Debug, Clone, Default)]
@@ -884,7 +887,14 @@ impl AccessService {
         // Same token id, new secret: clients swap the string; the id in logs stays stable.
         let secret = generated.token.rsplit('.').next().unwrap_or_default().to_string();
         generated.token = format!("{}.{}.{}.{}", key.api_key_type.prefix(), account, info.token_id, secret);
-        let grace = rotate_at.filter(|t| *t > now);
+        // The old secret may keep working for a while (clients switch over), but never beyond
+        // 30 days nor beyond the token's own expiry.
+        if rotate_at.is_some_and(|t| t > now + Duration::days(MAX_ROTATION_GRACE_DAYS)) {
+            return Err(DomainError::invalid(format!(
+                "rotateTimestamp is more than {MAX_ROTATION_GRACE_DAYS} days away; the old secret may live at most that long"
+            )));
+        }
+        let grace = rotate_at.filter(|t| *t > now).map(|t| info.valid_to.map_or(t, |v| t.min(v)));
         self.store.rotate_token(account, &info.token_id, &generated.secret_hash, grace, now).await?;
         self.changed(account);
         Ok(generated.token)

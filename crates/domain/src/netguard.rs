@@ -61,6 +61,15 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
             seg[7] as u8,
         ));
     }
+    if seg[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // IPv4-translated ::ffff:0:a.b.c.d (RFC 2765).
+        return v4_reason(Ipv4Addr::new(
+            (seg[6] >> 8) as u8,
+            seg[6] as u8,
+            (seg[7] >> 8) as u8,
+            seg[7] as u8,
+        ));
+    }
     if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
         // NAT64 well-known prefix 64:ff9b::/96.
         return v4_reason(Ipv4Addr::new(
@@ -246,6 +255,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.1.2.3",
             "::127.0.0.1",
             "64:ff9b::10.0.0.1",
             "64:ff9b::7f00:1",

@@ -71,11 +71,16 @@ impl ScimService {
 
     fn account(auth: &Authorized, kind: ResourceKind, op: ScimOp) -> Result<&AccountId, DomainError> {
         let p = Self::permission(kind, op);
-        if auth.permission() == p { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+        if auth.permission() == Some(p) { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
     }
 
-    fn changed(&self, account: &AccountId, kind: ResourceKind) {
-        if kind == ResourceKind::Group {
+    /// Drops the account's cached grants and credentials after a write that can change
+    /// them: any Group write (who inherits which roles), and a User written as inactive
+    /// (its personal tokens stop working). Other user writes leave the caches alone, so bulk
+    /// provisioning does not flush them on every request.
+    fn changed(&self, account: &AccountId, kind: ResourceKind, doc: Option<&Map<String, Value>>) {
+        let deactivated = doc.and_then(|d| d.get("active")) == Some(&Value::Bool(false));
+        if kind == ResourceKind::Group || deactivated {
             (self.on_change)(account);
         }
     }
@@ -93,7 +98,8 @@ impl ScimService {
         let id = new_resource_id();
         let created =
             self.store.create_resource(account, kind, &id, &doc, &members, self.clock.now()).await?;
-        self.changed(account, kind);
+        // A new user has no tokens yet; only a new group can change grants.
+        self.changed(account, kind, None);
         Ok(created)
     }
 
@@ -136,7 +142,7 @@ impl ScimService {
             .update_resource(account, kind, id, &update, self.clock.now())
             .await
             .map_err(|e| precondition(e, if_match))?;
-        self.changed(account, kind);
+        self.changed(account, kind, Some(&doc));
         self.store.get_resource(account, kind, id, true).await
     }
 
@@ -160,7 +166,7 @@ impl ScimService {
                 .update_resource(account, kind, id, &update, self.clock.now())
                 .await
                 .map_err(|e| precondition(e, if_match))?;
-            self.changed(account, kind);
+            self.changed(account, kind, None);
             return Ok(PatchOutcome { version });
         }
         for _ in 0..PATCH_RETRIES {
@@ -183,7 +189,7 @@ impl ScimService {
             };
             match self.store.update_resource(account, kind, id, &update, self.clock.now()).await {
                 Ok((version, _)) => {
-                    self.changed(account, kind);
+                    self.changed(account, kind, Some(&doc));
                     return Ok(PatchOutcome { version });
                 }
                 Err(DomainError::VersionMismatch) if if_match.is_none() => continue,

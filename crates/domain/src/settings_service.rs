@@ -17,7 +17,8 @@ use crate::error::DomainError;
 use crate::ids::AccountId;
 use crate::netguard::JwksUrlPolicy;
 use crate::settings::{
-    Effective, JWKS_URL, REGISTRY, ScopeLevel, SettingAudit, SettingDef, SettingRow, find, resolve,
+    Effective, JWKS_URL, REGISTRY, SERVICE_ACCOUNT_ID, ScopeLevel, SettingAudit, SettingDef, SettingRow,
+    find, resolve,
 };
 use crate::store::{AccessStore, SettingsStore};
 
@@ -75,6 +76,9 @@ pub struct SettingsService {
     ttl: Duration,
     policy: JwksUrlPolicy,
     cache: Cache<AccountId, Snapshot>,
+    /// Bumped by every invalidation: a snapshot read before an invalidation is not cached
+    /// after it (a slow reader must not put back what a write just dropped).
+    generations: Arc<std::sync::Mutex<std::collections::HashMap<AccountId, u64>>>,
     on_change: SettingsHook,
 }
 
@@ -85,7 +89,7 @@ impl std::fmt::Debug for SettingsService {
 }
 
 fn require(auth: &Authorized, p: Permission) -> Result<&AccountId, DomainError> {
-    if auth.permission() == p { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+    if auth.permission() == Some(p) { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
 }
 
 fn actor(p: &Principal) -> String {
@@ -109,6 +113,7 @@ impl SettingsService {
             ttl: Duration::try_from(ttl).unwrap_or(Duration::seconds(120)),
             policy,
             cache: Cache::builder().max_capacity(10_000).build(),
+            generations: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
             on_change,
         }
     }
@@ -122,9 +127,21 @@ impl SettingsService {
         {
             return Ok(rows);
         }
+        let generation = self.generation(account);
         let rows = Arc::new(self.store.list_setting_rows(account).await?);
-        self.cache.insert(account.clone(), (now, rows.clone()));
+        if self.generation(account) == generation {
+            self.cache.insert(account.clone(), (now, rows.clone()));
+        }
         Ok(rows)
+    }
+
+    fn generation(&self, account: &AccountId) -> u64 {
+        self.generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(account)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The account's current snapshot (cached), for readers that derive something from it
@@ -135,6 +152,12 @@ impl SettingsService {
 
     /// Drops the account's cached snapshot on this node.
     pub fn invalidate(&self, account: &AccountId) {
+        *self
+            .generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(account.clone())
+            .or_insert(0) += 1;
         self.cache.invalidate(account);
     }
 
@@ -205,12 +228,16 @@ impl SettingsService {
         Ok(SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
     }
 
-    /// Applies a batch; each item succeeds or fails on its own.
+    /// Applies a batch; each item succeeds or fails on its own. `may_delegate` says whether
+    /// the caller also holds `core_serviceaccount_manageapikey`: the `scim_jwt_*` settings
+    /// let a JWT act as a service account, which is as much power as minting that service
+    /// account's tokens, so writing them needs it too.
     pub async fn update(
         &self,
         auth: &Authorized,
         scope: &Scope,
         items: Vec<SettingUpdate>,
+        may_delegate: bool,
     ) -> Result<Vec<UpdateResult>, DomainError> {
         let account = require(auth, Permission::SettingEdit)?;
         if items.len() > MAX_BATCH {
@@ -220,7 +247,7 @@ impl SettingsService {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let identifier = item.identifier.clone();
-            let result = self.update_one(auth, account, scope, item).await;
+            let result = self.update_one(auth, account, scope, item, may_delegate).await;
             let (ok, error) = match result {
                 Ok(()) => (true, None),
                 Err(DomainError::Invalid(e)) => (false, Some(e.detail)),
@@ -245,9 +272,18 @@ impl SettingsService {
         account: &AccountId,
         scope: &Scope,
         item: SettingUpdate,
+        may_delegate: bool,
     ) -> Result<(), DomainError> {
         let def = find(&item.identifier)
             .ok_or_else(|| DomainError::invalid(format!("unknown setting '{}'", item.identifier)))?;
+        if def.identifier.starts_with("scim_jwt_") && !may_delegate {
+            return Err(DomainError::invalid(format!(
+                "{} configures which JWTs act as a service account, so writing it also needs the \
+                 permission {}",
+                def.identifier,
+                Permission::ServiceaccountManageapikey
+            )));
+        }
         let level = ScopeLevel::of(scope);
         // Always decide on fresh values, never on a cached snapshot.
         let rows = self.store.list_setting_rows(account).await?;
@@ -274,6 +310,14 @@ impl SettingsService {
                 let value = def.parse_value(raw).map_err(DomainError::invalid)?;
                 if def.identifier == JWKS_URL {
                     self.policy.check(&value).map_err(DomainError::invalid)?;
+                }
+                if def.identifier == SERVICE_ACCOUNT_ID {
+                    self.scopes.get_service_account(account, &value).await.map_err(|e| match e {
+                        DomainError::NotFound(_) => DomainError::invalid(format!(
+                            "service account '{value}' does not exist in this account"
+                        )),
+                        e => e,
+                    })?;
                 }
                 let allow = item.allow_overrides.unwrap_or(def.allow_overrides);
                 let row = SettingRow {

@@ -207,6 +207,32 @@ impl JwksCache {
         }
     }
 
+    /// Refetches the key set once through the URL's single flight, unless the URL is in its
+    /// cooldown (then nothing happens and the answer is `false`). Used when a token's
+    /// signature fails or no key fits it: the identity provider may have re-keyed under the
+    /// same `kid` or published a new key without one. A flood of such tokens costs at most one
+    /// fetch per cooldown.
+    pub async fn refetch(self: &Arc<Self>, account: &AccountId, url: &url::Url) -> bool {
+        let slot = self.slot(account, url);
+        let seen_attempts = {
+            let now = self.clock.now();
+            let st = slot.state();
+            if st.cooldown_until.is_some_and(|c| now < c) {
+                return false;
+            }
+            st.attempts
+        };
+        let _flight = slot.flight.lock().await;
+        if slot.state().attempts == seen_attempts {
+            if let Err(e) = self.fetch_into(&slot).await {
+                tracing::warn!(url = %slot.url, error = %e, "JWKS refetch failed");
+            }
+            let now = self.clock.now();
+            slot.state().cooldown_until = Some(now + KID_COOLDOWN);
+        }
+        true
+    }
+
     /// The key for a token, refetching once (single flight, with cooldown and negative
     /// cache) when the `kid` is unknown, so a rotated key works within one request.
     pub async fn key_for(

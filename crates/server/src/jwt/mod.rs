@@ -196,13 +196,18 @@ fn unauthenticated(reason: Reason) -> DomainError {
     DomainError::Unauthenticated(reason.label())
 }
 
-/// A time claim: absent, or a JSON number (seconds since the epoch).
+/// The latest time claim accepted (year ~4000): keeps the arithmetic on claims far from
+/// overflow.
+const MAX_TIME_CLAIM: i64 = 1 << 36;
+
+/// A time claim: absent, or a JSON number of seconds since the epoch in [0, 2^36].
 fn time_claim(claims: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, Reason> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
             .or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15).map(|f| f.floor() as i64))
+            .filter(|t| (0..=MAX_TIME_CLAIM).contains(t))
             .map(Some)
             .ok_or(Reason::BadTimeClaim),
         Some(_) => Err(Reason::BadTimeClaim),
@@ -354,17 +359,39 @@ impl JwtAuthenticator {
         }
         let parsed = token::parse(raw)?;
 
-        let (_, key) = self.keys.key_for(&account, &cfg.url, parsed.alg, parsed.kid.as_deref()).await?;
-        let valid = jsonwebtoken::crypto::verify(
-            parsed.signature,
-            parsed.signing_input.as_bytes(),
-            &key.key,
-            parsed.alg,
-        )
-        .unwrap_or(false);
-        if !valid {
-            return Err(Reason::BadSignature.into());
-        }
+        let kid = parsed.kid.as_deref();
+        let verify = |k: &keys::VerifyKey| {
+            jsonwebtoken::crypto::verify(
+                parsed.signature,
+                parsed.signing_input.as_bytes(),
+                &k.key,
+                parsed.alg,
+            )
+            .unwrap_or(false)
+        };
+        let key = match self.keys.key_for(&account, &cfg.url, parsed.alg, kid).await {
+            Ok((_, k)) => k,
+            // No key fits a token without `kid`: maybe a key was just published.
+            Err(Reason::NoMatchingKey) if self.keys.refetch(&account, &cfg.url).await => {
+                self.keys.key_for(&account, &cfg.url, parsed.alg, kid).await?.1
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let key = if verify(&key) {
+            key
+        } else {
+            // The identity provider may have re-keyed under the same `kid` (or, without one,
+            // replaced its only key): one refetch per cooldown, then try the current key.
+            let fresh = if self.keys.refetch(&account, &cfg.url).await {
+                self.keys.key_for(&account, &cfg.url, parsed.alg, kid).await.ok().map(|(_, k)| k)
+            } else {
+                None
+            };
+            match fresh {
+                Some(k) if k.fingerprint != key.fingerprint && verify(&k) => k,
+                _ => return Err(Reason::BadSignature.into()),
+            }
+        };
         let claims = &parsed.claims;
         let exp = time_claim(claims, "exp")?.ok_or(Reason::MissingExp)?;
         let nbf = time_claim(claims, "nbf")?;

@@ -464,6 +464,13 @@ async fn group_members_inherit_roles_and_lose_them_at_once() {
     let r = app.admin(Method::DELETE, &u("/authz/api/roleassignments/viewers_ra"), None).await;
     ok_data(&r);
     assert_scim_error(&scim_as(&app, &pat, Method::GET, "/Users", None).await, 403, None);
+    // Deactivating the user (how Entra ID and Okta remove people) stops its tokens at once;
+    // reactivating brings them back.
+    let active = |on: bool| patch_body(json!([{"op": "replace", "path": "active", "value": on}]));
+    assert!(app.patch(&format!("/Users/{uid}"), active(false)).await.status.is_success());
+    assert_scim_error(&scim_as(&app, &pat, Method::GET, "/Users", None).await, 401, None);
+    assert!(app.patch(&format!("/Users/{uid}"), active(true)).await.status.is_success());
+    assert_scim_error(&scim_as(&app, &pat, Method::GET, "/Users", None).await, 403, None);
     // Deleting the user kills its tokens.
     assert_eq!(app.delete(&format!("/Users/{uid}")).await.status, StatusCode::NO_CONTENT);
     assert_scim_error(&scim_as(&app, &pat, Method::GET, "/Users", None).await, 401, None);
@@ -498,6 +505,13 @@ async fn token_expiry_rotation_and_deletion() {
     assert_ne!(rotated, full);
     assert_eq!(rotated.rsplit_once('.').map(|x| x.0), full.rsplit_once('.').map(|x| x.0), "same token id");
     assert_scim_error(&scim_as(&app, &full, Method::GET, "/Users", None).await, 401, None);
+    assert_eq!(scim_as(&app, &rotated, Method::GET, "/Users", None).await.status, StatusCode::OK);
+    // A grace period longer than 30 days is refused.
+    let far = now() + 31 * 24 * hour;
+    let r = app
+        .admin(Method::POST, &u(&format!("/ng/api/token/rotate/tok?{q}&rotateTimestamp={far}")), None)
+        .await;
+    assert_envelope_error(&r, 400, "INVALID_REQUEST");
     assert_eq!(scim_as(&app, &rotated, Method::GET, "/Users", None).await.status, StatusCode::OK);
     // Rotation with rotateTimestamp: both work until then.
     let r = app

@@ -335,6 +335,16 @@ async fn every_rejection() {
             "claim_missing",
         ),
         ("five parts (JWE)", "a.b.c.d.e".into(), "encrypted"),
+        (
+            "exp beyond any sane date",
+            t.token_with(&rsa, |c| drop(c.insert("exp".into(), json!(i64::MAX)))),
+            "bad_time_claim",
+        ),
+        (
+            "negative iat",
+            t.token_with(&rsa, |c| drop(c.insert("iat".into(), json!(i64::MIN)))),
+            "bad_time_claim",
+        ),
     ];
     for (name, token, label) in cases {
         let before = t.metric(label);
@@ -491,6 +501,20 @@ async fn key_rotation_is_picked_up_within_one_request_and_kid_floods_cost_one_fe
     assert_eq!(t.jwks.hits(), 3);
     // Known keys kept working throughout.
     assert_eq!(t.get(&t.token(&k1)).await.status, StatusCode::OK);
+    // The identity provider re-keys under the same kid: accepted on the first request, with
+    // one refetch; tokens of the old key under that kid then fail.
+    t.clock.advance(time::Duration::seconds(31));
+    let rekeyed = generate(Algorithm::RS256, "k1").expect("key");
+    t.jwks.publish(&[rekeyed.jwk.clone(), k2.jwk.clone()]);
+    let hits = t.jwks.hits();
+    assert_eq!(t.get(&t.token(&rekeyed)).await.status, StatusCode::OK);
+    assert_eq!(t.jwks.hits(), hits + 1);
+    assert_refused(&t.get(&t.token(&k1)).await);
+    // A flood of bad signatures under a known kid: no further fetches during the cooldown.
+    for _ in 0..20 {
+        assert_refused(&t.get(&t.token(&k1)).await);
+    }
+    assert_eq!(t.jwks.hits(), hits + 1);
 }
 
 #[tokio::test]

@@ -150,8 +150,9 @@ async fn documented_curl_request_runs_verbatim() {
         )
         .await;
     assert_eq!(data(&r), &json!({"valueType": "String", "value": "SCIM_Provisioner_Okta"}));
-    // The body exactly as documented, placeholders and all: the URL item fails with a
-    // message; the other three are stored.
+    // The body exactly as documented, placeholders and all: the URL item fails (not a URL)
+    // and so does the service account (none is called SERVICE_ACCOUNT_ID); the claim name and
+    // value are stored.
     let r = app.send(Method::PUT, SETTINGS, None, Some(DOCUMENTED_BODY.into()), &headers).await;
     let items = data(&r).as_array().expect("list").clone();
     assert_eq!(items[0]["updateStatus"], false);
@@ -160,7 +161,9 @@ async fn documented_curl_request_runs_verbatim() {
         "{}",
         r.text
     );
-    assert!(items[1..].iter().all(|i| i["updateStatus"] == true));
+    assert!(items[1]["updateStatus"] == true && items[2]["updateStatus"] == true, "{}", r.text);
+    assert_eq!(items[3]["updateStatus"], false);
+    assert!(items[3]["errorMessage"].as_str().is_some_and(|m| m.contains("does not exist")), "{}", r.text);
     assert_eq!(
         value_at(&app, "scim_jwt_token_jwks_keys_url", "", "").await,
         "https://login.example.com/common/discovery/v2.0/keys"
@@ -480,4 +483,62 @@ async fn cache_is_fresh_on_the_writing_node_and_bounded_by_the_ttl_elsewhere() {
     assert_eq!(read(&node_b).await, None);
     clock.advance(time::Duration::seconds(2));
     assert_eq!(read(&node_b).await.as_deref(), Some("email"));
+}
+
+/// The `scim_jwt_*` settings decide which JWTs act as a service account: writing them takes
+/// `core_serviceaccount_manageapikey` besides `core_setting_edit`, and the service account
+/// must exist.
+#[tokio::test]
+async fn jwt_settings_need_the_power_to_act_as_the_service_account() {
+    let app = TestApp::new().await;
+    enable_settings(&app).await;
+    let api = |method: Method, path: &str, key: &str, body: Value| {
+        let app = &app;
+        let path = format!("/gateway{path}?accountIdentifier=acme");
+        let key = key.to_string();
+        async move { app.api(method, &path, &key, Some(body)).await }
+    };
+    let admin = app.token.clone();
+    let sa = json!({"identifier": "editor", "name": "editor", "email": "e@acme.test"});
+    assert_eq!(api(Method::POST, "/ng/api/serviceaccount", &admin, sa).await.status, StatusCode::OK);
+    let role = json!({"identifier": "settings_editor", "name": "s", "permissions": ["core_setting_view", "core_setting_edit"]});
+    assert_eq!(api(Method::POST, "/authz/api/roles", &admin, role).await.status, StatusCode::OK);
+    let ra = json!({"roleIdentifier": "settings_editor", "resourceGroupIdentifier": "_all_account_level_resources",
+                    "principal": {"identifier": "editor", "type": "SERVICE_ACCOUNT"}});
+    assert_eq!(api(Method::POST, "/authz/api/roleassignments", &admin, ra).await.status, StatusCode::OK);
+    let key = json!({"identifier": "k", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "editor"});
+    assert_eq!(api(Method::POST, "/ng/api/apikey", &admin, key).await.status, StatusCode::OK);
+    let tok = json!({"identifier": "t", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "editor", "apiKeyIdentifier": "k"});
+    let r = api(Method::POST, "/ng/api/token", &admin, tok).await;
+    let editor = data(&r).as_str().expect("token").to_string();
+    // The editor may change ordinary settings, not the JWT ones.
+    let r = app
+        .api(
+            Method::PUT,
+            SETTINGS,
+            &editor,
+            Some(json!([
+                item("pipeline_timeout_minutes", json!("30"), true),
+                item("scim_jwt_token_service_account_id", json!("editor"), false),
+                item("scim_jwt_token_jwks_keys_url", json!("https://attacker.example/keys"), false),
+            ])),
+        )
+        .await;
+    let items = data(&r).as_array().expect("items").clone();
+    assert_eq!(items[0]["updateStatus"], true);
+    for it in &items[1..] {
+        assert_eq!(it["updateStatus"], false, "{it}");
+        assert!(
+            it["errorMessage"].as_str().is_some_and(|m| m.contains("core_serviceaccount_manageapikey")),
+            "{it}"
+        );
+    }
+    assert_eq!(value_at(&app, "scim_jwt_token_jwks_keys_url", "", "").await, Value::Null);
+    // The admin may, but only for a service account that exists.
+    let r =
+        put(&app, SETTINGS, json!([item("scim_jwt_token_service_account_id", json!("ghost"), false)])).await;
+    assert_eq!(data(&r)[0]["updateStatus"], false);
+    let r =
+        put(&app, SETTINGS, json!([item("scim_jwt_token_service_account_id", json!("editor"), false)])).await;
+    assert_eq!(data(&r)[0]["updateStatus"], true, "{}", r.text);
 }

@@ -1307,9 +1307,14 @@ impl AccessStore for Store {
     }
 
     async fn get_stored_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError> {
+        // A personal token stops working while its user is deactivated (`active: false`, how
+        // Entra ID and Okta remove people) and comes back if the user is reactivated.
         let row = sqlx::query(
-            "SELECT id, account_id, api_key_type, parent_identifier, secret_hash, valid_from_us, valid_to_us, \
-             previous_secret_hash, previous_valid_to_us FROM api_tokens WHERE id = $1",
+            "SELECT t.id, t.account_id, t.api_key_type, t.parent_identifier, t.secret_hash, t.valid_from_us, \
+             t.valid_to_us, t.previous_secret_hash, t.previous_valid_to_us FROM api_tokens t \
+             LEFT JOIN scim_users u ON t.api_key_type = 'USER' AND u.account_id = t.account_id \
+             AND u.id = t.parent_identifier \
+             WHERE t.id = $1 AND (t.api_key_type <> 'USER' OR u.active IS NULL OR u.active <> 0)",
         )
         .bind(token_id)
         .fetch_optional(&self.pool)

@@ -173,7 +173,8 @@ async fn update(
             update_type: i.update_type,
         })
         .collect();
-    let results = st.settings.update(&auth, &scope, updates).await?;
+    let may_delegate = caller.has(Permission::ServiceaccountManageapikey);
+    let results = st.settings.update(&auth, &scope, updates, may_delegate).await?;
     Ok(ok(json!(
         results
             .iter()
