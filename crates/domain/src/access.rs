@@ -306,6 +306,11 @@ impl Authorized {
     pub fn permission(&self) -> Option<Permission> {
         self.permission
     }
+    /// The account, when this proof is for `p`; a handler that obtained a proof for another
+    /// permission is a programming error, answered as 403 rather than acting.
+    pub fn require(&self, p: Permission) -> Result<&AccountId, DomainError> {
+        if self.permission == Some(p) { Ok(&self.account) } else { Err(DomainError::Forbidden(p)) }
+    }
     /// A proof for internal use (CLI, bootstrap): acts as the system with `p`.
     pub fn system(account: AccountId, p: Permission) -> Self {
         Self { account, principal: Principal::User(String::new()), permission: Some(p) }

@@ -32,12 +32,6 @@ pub struct AccessService {
     on_change: ChangeHook,
 }
 
-/// Checks that a proof is for the permission a use case needs (a handler that obtained the
-/// wrong one is a programming error, answered as 403 rather than acting).
-fn require(auth: &Authorized, p: Permission) -> Result<&AccountId, DomainError> {
-    if auth.permission() == Some(p) { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
-}
-
 fn check_name(name: &str, what: &str) -> Result<String, DomainError> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 128 {
@@ -58,6 +52,29 @@ fn check_tags(tags: &Tags) -> Result<(), DomainError> {
         return Err(DomainError::invalid("tags: at most 64, keys 1-128 and values up to 1024 characters"));
     }
     Ok(())
+}
+
+/// One page of a list whose built-in entries (kept in code) come before the custom ones
+/// (stored): the built-ins fill the first positions, and `custom` is asked only for the
+/// stored rows the page still needs.
+async fn builtins_first<T, F, Fut>(
+    builtins: Vec<T>,
+    page: PageRequest,
+    custom: F,
+) -> Result<Paged<T>, DomainError>
+where
+    F: FnOnce(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Paged<T>, DomainError>>,
+{
+    let nb = builtins.len() as u64;
+    let start = page.index * page.size;
+    let mut items: Vec<T> = builtins.into_iter().skip(start as usize).take(page.size as usize).collect();
+    let skip = start.saturating_sub(nb);
+    let want = page.size - items.len() as u64;
+    // The stored part starts `skip` rows in: fetch from the top and drop those.
+    let stored = custom(PageRequest { index: 0, size: skip + want }).await?;
+    items.extend(stored.items.into_iter().skip(skip as usize).take(want as usize));
+    Ok(Paged { items, total: stored.total + nb })
 }
 
 /// A plain email check: one '@', a non-empty local part, a dotted domain, no spaces.
@@ -128,7 +145,7 @@ impl AccessService {
         description: &str,
         tags: Tags,
     ) -> Result<Organization, DomainError> {
-        let account = require(auth, Permission::OrganizationEdit)?;
+        let account = auth.require(Permission::OrganizationEdit)?;
         validate_identifier(identifier, "organization")?;
         check_text(description, "description", 1024)?;
         check_tags(&tags)?;
@@ -147,7 +164,7 @@ impl AccessService {
 
     /// Reads an organization.
     pub async fn get_org(&self, auth: &Authorized, identifier: &str) -> Result<Organization, DomainError> {
-        self.store.get_org(require(auth, Permission::OrganizationView)?, identifier).await
+        self.store.get_org(auth.require(Permission::OrganizationView)?, identifier).await
     }
 
     /// Lists organizations.
@@ -157,7 +174,7 @@ impl AccessService {
         search: Option<&str>,
         page: PageRequest,
     ) -> Result<Paged<Organization>, DomainError> {
-        self.store.list_orgs(require(auth, Permission::OrganizationView)?, search, page).await
+        self.store.list_orgs(auth.require(Permission::OrganizationView)?, search, page).await
     }
 
     /// Updates an organization (the identifier cannot change).
@@ -169,7 +186,7 @@ impl AccessService {
         description: &str,
         tags: Tags,
     ) -> Result<Organization, DomainError> {
-        let account = require(auth, Permission::OrganizationEdit)?;
+        let account = auth.require(Permission::OrganizationEdit)?;
         check_text(description, "description", 1024)?;
         check_tags(&tags)?;
         let mut org = self.store.get_org(account, identifier).await?;
@@ -183,7 +200,7 @@ impl AccessService {
 
     /// Deletes an organization and its projects.
     pub async fn delete_org(&self, auth: &Authorized, identifier: &str) -> Result<(), DomainError> {
-        let account = require(auth, Permission::OrganizationEdit)?;
+        let account = auth.require(Permission::OrganizationEdit)?;
         self.store.delete_org(account, identifier).await?;
         self.changed(account);
         Ok(())
@@ -193,7 +210,7 @@ impl AccessService {
 
     /// Creates a project in an organization.
     pub async fn create_project(&self, auth: &Authorized, mut p: Project) -> Result<Project, DomainError> {
-        let account = require(auth, Permission::ProjectEdit)?;
+        let account = auth.require(Permission::ProjectEdit)?;
         validate_identifier(&p.identifier, "project")?;
         p.name = check_name(&p.name, "project")?;
         check_text(&p.description, "description", 1024)?;
@@ -207,7 +224,7 @@ impl AccessService {
 
     /// Reads a project.
     pub async fn get_project(&self, auth: &Authorized, org: &str, id: &str) -> Result<Project, DomainError> {
-        self.store.get_project(require(auth, Permission::ProjectView)?, org, id).await
+        self.store.get_project(auth.require(Permission::ProjectView)?, org, id).await
     }
 
     /// Lists projects.
@@ -218,12 +235,12 @@ impl AccessService {
         search: Option<&str>,
         page: PageRequest,
     ) -> Result<Paged<Project>, DomainError> {
-        self.store.list_projects(require(auth, Permission::ProjectView)?, org, search, page).await
+        self.store.list_projects(auth.require(Permission::ProjectView)?, org, search, page).await
     }
 
     /// Updates a project's name, description, color and tags.
     pub async fn update_project(&self, auth: &Authorized, p: Project) -> Result<Project, DomainError> {
-        let account = require(auth, Permission::ProjectEdit)?;
+        let account = auth.require(Permission::ProjectEdit)?;
         check_text(&p.description, "description", 1024)?;
         check_tags(&p.tags)?;
         let mut cur = self.store.get_project(account, &p.org_identifier, &p.identifier).await?;
@@ -238,7 +255,7 @@ impl AccessService {
 
     /// Deletes a project.
     pub async fn delete_project(&self, auth: &Authorized, org: &str, id: &str) -> Result<(), DomainError> {
-        let account = require(auth, Permission::ProjectEdit)?;
+        let account = auth.require(Permission::ProjectEdit)?;
         self.store.delete_project(account, org, id).await?;
         self.changed(account);
         Ok(())
@@ -285,7 +302,7 @@ impl AccessService {
         auth: &Authorized,
         input: ServiceAccountInput,
     ) -> Result<ServiceAccount, DomainError> {
-        let account = require(auth, Permission::ServiceaccountEdit)?;
+        let account = auth.require(Permission::ServiceaccountEdit)?;
         let sa = self.service_account_from(input)?;
         self.store.create_service_account(account, &sa).await?;
         Ok(sa)
@@ -297,7 +314,7 @@ impl AccessService {
         auth: &Authorized,
         id: &str,
     ) -> Result<ServiceAccount, DomainError> {
-        self.store.get_service_account(require(auth, Permission::ServiceaccountView)?, id).await
+        self.store.get_service_account(auth.require(Permission::ServiceaccountView)?, id).await
     }
 
     /// Lists service accounts.
@@ -307,7 +324,7 @@ impl AccessService {
         search: Option<&str>,
         page: PageRequest,
     ) -> Result<Paged<ServiceAccount>, DomainError> {
-        self.store.list_service_accounts(require(auth, Permission::ServiceaccountView)?, search, page).await
+        self.store.list_service_accounts(auth.require(Permission::ServiceaccountView)?, search, page).await
     }
 
     /// Updates a service account (the identifier cannot change).
@@ -317,7 +334,7 @@ impl AccessService {
         identifier: &str,
         mut input: ServiceAccountInput,
     ) -> Result<ServiceAccount, DomainError> {
-        let account = require(auth, Permission::ServiceaccountEdit)?;
+        let account = auth.require(Permission::ServiceaccountEdit)?;
         if input.identifier.as_deref().is_some_and(|i| !i.is_empty() && i != identifier) {
             return Err(DomainError::invalid("the identifier of a service account cannot be changed"));
         }
@@ -331,7 +348,7 @@ impl AccessService {
 
     /// Deletes a service account with its keys, tokens and role assignments.
     pub async fn delete_service_account(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
-        let account = require(auth, Permission::ServiceaccountDelete)?;
+        let account = auth.require(Permission::ServiceaccountDelete)?;
         self.store.delete_service_account(account, id).await?;
         self.changed(account);
         Ok(())
@@ -378,7 +395,7 @@ impl AccessService {
 
     /// Creates a custom role.
     pub async fn create_role(&self, auth: &Authorized, mut role: Role) -> Result<Role, DomainError> {
-        let account = require(auth, Permission::RoleEdit)?;
+        let account = auth.require(Permission::RoleEdit)?;
         self.check_role(&mut role)?;
         let now = self.clock.now();
         role.created = now;
@@ -389,7 +406,7 @@ impl AccessService {
 
     /// Reads a role, built-in or custom.
     pub async fn get_role(&self, auth: &Authorized, id: &str) -> Result<Role, DomainError> {
-        let account = require(auth, Permission::RoleView)?;
+        let account = auth.require(Permission::RoleView)?;
         match self.builtin_roles().into_iter().find(|r| r.identifier == id) {
             Some(r) => Ok(r),
             None => self.store.get_role(account, id).await,
@@ -398,25 +415,13 @@ impl AccessService {
 
     /// Lists roles: the built-in ones first, then custom ones.
     pub async fn list_roles(&self, auth: &Authorized, page: PageRequest) -> Result<Paged<Role>, DomainError> {
-        let account = require(auth, Permission::RoleView)?;
-        let builtins = self.builtin_roles();
-        let nb = builtins.len() as u64;
-        let start = page.index * page.size;
-        // Built-ins occupy the first positions of the combined list.
-        let mut items: Vec<Role> =
-            builtins.into_iter().skip(start as usize).take(page.size as usize).collect();
-        let custom_offset = start.saturating_sub(nb);
-        let want = page.size - items.len() as u64;
-        // Fetch the custom part with an offset expressed as page index + skip.
-        let custom =
-            self.store.list_roles(account, PageRequest { index: 0, size: custom_offset + want }).await?;
-        items.extend(custom.items.into_iter().skip(custom_offset as usize).take(want as usize));
-        Ok(Paged { items, total: custom.total + nb })
+        let account = auth.require(Permission::RoleView)?;
+        builtins_first(self.builtin_roles(), page, |p| self.store.list_roles(account, p)).await
     }
 
     /// Updates a custom role; built-in roles are not editable.
     pub async fn update_role(&self, auth: &Authorized, mut role: Role) -> Result<Role, DomainError> {
-        let account = require(auth, Permission::RoleEdit)?;
+        let account = auth.require(Permission::RoleEdit)?;
         if builtin_role(&role.identifier).is_some() {
             return Err(DomainError::invalid(format!(
                 "'{}' is a built-in role and cannot be changed",
@@ -434,7 +439,7 @@ impl AccessService {
 
     /// Deletes a custom role that no assignment uses.
     pub async fn delete_role(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
-        let account = require(auth, Permission::RoleEdit)?;
+        let account = auth.require(Permission::RoleEdit)?;
         if builtin_role(id).is_some() {
             return Err(DomainError::invalid(format!("'{id}' is a built-in role and cannot be deleted")));
         }
@@ -491,7 +496,7 @@ impl AccessService {
         auth: &Authorized,
         mut rg: ResourceGroup,
     ) -> Result<ResourceGroup, DomainError> {
-        let account = require(auth, Permission::ResourcegroupEdit)?;
+        let account = auth.require(Permission::ResourcegroupEdit)?;
         self.check_resource_group(&mut rg)?;
         let now = self.clock.now();
         rg.created = now;
@@ -506,7 +511,7 @@ impl AccessService {
         auth: &Authorized,
         id: &str,
     ) -> Result<ResourceGroup, DomainError> {
-        let account = require(auth, Permission::ResourcegroupView)?;
+        let account = auth.require(Permission::ResourcegroupView)?;
         if id == ALL_ACCOUNT_RESOURCES {
             return Ok(self.builtin_resource_group());
         }
@@ -519,20 +524,11 @@ impl AccessService {
         auth: &Authorized,
         page: PageRequest,
     ) -> Result<Paged<ResourceGroup>, DomainError> {
-        let account = require(auth, Permission::ResourcegroupView)?;
-        let start = page.index * page.size;
-        let mut items = Vec::new();
-        if start == 0 {
-            items.push(self.builtin_resource_group());
-        }
-        let custom_offset = start.saturating_sub(1);
-        let want = page.size - items.len() as u64;
-        let custom = self
-            .store
-            .list_resource_groups(account, PageRequest { index: 0, size: custom_offset + want })
-            .await?;
-        items.extend(custom.items.into_iter().skip(custom_offset as usize).take(want as usize));
-        Ok(Paged { items, total: custom.total + 1 })
+        let account = auth.require(Permission::ResourcegroupView)?;
+        builtins_first(vec![self.builtin_resource_group()], page, |p| {
+            self.store.list_resource_groups(account, p)
+        })
+        .await
     }
 
     /// Updates a custom resource group.
@@ -541,7 +537,7 @@ impl AccessService {
         auth: &Authorized,
         mut rg: ResourceGroup,
     ) -> Result<ResourceGroup, DomainError> {
-        let account = require(auth, Permission::ResourcegroupEdit)?;
+        let account = auth.require(Permission::ResourcegroupEdit)?;
         if rg.identifier == ALL_ACCOUNT_RESOURCES {
             return Err(DomainError::invalid(format!(
                 "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be changed"
@@ -558,7 +554,7 @@ impl AccessService {
 
     /// Deletes a custom resource group that no assignment uses.
     pub async fn delete_resource_group(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
-        let account = require(auth, Permission::ResourcegroupEdit)?;
+        let account = auth.require(Permission::ResourcegroupEdit)?;
         if id == ALL_ACCOUNT_RESOURCES {
             return Err(DomainError::invalid(format!(
                 "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be deleted"
@@ -578,7 +574,7 @@ impl AccessService {
         auth: &Authorized,
         mut ra: RoleAssignment,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = require(auth, Permission::RoleassignmentEdit)?;
+        let account = auth.require(Permission::RoleassignmentEdit)?;
         if ra.identifier.trim().is_empty() {
             ra.identifier = format!("ra_{}", uuid::Uuid::new_v4().simple());
         } else {
@@ -639,7 +635,7 @@ impl AccessService {
         auth: &Authorized,
         id: &str,
     ) -> Result<RoleAssignment, DomainError> {
-        self.store.get_role_assignment(require(auth, Permission::RoleassignmentView)?, id).await
+        self.store.get_role_assignment(auth.require(Permission::RoleassignmentView)?, id).await
     }
 
     /// Lists role assignments, optionally of one principal.
@@ -649,9 +645,7 @@ impl AccessService {
         principal: Option<(PrincipalType, &str)>,
         page: PageRequest,
     ) -> Result<Paged<RoleAssignment>, DomainError> {
-        self.store
-            .list_role_assignments(require(auth, Permission::RoleassignmentView)?, principal, page)
-            .await
+        self.store.list_role_assignments(auth.require(Permission::RoleassignmentView)?, principal, page).await
     }
 
     /// Updates a role assignment: only `disabled` can change; the role, resource group and
@@ -661,7 +655,7 @@ impl AccessService {
         auth: &Authorized,
         wanted: RoleAssignment,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = require(auth, Permission::RoleassignmentEdit)?;
+        let account = auth.require(Permission::RoleassignmentEdit)?;
         let mut ra = self.store.get_role_assignment(account, &wanted.identifier).await?;
         if ra.role_identifier != wanted.role_identifier
             || ra.resource_group_identifier != wanted.resource_group_identifier
@@ -685,7 +679,7 @@ impl AccessService {
         auth: &Authorized,
         id: &str,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = require(auth, Permission::RoleassignmentEdit)?;
+        let account = auth.require(Permission::RoleassignmentEdit)?;
         let ra = self.store.get_role_assignment(account, id).await?;
         self.store.delete_role_assignment(account, id).await?;
         self.changed(account);
@@ -711,7 +705,7 @@ impl AccessService {
         write: bool,
     ) -> Result<(), DomainError> {
         match Self::api_key_permission(kind, write) {
-            Some(p) => require(auth, p).map(|_| ()),
+            Some(p) => auth.require(p).map(|_| ()),
             None => match auth.principal() {
                 Principal::User(id) if id == parent => Ok(()),
                 _ => Err(DomainError::ForbiddenMessage(

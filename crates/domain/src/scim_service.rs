@@ -70,8 +70,7 @@ impl ScimService {
     }
 
     fn account(auth: &Authorized, kind: ResourceKind, op: ScimOp) -> Result<&AccountId, DomainError> {
-        let p = Self::permission(kind, op);
-        if auth.permission() == Some(p) { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
+        auth.require(Self::permission(kind, op))
     }
 
     /// Drops the account's cached grants and credentials after a write that can change

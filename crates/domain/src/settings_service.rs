@@ -88,10 +88,6 @@ impl std::fmt::Debug for SettingsService {
     }
 }
 
-fn require(auth: &Authorized, p: Permission) -> Result<&AccountId, DomainError> {
-    if auth.permission() == Some(p) { Ok(auth.account()) } else { Err(DomainError::Forbidden(p)) }
-}
-
 fn actor(p: &Principal) -> String {
     format!("{}:{}", p.type_name(), p.id())
 }
@@ -197,7 +193,7 @@ impl SettingsService {
         group: Option<&str>,
         include_parent_scopes: bool,
     ) -> Result<Vec<SettingView>, DomainError> {
-        let account = require(auth, Permission::SettingView)?;
+        let account = auth.require(Permission::SettingView)?;
         self.check_scope(account, scope).await?;
         let level = ScopeLevel::of(scope);
         let rows = self.rows(account).await?;
@@ -220,7 +216,7 @@ impl SettingsService {
         scope: &Scope,
         identifier: &str,
     ) -> Result<SettingView, DomainError> {
-        let account = require(auth, Permission::SettingView)?;
+        let account = auth.require(Permission::SettingView)?;
         self.check_scope(account, scope).await?;
         let def = find(identifier)
             .ok_or_else(|| DomainError::NotFound(format!("setting '{identifier}' does not exist")))?;
@@ -239,7 +235,7 @@ impl SettingsService {
         items: Vec<SettingUpdate>,
         may_delegate: bool,
     ) -> Result<Vec<UpdateResult>, DomainError> {
-        let account = require(auth, Permission::SettingEdit)?;
+        let account = auth.require(Permission::SettingEdit)?;
         if items.len() > MAX_BATCH {
             return Err(DomainError::invalid(format!("at most {MAX_BATCH} settings per request")));
         }
@@ -353,6 +349,6 @@ impl SettingsService {
         auth: &Authorized,
         page: PageRequest,
     ) -> Result<Paged<SettingAudit>, DomainError> {
-        self.store.list_setting_audit(require(auth, Permission::SettingView)?, page).await
+        self.store.list_setting_audit(auth.require(Permission::SettingView)?, page).await
     }
 }

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{
-    Endpoint, ListParams, NgError, NgJson, NgResult, ep, from_millis, millis, ok, page_data, tags_json,
+    Endpoint, ListParams, NgError, NgJson, NgResult, ep, from_millis, millis, ok, page_data, same_identifier,
+    tags_json,
 };
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
@@ -187,11 +188,7 @@ async fn update_key(
     Path(id): Path<String>,
     NgJson(b): NgJson<KeyBody>,
 ) -> NgResult {
-    if b.identifier != id {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(Some(&b.identifier), &id)?;
     let key = key_from(b)?;
     let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
     let k = st.access.update_api_key(&auth, key).await?;
@@ -306,11 +303,7 @@ async fn update_token(
     Path(id): Path<String>,
     NgJson(b): NgJson<TokenBody>,
 ) -> NgResult {
-    if b.identifier != id {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(Some(&b.identifier), &id)?;
     let key = b.key()?;
     let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
     let t = st.access.update_token(&auth, &key, &id, b.input()?).await?;

@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, tags_json};
+use super::{
+    Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, same_identifier,
+    tags_json,
+};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
 
@@ -133,11 +136,7 @@ async fn update_role(
     NgJson(b): NgJson<RoleBody>,
 ) -> NgResult {
     let auth = caller.authorize(Permission::RoleEdit)?;
-    if b.identifier != id {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(Some(&b.identifier), &id)?;
     let r = st.access.update_role(&auth, role_from(b)?).await?;
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
@@ -269,11 +268,7 @@ async fn update_assignment(
     NgJson(b): NgJson<AssignmentBody>,
 ) -> NgResult {
     let auth = caller.authorize(Permission::RoleassignmentEdit)?;
-    if b.identifier.as_deref().is_some_and(|i| i != id) {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(b.identifier.as_deref(), &id)?;
     let t = OffsetDateTime::UNIX_EPOCH;
     let wanted = RoleAssignment {
         identifier: id.clone(),
@@ -401,11 +396,7 @@ async fn update_rg(
     NgJson(b): NgJson<RgBody>,
 ) -> NgResult {
     let auth = caller.authorize(Permission::ResourcegroupEdit)?;
-    if b.resource_group.identifier != id {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(Some(&b.resource_group.identifier), &id)?;
     let rg = st.access.update_resource_group(&auth, rg_from(b.resource_group)).await?;
     Ok(ok(rg_json(caller.account().as_str(), &rg)))
 }

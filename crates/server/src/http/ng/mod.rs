@@ -179,6 +179,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NgJson<T> {
     }
 }
 
+/// An update names its resource in the path; an identifier in the body, when there is one,
+/// must be the same.
+pub fn same_identifier(body: Option<&str>, path: &str) -> Result<(), NgError> {
+    match body {
+        Some(b) if b != path => {
+            Err(DomainError::invalid("the identifier in the body differs from the one in the path").into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Query parameters every list takes.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

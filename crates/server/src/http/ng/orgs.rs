@@ -10,7 +10,10 @@ use scimgate_domain::entities::{Organization, Project, Tags};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, tags_json};
+use super::{
+    Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, same_identifier,
+    tags_json,
+};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
 
@@ -109,11 +112,7 @@ async fn update_org(
     NgJson(b): NgJson<OrgBody>,
 ) -> NgResult {
     let auth = caller.authorize(Permission::OrganizationEdit)?;
-    if b.org.identifier.as_deref().is_some_and(|i| i != id) {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(b.org.identifier.as_deref(), &id)?;
     let o = st
         .access
         .update_org(
@@ -252,11 +251,7 @@ async fn update_project(
 ) -> NgResult {
     let auth = caller.authorize(Permission::ProjectEdit)?;
     let org = project_org(&q, b.project.org_identifier.as_deref())?;
-    if b.project.identifier.as_deref().is_some_and(|i| i != id) {
-        return Err(
-            DomainError::invalid("the identifier in the body differs from the one in the path").into()
-        );
-    }
+    same_identifier(b.project.identifier.as_deref(), &id)?;
     let p = st.access.update_project(&auth, project_from(org, id, b.project)).await?;
     Ok(ok(project_json(caller.account().as_str(), &p)))
 }
