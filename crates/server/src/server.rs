@@ -184,17 +184,28 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<CreatedAccount>, Strin
         created.token
     );
     if let Some(path) = admin_token_path(&state.config.database) {
-        write_secret_file(&path, &format!("{}\n", created.token))
+        write_secret_file(&path, &format!("{}\n", created.token), false)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("scimgate: the token is also in {} (mode 0600)", path.display());
     }
     Ok(Some(created))
 }
 
-fn write_secret_file(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+/// Writes a secret to a file readable only by its owner (mode 0600). `create_new` refuses to
+/// replace an existing file instead of truncating it.
+pub(crate) fn write_secret_file(
+    path: &std::path::Path,
+    content: &str,
+    create_new: bool,
+) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true);
+    if create_new {
+        opts.create_new(true);
+    } else {
+        opts.create(true).truncate(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -135,7 +135,8 @@ pub fn keygen(dir: &Path, alg_name: &str, kid: Option<&str>) -> Result<Value, St
         return Err(format!("{} exists; choose another --kid", key_path.display()));
     }
     let k = generate(alg, &kid)?;
-    write_private(&key_path, &k.private_pem)?;
+    crate::server::write_secret_file(&key_path, &k.private_pem, true)
+        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
     let jwks_path = dir.join("jwks.json");
     let mut doc: Value = match std::fs::read(&jwks_path) {
         Ok(bytes) => {
@@ -153,19 +154,6 @@ pub fn keygen(dir: &Path, alg_name: &str, kid: Option<&str>) -> Result<Value, St
         "privateKey": key_path.display().to_string(),
         "jwks": jwks_path.display().to_string(),
     }))
-}
-
-fn write_private(path: &Path, content: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// `scimgate jwt mint`: claims from `key=value` pairs (a value that parses as a JSON
