@@ -15,7 +15,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use http_body_util::{BodyExt, Limited};
 use scimgate_domain::DomainError;
 use scimgate_domain::entities::{PageRequest, Paged, Tags};
 use serde::Deserialize;
@@ -23,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::http::body::{BodyError, read_json};
 use crate::state::AppState;
 
 tokio::task_local! {
@@ -148,31 +148,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NgJson<T> {
     type Rejection = NgError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            if !ct.contains("json") {
-                return Err(DomainError::invalid(format!(
-                    "Content-Type '{ct}' is not supported; send application/json"
-                ))
-                .into());
-            }
-        }
-        let limit = state.config.max_body_bytes;
-        let bytes = match Limited::new(req.into_body(), limit).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(DomainError::invalid(format!(
-                    "the request body exceeds the limit of {limit} bytes"
-                ))
-                .into());
-            }
-            Err(_) => return Err(DomainError::invalid("the request body could not be read").into()),
-        };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(DomainError::invalid("the request body is empty; a JSON object is required").into());
-        }
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| DomainError::invalid(format!("the request body is not valid JSON: {e}")))?;
+        let value = read_json(req, state.config.max_body_bytes).await.map_err(|e| {
+            DomainError::invalid(match e {
+                BodyError::UnsupportedType(ct) => {
+                    format!("Content-Type '{ct}' is not supported; send application/json")
+                }
+                BodyError::TooLarge(limit) => format!("the request body exceeds the limit of {limit} bytes"),
+                BodyError::Unreadable => "the request body could not be read".to_string(),
+                BodyError::Empty => "the request body is empty; a JSON object is required".to_string(),
+                BodyError::NotJson(e) => format!("the request body is not valid JSON: {e}"),
+            })
+        })?;
         let t = serde_json::from_value(value)
             .map_err(|e| DomainError::invalid(format!("the request body has the wrong shape: {e}")))?;
         Ok(NgJson(t))
