@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 
 use scimgate_domain::DomainError;
 
@@ -67,13 +67,21 @@ impl SqliteStore {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, DomainError> {
+        // No journal_mode on the pool's connections: switching it needs a lock that
+        // busy_timeout cannot wait for, so a connection opened while another one writes (the
+        // pool growing during a migration, a second node starting) would fail with "database
+        // is locked". WAL is a property of the database file: set it once, below.
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| DomainError::Internal(format!("invalid SQLite URL '{url}': {e}")))?
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            ensure_wal(&opts)
+                .await
+                .map_err(|e| DomainError::Internal(format!("cannot open database '{url}': {e}")))?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { max_connections.max(1) })
             .acquire_timeout(acquire_timeout)
@@ -83,7 +91,25 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|e| DomainError::Internal(format!("cannot open database '{url}': {e}")))?;
-        MIGRATOR.run(&pool).await.map_err(|e| migrate_error(&MIGRATOR, e))?;
+        // SQLite has no migration lock: two processes opening a fresh file at once (two nodes,
+        // or `account create` beside a starting server) both try to apply a migration, and the
+        // later one fails once the first has committed. Running again sees it applied; a real
+        // failure fails every time.
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(
+                    e @ (sqlx::migrate::MigrateError::Execute(_)
+                    | sqlx::migrate::MigrateError::ExecuteMigration(..)),
+                ) if attempt < 5 => {
+                    tracing::debug!(error = %e, "migration raced with another process; running it again");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => return Err(migrate_error(&MIGRATOR, e)),
+            }
+        }
         Ok(Self { pool })
     }
 
@@ -91,6 +117,28 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Puts the database file in WAL mode once, on a connection of its own. Another process may
+/// hold a lock for a moment (a second node starting on the same file): retry for a while,
+/// and accept a file that some other connection already switched.
+async fn ensure_wal(opts: &SqliteConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::ConnectOptions;
+    let mut conn = opts.connect().await?;
+    let mut last = None;
+    for _ in 0..100 {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL").fetch_one(&mut conn).await {
+            Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(m) => last = Some(sqlx::Error::Protocol(format!("journal_mode stayed '{m}'"))),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(last.unwrap_or_else(|| sqlx::Error::Protocol("cannot switch to WAL".into())))
 }
 
 /// The store the shared tests run on: a fresh in-memory database.
@@ -103,6 +151,25 @@ async fn test_store() -> Option<Store> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file database is in WAL mode, and several pools (nodes) can open it at the same time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn file_databases_use_wal_and_open_concurrently() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { SqliteStore::open(&url).await })
+            })
+            .collect();
+        for handle in opens {
+            let store = handle.await.expect("join").expect("open");
+            let mode: String =
+                sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.expect("pragma");
+            assert_eq!(mode, "wal");
+        }
+    }
     use crate::query::{Param, SqlBuf, filter_sql, write_filter};
     use common::bind_all;
     use scim::table;

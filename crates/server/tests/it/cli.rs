@@ -185,7 +185,7 @@ fn newer_database_is_refused() {
         .args(["account", "create", "acme", "--admin-email", "admin@acme.test", "--database", &url])
         .output()
         .expect("run");
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     rt.block_on(async {
         let store = scimgate_store::SqliteStore::open(&url).await.expect("open");
