@@ -1,15 +1,17 @@
-//! Permissions, principals and the authorization proof (contract.md §3, design.md "How a
-//! request flows").
+//! Permissions, principals and the verified caller (docs/contract.md §3, docs/design.md
+//! "How a request flows").
 //!
-//! A handler holds a [`Caller`] once the credential is verified; it must turn it into an
-//! [`Authorized`] for one permission before a service will act. `Authorized` can only be
-//! made here, so a handler that forgot the check does not compile.
+//! A handler holds a [`Caller`] once the credential is verified and passes it to a service;
+//! the service checks the permission its use case needs (the table in [`crate::use_case`]).
+//! The checks are `pub(crate)`: nothing outside the domain can decide who may do what.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::DomainError;
 use crate::ids::AccountId;
+use crate::token::TokenKind;
+use crate::use_case::{Need, UseCase};
 
 macro_rules! permissions {
     ($($variant:ident = $name:literal, $resource:literal;)*) => {
@@ -151,20 +153,24 @@ pub enum Principal {
     User(String),
     /// A service account (identifier).
     ServiceAccount(String),
+    /// The operator: the CLI and the first start, never a credential.
+    System,
 }
 
 impl Principal {
-    /// The id or identifier.
+    /// The id or identifier (`system` for the operator).
     pub fn id(&self) -> &str {
         match self {
             Principal::User(id) | Principal::ServiceAccount(id) => id,
+            Principal::System => "system",
         }
     }
-    /// `USER` or `SERVICE_ACCOUNT`.
+    /// `USER`, `SERVICE_ACCOUNT` or `SYSTEM`.
     pub fn type_name(&self) -> &'static str {
         match self {
             Principal::User(_) => "USER",
             Principal::ServiceAccount(_) => "SERVICE_ACCOUNT",
+            Principal::System => "SYSTEM",
         }
     }
 }
@@ -216,7 +222,9 @@ impl Grants {
 }
 
 /// A verified credential: the account it belongs to, who it acts for and what it may do.
-/// Only the authentication service makes one.
+/// The authentication service makes one from a credential; [`Caller::system`] makes the
+/// operator's. Every service method takes one and checks the permission its use case
+/// needs itself ([`crate::use_case`]).
 #[derive(Debug, Clone)]
 pub struct Caller {
     account: AccountId,
@@ -234,6 +242,13 @@ impl Caller {
     ) -> Self {
         Self { account, principal, token_id, grants }
     }
+    /// The operator acting on an account (CLI, first start): every permission, and the only
+    /// caller that passes [`Need::Operator`].
+    pub fn system(account: AccountId) -> Self {
+        let mut grants = Grants::default();
+        grants.add(Scope::account(), PermissionSet::all());
+        Self { account, principal: Principal::System, token_id: None, grants: Arc::new(grants) }
+    }
     /// The account.
     pub fn account(&self) -> &AccountId {
         &self.account
@@ -247,77 +262,54 @@ impl Caller {
         self.token_id.as_deref()
     }
     /// Whether the caller holds `p` at account scope.
-    pub fn has(&self, p: Permission) -> bool {
+    pub(crate) fn holds(&self, p: Permission) -> bool {
         self.grants.at(&Scope::account()).contains(p)
     }
-    /// Checks `p` at account scope; 403 naming the permission if it is missing.
-    pub fn authorize(&self, p: Permission) -> Result<Authorized, DomainError> {
-        self.authorize_at(&Scope::account(), p)
+    /// Checks what `use_case` needs at account scope; on success, the account to act in.
+    /// 403 naming the missing permission.
+    pub(crate) fn authorize(&self, use_case: UseCase) -> Result<&AccountId, DomainError> {
+        self.authorize_at(&Scope::account(), use_case)
     }
-    /// Checks `p` at a scope.
-    pub fn authorize_at(&self, scope: &Scope, p: Permission) -> Result<Authorized, DomainError> {
-        if self.grants.at(scope).contains(p) {
-            Ok(Authorized {
-                account: self.account.clone(),
-                principal: self.principal.clone(),
-                permission: Some(p),
-            })
-        } else {
-            Err(DomainError::Forbidden(p))
+    /// Checks what `use_case` needs at a scope (a grant at the account or a parent scope
+    /// covers it).
+    pub(crate) fn authorize_at(&self, scope: &Scope, use_case: UseCase) -> Result<&AccountId, DomainError> {
+        match use_case.need() {
+            Need::Permission(p) if self.grants.at(scope).contains(p) => Ok(&self.account),
+            Need::Permission(p) => Err(DomainError::Forbidden(p)),
+            Need::Operator if self.principal == Principal::System => Ok(&self.account),
+            Need::Operator => Err(DomainError::ForbiddenMessage(format!(
+                "{} is an operator action (scimgate CLI)",
+                use_case.name()
+            ))),
+            Need::OwnKeysOr(_) => Err(DomainError::Internal(format!(
+                "{} needs the key owner: check it with authorize_keys",
+                use_case.name()
+            ))),
         }
     }
-    /// The proof for acting on the caller's own resources (personal API keys), which needs
-    /// no permission: only the user itself may.
-    pub fn authorize_self(&self, user_id: &str) -> Result<Authorized, DomainError> {
-        match &self.principal {
-            Principal::User(id) if id == user_id => Ok(Authorized {
-                account: self.account.clone(),
-                principal: self.principal.clone(),
-                // No permission: this proof only says "the user itself", so no use case
-                // that needs a permission accepts it.
-                permission: None,
-            }),
-            _ => Err(DomainError::ForbiddenMessage(
-                "personal API keys and tokens can only be managed by the user who owns them".into(),
-            )),
+    /// Checks an API key or token use case: a service account's keys need the use case's
+    /// permission; a user's personal keys only the user itself.
+    pub(crate) fn authorize_keys(
+        &self,
+        use_case: UseCase,
+        kind: TokenKind,
+        parent: &str,
+    ) -> Result<&AccountId, DomainError> {
+        let Need::OwnKeysOr(p) = use_case.need() else { return self.authorize(use_case) };
+        match kind {
+            TokenKind::ServiceAccount if self.holds(p) => Ok(&self.account),
+            TokenKind::ServiceAccount => Err(DomainError::Forbidden(p)),
+            TokenKind::User => match &self.principal {
+                Principal::User(id) if id == parent => Ok(&self.account),
+                _ => Err(DomainError::ForbiddenMessage(
+                    "personal API keys and tokens can only be managed by the user who owns them".into(),
+                )),
+            },
         }
     }
 }
 
-/// Proof that the caller holds a permission in an account. Services take it instead of a
-/// bare account id.
-#[derive(Debug, Clone)]
-pub struct Authorized {
-    account: AccountId,
-    principal: Principal,
-    permission: Option<Permission>,
-}
-
-impl Authorized {
-    /// The account the proof is for.
-    pub fn account(&self) -> &AccountId {
-        &self.account
-    }
-    /// Who acts.
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-    /// The permission that was checked (`None` for the proof that a user acts on its own keys).
-    pub fn permission(&self) -> Option<Permission> {
-        self.permission
-    }
-    /// The account, when this proof is for `p`; a handler that obtained a proof for another
-    /// permission is a programming error, answered as 403 rather than acting.
-    pub fn require(&self, p: Permission) -> Result<&AccountId, DomainError> {
-        if self.permission == Some(p) { Ok(&self.account) } else { Err(DomainError::Forbidden(p)) }
-    }
-    /// A proof for internal use (CLI, bootstrap): acts as the system with `p`.
-    pub fn system(account: AccountId, p: Permission) -> Self {
-        Self { account, principal: Principal::User(String::new()), permission: Some(p) }
-    }
-}
-
-/// The identifier rule for service accounts (contract.md §3): derive from a name.
+/// The identifier rule for service accounts (docs/contract.md §3): derive from a name.
 pub fn identifier_from_name(name: &str) -> String {
     let mut s = String::new();
     for c in name.trim().chars() {

@@ -1,14 +1,14 @@
 //! Access-control use cases: organizations, projects, service accounts, roles, resource
-//! groups, role assignments, API keys and tokens. Every method takes an [`Authorized`] for
-//! the permission it needs; the account comes from that proof.
+//! groups, role assignments, API keys and tokens. Every method takes the verified [`Caller`] and
+//! checks the permission its use case needs (crate::use_case) before anything else.
 
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
 use crate::access::{
-    ACCOUNT_ADMIN_ROLE, ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, Authorized, Permission, Principal,
-    RESOURCE_TYPES, builtin_role, identifier_from_name, validate_identifier,
+    ACCOUNT_ADMIN_ROLE, ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, Caller, Permission, RESOURCE_TYPES,
+    builtin_role, identifier_from_name, validate_identifier,
 };
 use crate::clock::Clock;
 use crate::entities::{
@@ -19,6 +19,7 @@ use crate::error::DomainError;
 use crate::ids::AccountId;
 use crate::store::AccessStore;
 use crate::token::{TokenKind, generate};
+use crate::use_case::UseCase;
 
 /// Called after every change that can alter who may do what, so authentication caches of
 /// that account are dropped at once on this node.
@@ -107,6 +108,54 @@ pub struct ServiceAccountInput {
     pub tags: Tags,
 }
 
+/// Input for creating or updating a custom role: permissions by wire name.
+#[derive(Debug, Clone, Default)]
+pub struct RoleInput {
+    /// Identifier.
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Permission names (`core_user_view`, ...).
+    pub permissions: Vec<String>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+impl RoleInput {
+    /// The role, once every permission name is known (400 naming the unknown ones and
+    /// listing the known ones).
+    fn into_role(self) -> Result<Role, DomainError> {
+        let mut unknown = Vec::new();
+        let mut permissions = Vec::new();
+        for p in &self.permissions {
+            match Permission::parse(p) {
+                Some(p) => permissions.push(p),
+                None => unknown.push(p.as_str()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(DomainError::invalid(format!(
+                "unknown permissions: {}; known permissions: {}",
+                unknown.join(", "),
+                Permission::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let t = OffsetDateTime::UNIX_EPOCH;
+        Ok(Role {
+            identifier: self.identifier,
+            name: self.name,
+            description: self.description,
+            permissions,
+            tags: self.tags,
+            builtin: false,
+            created: t,
+            modified: t,
+        })
+    }
+}
+
 /// Input for a token.
 #[derive(Debug, Clone, Default)]
 pub struct TokenInput {
@@ -134,18 +183,30 @@ impl AccessService {
         (self.on_change)(account);
     }
 
+    // ---- the account ---------------------------------------------------------------
+
+    /// Reads the caller's account. Asking about another account is answered like a
+    /// credential of another account (401), so nothing about it leaks.
+    pub fn get_account(&self, caller: &Caller, identifier: &str) -> Result<AccountId, DomainError> {
+        let account = caller.authorize(UseCase::GetAccount)?;
+        if identifier != account.as_str() {
+            return Err(DomainError::Unauthenticated("path account differs from accountIdentifier"));
+        }
+        Ok(account.clone())
+    }
+
     // ---- organizations -------------------------------------------------------------
 
     /// Creates an organization.
     pub async fn create_org(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         identifier: &str,
         name: &str,
         description: &str,
         tags: Tags,
     ) -> Result<Organization, DomainError> {
-        let account = auth.require(Permission::OrganizationEdit)?;
+        let account = caller.authorize(UseCase::CreateOrganization)?;
         validate_identifier(identifier, "organization")?;
         check_text(description, "description", 1024)?;
         check_tags(&tags)?;
@@ -163,30 +224,30 @@ impl AccessService {
     }
 
     /// Reads an organization.
-    pub async fn get_org(&self, auth: &Authorized, identifier: &str) -> Result<Organization, DomainError> {
-        self.store.get_org(auth.require(Permission::OrganizationView)?, identifier).await
+    pub async fn get_org(&self, caller: &Caller, identifier: &str) -> Result<Organization, DomainError> {
+        self.store.get_org(caller.authorize(UseCase::GetOrganization)?, identifier).await
     }
 
     /// Lists organizations.
     pub async fn list_orgs(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         search: Option<&str>,
         page: PageRequest,
     ) -> Result<Paged<Organization>, DomainError> {
-        self.store.list_orgs(auth.require(Permission::OrganizationView)?, search, page).await
+        self.store.list_orgs(caller.authorize(UseCase::ListOrganizations)?, search, page).await
     }
 
     /// Updates an organization (the identifier cannot change).
     pub async fn update_org(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         identifier: &str,
         name: &str,
         description: &str,
         tags: Tags,
     ) -> Result<Organization, DomainError> {
-        let account = auth.require(Permission::OrganizationEdit)?;
+        let account = caller.authorize(UseCase::UpdateOrganization)?;
         check_text(description, "description", 1024)?;
         check_tags(&tags)?;
         let mut org = self.store.get_org(account, identifier).await?;
@@ -199,8 +260,8 @@ impl AccessService {
     }
 
     /// Deletes an organization and its projects.
-    pub async fn delete_org(&self, auth: &Authorized, identifier: &str) -> Result<(), DomainError> {
-        let account = auth.require(Permission::OrganizationEdit)?;
+    pub async fn delete_org(&self, caller: &Caller, identifier: &str) -> Result<(), DomainError> {
+        let account = caller.authorize(UseCase::DeleteOrganization)?;
         self.store.delete_org(account, identifier).await?;
         self.changed(account);
         Ok(())
@@ -209,8 +270,8 @@ impl AccessService {
     // ---- projects ------------------------------------------------------------------
 
     /// Creates a project in an organization.
-    pub async fn create_project(&self, auth: &Authorized, mut p: Project) -> Result<Project, DomainError> {
-        let account = auth.require(Permission::ProjectEdit)?;
+    pub async fn create_project(&self, caller: &Caller, mut p: Project) -> Result<Project, DomainError> {
+        let account = caller.authorize(UseCase::CreateProject)?;
         validate_identifier(&p.identifier, "project")?;
         p.name = check_name(&p.name, "project")?;
         check_text(&p.description, "description", 1024)?;
@@ -223,24 +284,24 @@ impl AccessService {
     }
 
     /// Reads a project.
-    pub async fn get_project(&self, auth: &Authorized, org: &str, id: &str) -> Result<Project, DomainError> {
-        self.store.get_project(auth.require(Permission::ProjectView)?, org, id).await
+    pub async fn get_project(&self, caller: &Caller, org: &str, id: &str) -> Result<Project, DomainError> {
+        self.store.get_project(caller.authorize(UseCase::GetProject)?, org, id).await
     }
 
     /// Lists projects.
     pub async fn list_projects(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         org: Option<&str>,
         search: Option<&str>,
         page: PageRequest,
     ) -> Result<Paged<Project>, DomainError> {
-        self.store.list_projects(auth.require(Permission::ProjectView)?, org, search, page).await
+        self.store.list_projects(caller.authorize(UseCase::ListProjects)?, org, search, page).await
     }
 
     /// Updates a project's name, description, color and tags.
-    pub async fn update_project(&self, auth: &Authorized, p: Project) -> Result<Project, DomainError> {
-        let account = auth.require(Permission::ProjectEdit)?;
+    pub async fn update_project(&self, caller: &Caller, p: Project) -> Result<Project, DomainError> {
+        let account = caller.authorize(UseCase::UpdateProject)?;
         check_text(&p.description, "description", 1024)?;
         check_tags(&p.tags)?;
         let mut cur = self.store.get_project(account, &p.org_identifier, &p.identifier).await?;
@@ -254,8 +315,8 @@ impl AccessService {
     }
 
     /// Deletes a project.
-    pub async fn delete_project(&self, auth: &Authorized, org: &str, id: &str) -> Result<(), DomainError> {
-        let account = auth.require(Permission::ProjectEdit)?;
+    pub async fn delete_project(&self, caller: &Caller, org: &str, id: &str) -> Result<(), DomainError> {
+        let account = caller.authorize(UseCase::DeleteProject)?;
         self.store.delete_project(account, org, id).await?;
         self.changed(account);
         Ok(())
@@ -299,10 +360,10 @@ impl AccessService {
     /// Creates a service account.
     pub async fn create_service_account(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         input: ServiceAccountInput,
     ) -> Result<ServiceAccount, DomainError> {
-        let account = auth.require(Permission::ServiceaccountEdit)?;
+        let account = caller.authorize(UseCase::CreateServiceAccount)?;
         let sa = self.service_account_from(input)?;
         self.store.create_service_account(account, &sa).await?;
         Ok(sa)
@@ -311,30 +372,30 @@ impl AccessService {
     /// Reads a service account.
     pub async fn get_service_account(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         id: &str,
     ) -> Result<ServiceAccount, DomainError> {
-        self.store.get_service_account(auth.require(Permission::ServiceaccountView)?, id).await
+        self.store.get_service_account(caller.authorize(UseCase::GetServiceAccount)?, id).await
     }
 
     /// Lists service accounts.
     pub async fn list_service_accounts(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         search: Option<&str>,
         page: PageRequest,
     ) -> Result<Paged<ServiceAccount>, DomainError> {
-        self.store.list_service_accounts(auth.require(Permission::ServiceaccountView)?, search, page).await
+        self.store.list_service_accounts(caller.authorize(UseCase::ListServiceAccounts)?, search, page).await
     }
 
     /// Updates a service account (the identifier cannot change).
     pub async fn update_service_account(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         identifier: &str,
         mut input: ServiceAccountInput,
     ) -> Result<ServiceAccount, DomainError> {
-        let account = auth.require(Permission::ServiceaccountEdit)?;
+        let account = caller.authorize(UseCase::UpdateServiceAccount)?;
         if input.identifier.as_deref().is_some_and(|i| !i.is_empty() && i != identifier) {
             return Err(DomainError::invalid("the identifier of a service account cannot be changed"));
         }
@@ -347,8 +408,8 @@ impl AccessService {
     }
 
     /// Deletes a service account with its keys, tokens and role assignments.
-    pub async fn delete_service_account(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
-        let account = auth.require(Permission::ServiceaccountDelete)?;
+    pub async fn delete_service_account(&self, caller: &Caller, id: &str) -> Result<(), DomainError> {
+        let account = caller.authorize(UseCase::DeleteServiceAccount)?;
         self.store.delete_service_account(account, id).await?;
         self.changed(account);
         Ok(())
@@ -394,8 +455,9 @@ impl AccessService {
     }
 
     /// Creates a custom role.
-    pub async fn create_role(&self, auth: &Authorized, mut role: Role) -> Result<Role, DomainError> {
-        let account = auth.require(Permission::RoleEdit)?;
+    pub async fn create_role(&self, caller: &Caller, input: RoleInput) -> Result<Role, DomainError> {
+        let account = caller.authorize(UseCase::CreateRole)?;
+        let mut role = input.into_role()?;
         self.check_role(&mut role)?;
         let now = self.clock.now();
         role.created = now;
@@ -405,8 +467,8 @@ impl AccessService {
     }
 
     /// Reads a role, built-in or custom.
-    pub async fn get_role(&self, auth: &Authorized, id: &str) -> Result<Role, DomainError> {
-        let account = auth.require(Permission::RoleView)?;
+    pub async fn get_role(&self, caller: &Caller, id: &str) -> Result<Role, DomainError> {
+        let account = caller.authorize(UseCase::GetRole)?;
         match self.builtin_roles().into_iter().find(|r| r.identifier == id) {
             Some(r) => Ok(r),
             None => self.store.get_role(account, id).await,
@@ -414,14 +476,15 @@ impl AccessService {
     }
 
     /// Lists roles: the built-in ones first, then custom ones.
-    pub async fn list_roles(&self, auth: &Authorized, page: PageRequest) -> Result<Paged<Role>, DomainError> {
-        let account = auth.require(Permission::RoleView)?;
+    pub async fn list_roles(&self, caller: &Caller, page: PageRequest) -> Result<Paged<Role>, DomainError> {
+        let account = caller.authorize(UseCase::ListRoles)?;
         builtins_first(self.builtin_roles(), page, |p| self.store.list_roles(account, p)).await
     }
 
     /// Updates a custom role; built-in roles are not editable.
-    pub async fn update_role(&self, auth: &Authorized, mut role: Role) -> Result<Role, DomainError> {
-        let account = auth.require(Permission::RoleEdit)?;
+    pub async fn update_role(&self, caller: &Caller, input: RoleInput) -> Result<Role, DomainError> {
+        let account = caller.authorize(UseCase::UpdateRole)?;
+        let mut role = input.into_role()?;
         if builtin_role(&role.identifier).is_some() {
             return Err(DomainError::invalid(format!(
                 "'{}' is a built-in role and cannot be changed",
@@ -438,8 +501,8 @@ impl AccessService {
     }
 
     /// Deletes a custom role that no assignment uses.
-    pub async fn delete_role(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
-        let account = auth.require(Permission::RoleEdit)?;
+    pub async fn delete_role(&self, caller: &Caller, id: &str) -> Result<(), DomainError> {
+        let account = caller.authorize(UseCase::DeleteRole)?;
         if builtin_role(id).is_some() {
             return Err(DomainError::invalid(format!("'{id}' is a built-in role and cannot be deleted")));
         }
@@ -493,10 +556,10 @@ impl AccessService {
     /// Creates a custom resource group.
     pub async fn create_resource_group(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         mut rg: ResourceGroup,
     ) -> Result<ResourceGroup, DomainError> {
-        let account = auth.require(Permission::ResourcegroupEdit)?;
+        let account = caller.authorize(UseCase::CreateResourceGroup)?;
         self.check_resource_group(&mut rg)?;
         let now = self.clock.now();
         rg.created = now;
@@ -506,12 +569,8 @@ impl AccessService {
     }
 
     /// Reads a resource group.
-    pub async fn get_resource_group(
-        &self,
-        auth: &Authorized,
-        id: &str,
-    ) -> Result<ResourceGroup, DomainError> {
-        let account = auth.require(Permission::ResourcegroupView)?;
+    pub async fn get_resource_group(&self, caller: &Caller, id: &str) -> Result<ResourceGroup, DomainError> {
+        let account = caller.authorize(UseCase::GetResourceGroup)?;
         if id == ALL_ACCOUNT_RESOURCES {
             return Ok(self.builtin_resource_group());
         }
@@ -521,10 +580,10 @@ impl AccessService {
     /// Lists resource groups, the built-in one first.
     pub async fn list_resource_groups(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         page: PageRequest,
     ) -> Result<Paged<ResourceGroup>, DomainError> {
-        let account = auth.require(Permission::ResourcegroupView)?;
+        let account = caller.authorize(UseCase::ListResourceGroups)?;
         builtins_first(vec![self.builtin_resource_group()], page, |p| {
             self.store.list_resource_groups(account, p)
         })
@@ -534,10 +593,10 @@ impl AccessService {
     /// Updates a custom resource group.
     pub async fn update_resource_group(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         mut rg: ResourceGroup,
     ) -> Result<ResourceGroup, DomainError> {
-        let account = auth.require(Permission::ResourcegroupEdit)?;
+        let account = caller.authorize(UseCase::UpdateResourceGroup)?;
         if rg.identifier == ALL_ACCOUNT_RESOURCES {
             return Err(DomainError::invalid(format!(
                 "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be changed"
@@ -553,8 +612,8 @@ impl AccessService {
     }
 
     /// Deletes a custom resource group that no assignment uses.
-    pub async fn delete_resource_group(&self, auth: &Authorized, id: &str) -> Result<(), DomainError> {
-        let account = auth.require(Permission::ResourcegroupEdit)?;
+    pub async fn delete_resource_group(&self, caller: &Caller, id: &str) -> Result<(), DomainError> {
+        let account = caller.authorize(UseCase::DeleteResourceGroup)?;
         if id == ALL_ACCOUNT_RESOURCES {
             return Err(DomainError::invalid(format!(
                 "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be deleted"
@@ -571,10 +630,10 @@ impl AccessService {
     /// principal exist. The identifier is generated when empty.
     pub async fn create_role_assignment(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         mut ra: RoleAssignment,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = auth.require(Permission::RoleassignmentEdit)?;
+        let account = caller.authorize_at(&ra.scope, UseCase::CreateRoleAssignment)?;
         if ra.identifier.trim().is_empty() {
             ra.identifier = format!("ra_{}", uuid::Uuid::new_v4().simple());
         } else {
@@ -632,30 +691,32 @@ impl AccessService {
     /// Reads a role assignment.
     pub async fn get_role_assignment(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         id: &str,
     ) -> Result<RoleAssignment, DomainError> {
-        self.store.get_role_assignment(auth.require(Permission::RoleassignmentView)?, id).await
+        self.store.get_role_assignment(caller.authorize(UseCase::GetRoleAssignment)?, id).await
     }
 
     /// Lists role assignments, optionally of one principal.
     pub async fn list_role_assignments(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         principal: Option<(PrincipalType, &str)>,
         page: PageRequest,
     ) -> Result<Paged<RoleAssignment>, DomainError> {
-        self.store.list_role_assignments(auth.require(Permission::RoleassignmentView)?, principal, page).await
+        self.store
+            .list_role_assignments(caller.authorize(UseCase::ListRoleAssignments)?, principal, page)
+            .await
     }
 
     /// Updates a role assignment: only `disabled` can change; the role, resource group and
     /// principal identify it and must be sent unchanged.
     pub async fn update_role_assignment(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         wanted: RoleAssignment,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = auth.require(Permission::RoleassignmentEdit)?;
+        let account = caller.authorize(UseCase::UpdateRoleAssignment)?;
         let mut ra = self.store.get_role_assignment(account, &wanted.identifier).await?;
         if ra.role_identifier != wanted.role_identifier
             || ra.resource_group_identifier != wanted.resource_group_identifier
@@ -676,10 +737,10 @@ impl AccessService {
     /// Deletes a role assignment.
     pub async fn delete_role_assignment(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         id: &str,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = auth.require(Permission::RoleassignmentEdit)?;
+        let account = caller.authorize(UseCase::DeleteRoleAssignment)?;
         let ra = self.store.get_role_assignment(account, id).await?;
         self.store.delete_role_assignment(account, id).await?;
         self.changed(account);
@@ -687,33 +748,6 @@ impl AccessService {
     }
 
     // ---- API keys and tokens -------------------------------------------------------
-
-    /// The proof an API key operation needs: service-account keys need
-    /// `core_serviceaccount_manageapikey` (`_view` to read); personal keys are the user's own.
-    pub fn api_key_permission(kind: TokenKind, write: bool) -> Option<Permission> {
-        match (kind, write) {
-            (TokenKind::ServiceAccount, true) => Some(Permission::ServiceaccountManageapikey),
-            (TokenKind::ServiceAccount, false) => Some(Permission::ServiceaccountView),
-            (TokenKind::User, _) => None,
-        }
-    }
-
-    fn check_key_proof(
-        auth: &Authorized,
-        kind: TokenKind,
-        parent: &str,
-        write: bool,
-    ) -> Result<(), DomainError> {
-        match Self::api_key_permission(kind, write) {
-            Some(p) => auth.require(p).map(|_| ()),
-            None => match auth.principal() {
-                Principal::User(id) if id == parent => Ok(()),
-                _ => Err(DomainError::ForbiddenMessage(
-                    "personal API keys and tokens can only be managed by the user who owns them".into(),
-                )),
-            },
-        }
-    }
 
     async fn check_parent(
         &self,
@@ -733,9 +767,9 @@ impl AccessService {
     }
 
     /// Creates an API key.
-    pub async fn create_api_key(&self, auth: &Authorized, mut key: ApiKey) -> Result<ApiKey, DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        let account = auth.account();
+    pub async fn create_api_key(&self, caller: &Caller, mut key: ApiKey) -> Result<ApiKey, DomainError> {
+        let account =
+            caller.authorize_keys(UseCase::CreateApiKey, key.api_key_type, &key.parent_identifier)?;
         validate_identifier(&key.identifier, "API key")?;
         key.name =
             check_name(if key.name.trim().is_empty() { &key.identifier } else { &key.name }, "API key")?;
@@ -755,26 +789,26 @@ impl AccessService {
     }
 
     /// Reads an API key.
-    pub async fn get_api_key(&self, auth: &Authorized, key: &ApiKeyRef) -> Result<ApiKey, DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, false)?;
-        self.store.get_api_key(auth.account(), key).await
+    pub async fn get_api_key(&self, caller: &Caller, key: &ApiKeyRef) -> Result<ApiKey, DomainError> {
+        let account = caller.authorize_keys(UseCase::GetApiKey, key.api_key_type, &key.parent_identifier)?;
+        self.store.get_api_key(account, key).await
     }
 
     /// Lists the API keys of a parent.
     pub async fn list_api_keys(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: TokenKind,
         parent: &str,
     ) -> Result<Vec<ApiKey>, DomainError> {
-        Self::check_key_proof(auth, kind, parent, false)?;
-        self.store.list_api_keys(auth.account(), kind, parent).await
+        let account = caller.authorize_keys(UseCase::ListApiKeys, kind, parent)?;
+        self.store.list_api_keys(account, kind, parent).await
     }
 
     /// Updates an API key's name, description, tags and default lifetime.
-    pub async fn update_api_key(&self, auth: &Authorized, key: ApiKey) -> Result<ApiKey, DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        let account = auth.account();
+    pub async fn update_api_key(&self, caller: &Caller, key: ApiKey) -> Result<ApiKey, DomainError> {
+        let account =
+            caller.authorize_keys(UseCase::UpdateApiKey, key.api_key_type, &key.parent_identifier)?;
         let r = ApiKeyRef {
             api_key_type: key.api_key_type,
             parent_identifier: key.parent_identifier.clone(),
@@ -794,22 +828,23 @@ impl AccessService {
     }
 
     /// Deletes an API key and its tokens.
-    pub async fn delete_api_key(&self, auth: &Authorized, key: &ApiKeyRef) -> Result<(), DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        self.store.delete_api_key(auth.account(), key).await?;
-        self.changed(auth.account());
+    pub async fn delete_api_key(&self, caller: &Caller, key: &ApiKeyRef) -> Result<(), DomainError> {
+        let account =
+            caller.authorize_keys(UseCase::DeleteApiKey, key.api_key_type, &key.parent_identifier)?;
+        self.store.delete_api_key(account, key).await?;
+        self.changed(account);
         Ok(())
     }
 
     /// Creates a token; returns its metadata and the full token string (shown once).
     pub async fn create_token(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         key: &ApiKeyRef,
         input: TokenInput,
     ) -> Result<(TokenInfo, String), DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        let account = auth.account();
+        let account =
+            caller.authorize_keys(UseCase::CreateToken, key.api_key_type, &key.parent_identifier)?;
         validate_identifier(&input.identifier, "token")?;
         let api_key = self.store.get_api_key(account, key).await?;
         let now = self.clock.now();
@@ -851,25 +886,25 @@ impl AccessService {
     /// Lists the tokens of an API key (never their secrets).
     pub async fn list_tokens(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         key: &ApiKeyRef,
         page: PageRequest,
     ) -> Result<Paged<TokenInfo>, DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, false)?;
-        self.store.list_tokens(auth.account(), key, page).await
+        let account = caller.authorize_keys(UseCase::ListTokens, key.api_key_type, &key.parent_identifier)?;
+        self.store.list_tokens(account, key, page).await
     }
 
     /// Rotates a token: a new secret, same token record. The old secret stops working at
     /// `rotate_at` (default: at once).
     pub async fn rotate_token(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         key: &ApiKeyRef,
         identifier: &str,
         rotate_at: Option<OffsetDateTime>,
     ) -> Result<String, DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        let account = auth.account();
+        let account =
+            caller.authorize_keys(UseCase::RotateToken, key.api_key_type, &key.parent_identifier)?;
         let info = self.store.get_token_info(account, key, identifier).await?;
         let now = self.clock.now();
         if info.valid_to.is_some_and(|t| t <= now) {
@@ -897,13 +932,13 @@ impl AccessService {
     /// Updates a token's name, description, tags and expiry.
     pub async fn update_token(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         key: &ApiKeyRef,
         identifier: &str,
         input: TokenInput,
     ) -> Result<TokenInfo, DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        let account = auth.account();
+        let account =
+            caller.authorize_keys(UseCase::UpdateToken, key.api_key_type, &key.parent_identifier)?;
         let mut info = self.store.get_token_info(account, key, identifier).await?;
         check_text(&input.description, "description", 1024)?;
         check_tags(&input.tags)?;
@@ -924,12 +959,12 @@ impl AccessService {
     /// Deletes a token; it stops working at once on this node.
     pub async fn delete_token(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         key: &ApiKeyRef,
         identifier: &str,
     ) -> Result<(), DomainError> {
-        Self::check_key_proof(auth, key.api_key_type, &key.parent_identifier, true)?;
-        let account = auth.account();
+        let account =
+            caller.authorize_keys(UseCase::DeleteToken, key.api_key_type, &key.parent_identifier)?;
         let info = self.store.get_token_info(account, key, identifier).await?;
         self.store.delete_token(account, &info.token_id).await?;
         self.changed(account);
@@ -937,19 +972,20 @@ impl AccessService {
     }
 }
 
-/// Turns a feature flag on or off (operator action from the CLI).
+/// Turns a feature flag on or off: an operator action (the CLI), so only
+/// [`Caller::system`] may.
 pub async fn set_feature_flag(
     store: &dyn AccessStore,
-    account: &str,
+    caller: &Caller,
     flag: &str,
     on: bool,
 ) -> Result<(), DomainError> {
-    let account = AccountId::parse(account)?;
+    let account = caller.authorize(UseCase::SetFeatureFlag)?;
     if !crate::account_service::KNOWN_FEATURE_FLAGS.contains(&flag) {
         return Err(DomainError::invalid(format!(
             "unknown feature flag '{flag}'; known flags: {}",
             crate::account_service::KNOWN_FEATURE_FLAGS.join(", ")
         )));
     }
-    store.set_feature_flag(&account, flag, on).await
+    store.set_feature_flag(account, flag, on).await
 }

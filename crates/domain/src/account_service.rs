@@ -1,12 +1,14 @@
-//! Creating accounts with their first admin (contract.md §1 `account create`).
+//! Creating accounts with their first admin (docs/contract.md §1 `account create`).
 
 use serde_json::{Map, Value, json};
 
+use crate::access::Caller;
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::ids::{AccountId, new_resource_id};
 use crate::store::{AccountStore, NewAccount};
 use crate::token::{TokenKind, generate};
+use crate::use_case::UseCase;
 use scimgate_scim::ScimError;
 use scimgate_scim::schema::ResourceKind;
 
@@ -25,15 +27,17 @@ pub struct CreatedAccount {
 pub const KNOWN_FEATURE_FLAGS: &[&str] = &["NG_SETTINGS", "PL_SUPPORT_JWT_TOKEN_SCIM_API"];
 
 /// Creates an account with an admin user (userName = email) and a personal access token.
+/// An operator action: `caller` is [`Caller::system`] for the new account.
 pub async fn create_account(
     store: &dyn AccountStore,
     clock: &dyn Clock,
-    id: &str,
+    caller: &Caller,
     admin_email: &str,
     name: Option<&str>,
     feature_flags: &[String],
 ) -> Result<CreatedAccount, DomainError> {
-    let account = AccountId::parse(id)?;
+    let account = caller.authorize(UseCase::CreateAccount)?.clone();
+    let id = account.as_str();
     let email = admin_email.trim();
     let valid_email =
         email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') || d == "localhost")

@@ -1,6 +1,6 @@
 //! Authentication: from a presented credential to a [`Caller`] with its grants.
 //!
-//! The warm path touches no database (design.md: the async hand-off to the database, not
+//! The warm path touches no database (docs/design.md: the async hand-off to the database, not
 //! the driver, limits throughput): token records, grants and feature flags are cached.
 //! Every access-control change bumps the account's epoch, which makes that account's cached
 //! entries stale at once on this node; the TTL bounds how long another node may serve a
@@ -84,7 +84,7 @@ impl AuthService {
     pub async fn authenticate_token(&self, raw: &str, path_account: &str) -> Result<Caller, DomainError> {
         let presented = PresentedToken::parse(raw).ok_or(DomainError::Unauthenticated("malformed token"))?;
         // A credential of account A on account B is 401 and never reveals whether B exists
-        // (contract.md §3).
+        // (docs/contract.md §3).
         if presented.account != path_account {
             return Err(DomainError::Unauthenticated("token is for another account"));
         }

@@ -1,4 +1,4 @@
-//! Time as a parameter (design.md principle 3): the one place that reads the wall clock.
+//! Time as a parameter (docs/design.md principle 3): the one place that reads the wall clock.
 
 use time::OffsetDateTime;
 

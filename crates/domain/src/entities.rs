@@ -1,4 +1,4 @@
-//! Access-control entities of an account (contract.md §3): organizations, projects,
+//! Access-control entities of an account (docs/contract.md §3): organizations, projects,
 //! service accounts, roles, resource groups, role assignments, API keys and tokens.
 
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@ pub mod settings;
 pub mod settings_service;
 pub mod store;
 pub mod token;
+pub mod use_case;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::DomainError;

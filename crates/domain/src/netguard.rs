@@ -1,4 +1,4 @@
-//! Which network addresses scimgate may fetch from (jwt-auth.md item 11): the SSRF guard's
+//! Which network addresses scimgate may fetch from (docs/jwt-auth.md item 11): the SSRF guard's
 //! address classifier and the operator's allow-list. Pure functions, no I/O: the JWKS
 //! fetcher checks each resolved address at connect time, and the Settings API checks literal
 //! IPs in a JWKS URL at write time.
@@ -165,7 +165,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The policy for JWKS URLs: scheme and literal-address checks done when the URL is
-/// written (contract.md §4); host names are checked on each connection by the fetcher.
+/// written (docs/contract.md §4); host names are checked on each connection by the fetcher.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JwksUrlPolicy {
     /// `--jwks-allow-http`.

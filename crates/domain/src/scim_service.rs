@@ -9,12 +9,13 @@ use scimgate_scim::patch::{self, MemberChange, MemberRef, OpKind, PatchOperation
 use scimgate_scim::resource::{self, Meta};
 use scimgate_scim::schema::{GROUP_URN, ResourceKind};
 
-use crate::access::{Authorized, Permission};
+use crate::access::Caller;
 use crate::access_service::ChangeHook;
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::ids::{AccountId, new_resource_id};
 use crate::store::{ListPage, ListQuery, ResourceUpdate, ScimStore, StoredResource};
+use crate::use_case::UseCase;
 
 /// How often a PATCH is retried when a concurrent write changed the resource in between.
 const PATCH_RETRIES: usize = 8;
@@ -33,22 +34,60 @@ impl std::fmt::Debug for ScimService {
     }
 }
 
-/// What a SCIM operation does, for its permission.
+/// A SCIM operation, for the use case (and so the permission) it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimOp {
-    /// GET, list, search.
-    Read,
     /// POST.
     Create,
-    /// PUT, PATCH, DELETE.
-    Write,
+    /// GET one.
+    Get,
+    /// GET a list, POST `/.search`.
+    List,
+    /// PUT.
+    Replace,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl ScimOp {
+    /// The use case of this operation on a resource type (docs/contract.md §3 "SCIM needs").
+    pub fn use_case(self, kind: ResourceKind) -> UseCase {
+        use ResourceKind::{Group, User};
+        match (kind, self) {
+            (User, ScimOp::Create) => UseCase::CreateUser,
+            (User, ScimOp::Get) => UseCase::GetUser,
+            (User, ScimOp::List) => UseCase::ListUsers,
+            (User, ScimOp::Replace) => UseCase::ReplaceUser,
+            (User, ScimOp::Patch) => UseCase::PatchUser,
+            (User, ScimOp::Delete) => UseCase::DeleteUser,
+            (Group, ScimOp::Create) => UseCase::CreateGroup,
+            (Group, ScimOp::Get) => UseCase::GetGroup,
+            (Group, ScimOp::List) => UseCase::ListGroups,
+            (Group, ScimOp::Replace) => UseCase::ReplaceGroup,
+            (Group, ScimOp::Patch) => UseCase::PatchGroup,
+            (Group, ScimOp::Delete) => UseCase::DeleteGroup,
+        }
+    }
 }
 
 /// The result of a PATCH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PatchOutcome {
     /// The version after the patch.
     pub version: i64,
+    /// The resource after the patch, when it was asked for.
+    pub resource: Option<StoredResource>,
+}
+
+/// What a PATCH sends back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBack {
+    /// Only the new version (a Group PATCH answered 204).
+    Nothing,
+    /// The resource; `true` also loads members (groups) or groups (users).
+    Resource(bool),
 }
 
 impl ScimService {
@@ -58,19 +97,8 @@ impl ScimService {
         Self { store, clock, on_change }
     }
 
-    /// The permission an operation needs (contract.md §3 "SCIM needs").
-    pub fn permission(kind: ResourceKind, op: ScimOp) -> Permission {
-        match (kind, op) {
-            (ResourceKind::User, ScimOp::Read) => Permission::UserView,
-            (ResourceKind::User, ScimOp::Create) => Permission::UserInvite,
-            (ResourceKind::User, ScimOp::Write) => Permission::UserManage,
-            (ResourceKind::Group, ScimOp::Read) => Permission::UsergroupView,
-            (ResourceKind::Group, ScimOp::Create | ScimOp::Write) => Permission::UsergroupManage,
-        }
-    }
-
-    fn account(auth: &Authorized, kind: ResourceKind, op: ScimOp) -> Result<&AccountId, DomainError> {
-        auth.require(Self::permission(kind, op))
+    fn authorize(caller: &Caller, kind: ResourceKind, op: ScimOp) -> Result<&AccountId, DomainError> {
+        caller.authorize(op.use_case(kind))
     }
 
     /// Drops the account's cached grants and credentials after a write that can change
@@ -87,11 +115,11 @@ impl ScimService {
     /// POST: creates a resource (RFC 7644 §3.3).
     pub async fn create(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: ResourceKind,
         body: &Value,
     ) -> Result<StoredResource, DomainError> {
-        let account = Self::account(auth, kind, ScimOp::Create)?;
+        let account = Self::authorize(caller, kind, ScimOp::Create)?;
         let mut doc = resource::normalize(kind, body)?;
         let members = take_members(kind, &mut doc)?;
         let id = new_resource_id();
@@ -105,17 +133,12 @@ impl ScimService {
     /// GET one resource.
     pub async fn get(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: ResourceKind,
         id: &str,
         include_related: bool,
     ) -> Result<StoredResource, DomainError> {
-        // A caller that may change a resource may also read back what it changed (a PATCH or
-        // POST response), so any SCIM permission of this resource type serves here.
-        let account = [ScimOp::Read, ScimOp::Create, ScimOp::Write]
-            .into_iter()
-            .find_map(|op| Self::account(auth, kind, op).ok())
-            .ok_or(DomainError::Forbidden(Self::permission(kind, ScimOp::Read)))?;
+        let account = Self::authorize(caller, kind, ScimOp::Get)?;
         self.store.get_resource(account, kind, id, include_related).await
     }
 
@@ -123,13 +146,13 @@ impl ScimService {
     /// in the body becomes the membership.
     pub async fn replace(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: ResourceKind,
         id: &str,
         body: &Value,
         if_match: Option<i64>,
     ) -> Result<StoredResource, DomainError> {
-        let account = Self::account(auth, kind, ScimOp::Write)?;
+        let account = Self::authorize(caller, kind, ScimOp::Replace)?;
         let mut doc = resource::normalize(kind, body)?;
         let members = take_members(kind, &mut doc)?;
         let changes = match kind {
@@ -146,16 +169,18 @@ impl ScimService {
     }
 
     /// PATCH (RFC 7644 §3.5.2). A Group PATCH that only changes members never reads the
-    /// group or its members.
+    /// group or its members. `read_back` says whether the answer carries the resource (read
+    /// under the PATCH's own permission: the caller may see what it changed).
     pub async fn patch(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: ResourceKind,
         id: &str,
         body: &Value,
         if_match: Option<i64>,
+        read_back: ReadBack,
     ) -> Result<PatchOutcome, DomainError> {
-        let account = Self::account(auth, kind, ScimOp::Write)?;
+        let account = Self::authorize(caller, kind, ScimOp::Patch)?;
         let ops = patch::parse_request(body)?;
         if kind == ResourceKind::Group && ops.iter().all(is_member_op) {
             let changes = patch::apply(kind, &mut Map::new(), &ops)?;
@@ -166,7 +191,7 @@ impl ScimService {
                 .await
                 .map_err(|e| precondition(e, if_match))?;
             self.changed(account, kind, None);
-            return Ok(PatchOutcome { version });
+            return self.patched(account, kind, id, version, read_back).await;
         }
         for _ in 0..PATCH_RETRIES {
             let current = self.store.get_resource(account, kind, id, false).await?;
@@ -179,7 +204,7 @@ impl ScimService {
             let changes = patch::apply(kind, &mut doc, &ops)?;
             let doc = resource::finish(kind, doc)?;
             if doc == current.doc && changes.is_empty() {
-                return Ok(PatchOutcome { version: current.version });
+                return self.patched(account, kind, id, current.version, read_back).await;
             }
             let update = ResourceUpdate {
                 doc: Some(&doc),
@@ -189,7 +214,7 @@ impl ScimService {
             match self.store.update_resource(account, kind, id, &update, self.clock.now()).await {
                 Ok((version, _)) => {
                     self.changed(account, kind, Some(&doc));
-                    return Ok(PatchOutcome { version });
+                    return self.patched(account, kind, id, version, read_back).await;
                 }
                 Err(DomainError::VersionMismatch) if if_match.is_none() => continue,
                 Err(e) => return Err(precondition(e, if_match)),
@@ -198,15 +223,30 @@ impl ScimService {
         Err(DomainError::Internal(format!("PATCH of {id} kept conflicting with concurrent writes")))
     }
 
+    async fn patched(
+        &self,
+        account: &AccountId,
+        kind: ResourceKind,
+        id: &str,
+        version: i64,
+        read_back: ReadBack,
+    ) -> Result<PatchOutcome, DomainError> {
+        let resource = match read_back {
+            ReadBack::Nothing => None,
+            ReadBack::Resource(related) => Some(self.store.get_resource(account, kind, id, related).await?),
+        };
+        Ok(PatchOutcome { version, resource })
+    }
+
     /// DELETE (RFC 7644 §3.6).
     pub async fn delete(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: ResourceKind,
         id: &str,
         if_match: Option<i64>,
     ) -> Result<(), DomainError> {
-        let account = Self::account(auth, kind, ScimOp::Write)?;
+        let account = Self::authorize(caller, kind, ScimOp::Delete)?;
         self.store
             .delete_resource(account, kind, id, if_match)
             .await
@@ -220,11 +260,11 @@ impl ScimService {
     /// Lists resources (RFC 7644 §3.4.2).
     pub async fn list(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, DomainError> {
-        let account = Self::account(auth, kind, ScimOp::Read)?;
+        let account = Self::authorize(caller, kind, ScimOp::List)?;
         self.store.list_resources(account, kind, query).await
     }
 }

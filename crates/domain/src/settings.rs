@@ -1,5 +1,5 @@
 //! The settings registry and the rules of the account → organization → project hierarchy
-//! (contract.md §4). Pure: no I/O.
+//! (docs/contract.md §4). Pure: no I/O.
 
 use time::OffsetDateTime;
 
@@ -94,9 +94,18 @@ pub struct SettingDef {
     pub secret: bool,
 }
 
+impl SettingDef {
+    /// Whether the setting belongs to the SCIM JWT configuration group.
+    pub fn is_jwt_configuration(&self) -> bool {
+        self.group == SCIM_JWT_GROUP
+    }
+}
+
 const ACCOUNT_ONLY: &[ScopeLevel] = &[ScopeLevel::Account];
 const ALL_SCOPES: &[ScopeLevel] = &[ScopeLevel::Account, ScopeLevel::Org, ScopeLevel::Project];
-const SCIM_JWT_GROUP: &str = "scim_jwt_token_configuration_g1";
+/// The group of the SCIM JWT settings (docs/contract.md §4): writing any of them decides
+/// which JWTs act as which service account.
+pub const SCIM_JWT_GROUP: &str = "scim_jwt_token_configuration_g1";
 
 const fn scim_string(identifier: &'static str, name: &'static str) -> SettingDef {
     SettingDef {

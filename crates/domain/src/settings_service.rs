@@ -1,4 +1,4 @@
-//! Settings use cases (contract.md §4) and the settings cache for hot-path readers.
+//! Settings use cases (docs/contract.md §4) and the settings cache for hot-path readers.
 //!
 //! Readers (the SCIM JWT path) go through a per-account snapshot cached for the
 //! `--settings-cache-ttl` (120 s by default, as the documents say), measured with the
@@ -10,7 +10,8 @@ use std::sync::Arc;
 use moka::sync::Cache;
 use time::{Duration, OffsetDateTime};
 
-use crate::access::{Authorized, Permission, Principal, Scope};
+use crate::access::{Caller, Permission, Principal, Scope};
+use crate::auth_service::AuthService;
 use crate::clock::Clock;
 use crate::entities::{PageRequest, Paged};
 use crate::error::DomainError;
@@ -21,9 +22,54 @@ use crate::settings::{
     find, resolve,
 };
 use crate::store::{AccessStore, SettingsStore};
+use crate::use_case::UseCase;
 
-/// Called after a setting changed on this node: (account, setting identifier).
-pub type SettingsHook = Arc<dyn Fn(&AccountId, &str) + Send + Sync>;
+/// Called after a setting changed on this node, with what the change makes stale.
+pub type SettingsHook = Arc<dyn Fn(&AccountId, SettingsChange) + Send + Sync>;
+
+/// What a settings write makes stale beyond the settings snapshot (which the service drops
+/// itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsChange {
+    /// A setting of the SCIM JWT group: the account's cached JWT keys and verifications
+    /// must go too (docs/jwt-auth.md item 15).
+    JwtConfiguration,
+    /// Any other setting.
+    Other,
+}
+
+/// The feature flag that gates the Settings API (docs/contract.md §3).
+pub const NG_SETTINGS: &str = "NG_SETTINGS";
+
+/// `updateType` of a PUT item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateType {
+    /// Set the value at the scope.
+    Update,
+    /// Remove the scope's value (fall back to the parent or the default).
+    Restore,
+    /// Anything else, as sent: that item fails, the others are applied.
+    Unknown(String),
+}
+
+impl UpdateType {
+    /// Parses the wire value (`UPDATE`, `RESTORE`).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "UPDATE" => UpdateType::Update,
+            "RESTORE" => UpdateType::Restore,
+            other => UpdateType::Unknown(other.to_string()),
+        }
+    }
+    /// Audit name.
+    fn as_str(&self) -> &str {
+        match self {
+            UpdateType::Update => "UPDATE",
+            UpdateType::Restore => "RESTORE",
+            UpdateType::Unknown(s) => s,
+        }
+    }
+}
 
 /// The most items one PUT may carry.
 pub const MAX_BATCH: usize = 100;
@@ -49,7 +95,7 @@ pub struct SettingUpdate {
     /// `allowOverrides`, when given.
     pub allow_overrides: Option<bool>,
     /// `UPDATE` or `RESTORE`.
-    pub update_type: String,
+    pub update_type: UpdateType,
 }
 
 /// The outcome of one item.
@@ -72,6 +118,7 @@ type Snapshot = (OffsetDateTime, Arc<Vec<SettingRow>>);
 pub struct SettingsService {
     store: Arc<dyn SettingsStore>,
     scopes: Arc<dyn AccessStore>,
+    flags: Arc<AuthService>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
     policy: JwksUrlPolicy,
@@ -97,6 +144,7 @@ impl SettingsService {
     pub fn new(
         store: Arc<dyn SettingsStore>,
         scopes: Arc<dyn AccessStore>,
+        flags: Arc<AuthService>,
         clock: Arc<dyn Clock>,
         ttl: std::time::Duration,
         policy: JwksUrlPolicy,
@@ -105,6 +153,7 @@ impl SettingsService {
         Self {
             store,
             scopes,
+            flags,
             clock,
             ttl: Duration::try_from(ttl).unwrap_or(Duration::seconds(120)),
             policy,
@@ -169,6 +218,20 @@ impl SettingsService {
         Ok(resolve(def, &rows, scope).value)
     }
 
+    /// The Settings API's check, in this order: the feature flag, then the permission at the
+    /// scope (a caller without the flag learns about the flag, not about permissions).
+    async fn authorize<'c>(
+        &self,
+        caller: &'c Caller,
+        scope: &Scope,
+        use_case: UseCase,
+    ) -> Result<&'c AccountId, DomainError> {
+        if !self.flags.is_feature_enabled(caller.account(), NG_SETTINGS).await? {
+            return Err(DomainError::FeatureDisabled(NG_SETTINGS));
+        }
+        caller.authorize_at(scope, use_case)
+    }
+
     async fn check_scope(&self, account: &AccountId, scope: &Scope) -> Result<(), DomainError> {
         if scope.org.is_empty() {
             if !scope.project.is_empty() {
@@ -187,13 +250,13 @@ impl SettingsService {
     /// `include_parent_scopes`, those that can only be set above it.
     pub async fn list(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         scope: &Scope,
         category: Option<&str>,
         group: Option<&str>,
         include_parent_scopes: bool,
     ) -> Result<Vec<SettingView>, DomainError> {
-        let account = auth.require(Permission::SettingView)?;
+        let account = self.authorize(caller, scope, UseCase::ListSettings).await?;
         self.check_scope(account, scope).await?;
         let level = ScopeLevel::of(scope);
         let rows = self.rows(account).await?;
@@ -212,11 +275,11 @@ impl SettingsService {
     /// One setting at a scope.
     pub async fn get(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         scope: &Scope,
         identifier: &str,
     ) -> Result<SettingView, DomainError> {
-        let account = auth.require(Permission::SettingView)?;
+        let account = self.authorize(caller, scope, UseCase::GetSetting).await?;
         self.check_scope(account, scope).await?;
         let def = find(identifier)
             .ok_or_else(|| DomainError::NotFound(format!("setting '{identifier}' does not exist")))?;
@@ -224,18 +287,20 @@ impl SettingsService {
         Ok(SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
     }
 
-    /// Applies a batch; each item succeeds or fails on its own. `may_delegate` says whether
-    /// the caller also holds `core_serviceaccount_manageapikey`: the `scim_jwt_*` settings
-    /// let a JWT act as a service account, which is as much power as minting that service
-    /// account's tokens, so writing them needs it too.
+    /// Applies a batch; each item succeeds or fails on its own. The SCIM JWT settings let a
+    /// JWT act as a service account, which is as much power as minting that service
+    /// account's tokens, so writing them also needs `core_serviceaccount_manageapikey`.
     pub async fn update(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         scope: &Scope,
         items: Vec<SettingUpdate>,
-        may_delegate: bool,
     ) -> Result<Vec<UpdateResult>, DomainError> {
-        let account = auth.require(Permission::SettingEdit)?;
+        let account = self.authorize(caller, scope, UseCase::UpdateSettings).await?;
+        if items.is_empty() {
+            return Err(DomainError::invalid("the request body is an empty list; send at least one setting"));
+        }
+        let may_delegate = caller.holds(Permission::ServiceaccountManageapikey);
         if items.len() > MAX_BATCH {
             return Err(DomainError::invalid(format!("at most {MAX_BATCH} settings per request")));
         }
@@ -243,7 +308,7 @@ impl SettingsService {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let identifier = item.identifier.clone();
-            let result = self.update_one(auth, account, scope, item, may_delegate).await;
+            let result = self.update_one(caller.principal(), account, scope, item, may_delegate).await;
             let (ok, error) = match result {
                 Ok(()) => (true, None),
                 Err(DomainError::Invalid(e)) => (false, Some(e.detail)),
@@ -264,7 +329,7 @@ impl SettingsService {
 
     async fn update_one(
         &self,
-        auth: &Authorized,
+        actor_principal: &Principal,
         account: &AccountId,
         scope: &Scope,
         item: SettingUpdate,
@@ -272,7 +337,7 @@ impl SettingsService {
     ) -> Result<(), DomainError> {
         let def = find(&item.identifier)
             .ok_or_else(|| DomainError::invalid(format!("unknown setting '{}'", item.identifier)))?;
-        if def.identifier.starts_with("scim_jwt_") && !may_delegate {
+        if def.is_jwt_configuration() && !may_delegate {
             return Err(DomainError::invalid(format!(
                 "{} configures which JWTs act as a service account, so writing it also needs the \
                  permission {}",
@@ -294,11 +359,11 @@ impl SettingsService {
             action: String::new(),
             old_value: None,
             new_value: None,
-            actor: actor(auth.principal()),
+            actor: actor(actor_principal),
             at: now,
         };
-        match item.update_type.as_str() {
-            "UPDATE" => {
+        match &item.update_type {
+            UpdateType::Update => {
                 let raw = item
                     .value
                     .as_deref()
@@ -323,32 +388,35 @@ impl SettingsService {
                     allow_overrides: allow,
                     modified: now,
                 };
-                audit.action = "UPDATE".into();
+                audit.action = item.update_type.as_str().into();
                 audit.new_value = Some(value);
                 let clear_children = !allow && level != ScopeLevel::Project;
                 self.store.put_setting(account, &row, clear_children, &audit, def.secret).await?;
             }
-            "RESTORE" => {
-                audit.action = "RESTORE".into();
+            UpdateType::Restore => {
+                audit.action = item.update_type.as_str().into();
                 self.store.delete_setting(account, scope, def.identifier, &audit, def.secret).await?;
             }
-            other => {
+            UpdateType::Unknown(other) => {
                 return Err(DomainError::invalid(format!(
                     "updateType '{other}' is invalid: use UPDATE or RESTORE"
                 )));
             }
         }
         self.invalidate(account);
-        (self.on_change)(account, def.identifier);
+        let change =
+            if def.is_jwt_configuration() { SettingsChange::JwtConfiguration } else { SettingsChange::Other };
+        (self.on_change)(account, change);
         Ok(())
     }
 
     /// The audit trail, newest first.
     pub async fn audit(
         &self,
-        auth: &Authorized,
+        caller: &Caller,
         page: PageRequest,
     ) -> Result<Paged<SettingAudit>, DomainError> {
-        self.store.list_setting_audit(auth.require(Permission::SettingView)?, page).await
+        let account = self.authorize(caller, &Scope::account(), UseCase::ListSettingsAudit).await?;
+        self.store.list_setting_audit(account, page).await
     }
 }

@@ -1,5 +1,5 @@
 //! Storage traits. Every method takes the account it works in, so a query that crosses
-//! accounts cannot be written by accident (design.md).
+//! accounts cannot be written by accident (docs/design.md).
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! API tokens: `<pat|sat>.<accountIdentifier>.<tokenId>.<secret>` (contract.md §3).
+//! API tokens: `<pat|sat>.<accountIdentifier>.<tokenId>.<secret>` (docs/contract.md §3).
 //!
 //! The secret is 256 random bits; only its SHA-256 is stored. A fast hash is right for a
 //! high-entropy random secret (no dictionary to guess from); comparison is constant-time.

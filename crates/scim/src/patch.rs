@@ -1,6 +1,6 @@
 //! PATCH (RFC 7644 §3.5.2) applied to a normalised resource document.
 //!
-//! Besides the RFC this accepts what real clients send (see `shared/docs/interop.md`):
+//! Besides the RFC this accepts what real clients send (see `docs/interop.md`):
 //! capitalised `op` values, booleans as strings, path-less values with dotted keys
 //! (`"name.givenName"`), `Replace`/`Add` on `emails[type eq "work"].value` that creates the
 //! element when none matches, and `Remove` of `members` with a value list (remove only those).
@@ -311,7 +311,7 @@ fn apply_attribute(
     match op {
         OpKind::Remove => {
             match (attr.multi_valued, value) {
-                // Entra ID removes chosen values with a value list (interop.md): remove only those.
+                // Entra ID removes chosen values with a value list (docs/interop.md): remove only those.
                 (true, Some(v)) if !v.is_null() => {
                     let Some(removals) = coerce(attr, v, label)? else { return Ok(()) };
                     if let Some(Value::Array(items)) = container.get_mut(attr.name) {

@@ -209,7 +209,7 @@ pub fn coerce_single(attr: &AttributeDef, value: &Value, label: &str) -> Result<
         },
         AttrType::Boolean => match value {
             Value::Bool(_) => Ok(Some(value.clone())),
-            // Entra ID's default PATCH style sends "True"/"False" (interop.md).
+            // Entra ID's default PATCH style sends "True"/"False" (docs/interop.md).
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Some(Value::Bool(true))),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Some(Value::Bool(false))),
             _ => Err(wrong("a boolean")),
@@ -226,7 +226,7 @@ pub fn coerce_single(attr: &AttributeDef, value: &Value, label: &str) -> Result<
             let obj = match value {
                 Value::Object(o) => o.clone(),
                 // A bare value for a complex attribute that has a `value` sub-attribute:
-                // Entra ID sends `manager` as a plain id string (interop.md).
+                // Entra ID sends `manager` as a plain id string (docs/interop.md).
                 Value::String(_) | Value::Number(_) | Value::Bool(_)
                     if !attr.multi_valued && attr.sub_attribute("value").is_some() =>
                 {

@@ -51,7 +51,14 @@ fn bench(c: &mut Criterion) {
         };
         let state = build_state(store, Arc::new(SystemClock), config).expect("state");
         let flags = ["NG_SETTINGS".to_string(), "PL_SUPPORT_JWT_TOKEN_SCIM_API".to_string()];
-        let admin = create_account(state.accounts.as_ref(), state.clock.as_ref(), "acme", "admin@acme.test", None, &flags)
+        let admin = create_account(
+            state.accounts.as_ref(),
+            state.clock.as_ref(),
+            &scimgate_domain::access::Caller::system(scimgate_domain::AccountId::parse("acme").expect("id")),
+            "admin@acme.test",
+            None,
+            &flags,
+        )
             .await
             .expect("account");
         let _ = AccountId::parse("acme");

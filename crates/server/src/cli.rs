@@ -1,4 +1,4 @@
-//! The command line (contract.md §1).
+//! The command line (docs/contract.md §1).
 
 use clap::{Parser, Subcommand};
 
@@ -124,10 +124,15 @@ pub async fn run(cli: Cli) -> i32 {
                 Err(e) => return fail(&e),
             };
             let clock = scimgate_domain::SystemClock;
+            let operator = match scimgate_domain::AccountId::parse(&id) {
+                Ok(a) => scimgate_domain::access::Caller::system(a),
+                Err(scimgate_domain::DomainError::Invalid(e)) => return fail(&e.detail),
+                Err(e) => return fail(&e.to_string()),
+            };
             match scimgate_domain::account_service::create_account(
                 store.as_ref(),
                 &clock,
-                &id,
+                &operator,
                 &admin_email,
                 name.as_deref(),
                 &feature_flags,
@@ -154,7 +159,14 @@ pub async fn run(cli: Cli) -> i32 {
                 Err(e) => return fail(&e),
             };
             let on = state == "on";
-            match scimgate_domain::access_service::set_feature_flag(store.as_ref(), &id, &flag, on).await {
+            let operator = match scimgate_domain::AccountId::parse(&id) {
+                Ok(a) => scimgate_domain::access::Caller::system(a),
+                Err(scimgate_domain::DomainError::Invalid(e)) => return fail(&e.detail),
+                Err(e) => return fail(&e.to_string()),
+            };
+            match scimgate_domain::access_service::set_feature_flag(store.as_ref(), &operator, &flag, on)
+                .await
+            {
                 Ok(()) => {
                     // Running servers drop their cached flags when they next poll the log.
                     if let Ok(account) = scimgate_domain::AccountId::parse(&id) {

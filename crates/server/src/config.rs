@@ -1,5 +1,5 @@
 //! Server configuration: one typed struct, layered defaults → TOML file → environment →
-//! flags (contract.md §1). Unknown file keys are rejected.
+//! flags (docs/contract.md §1). Unknown file keys are rejected.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

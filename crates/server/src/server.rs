@@ -7,15 +7,16 @@ use scimgate_domain::account_service::{CreatedAccount, create_account};
 use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::netguard::{AllowList, JwksUrlPolicy};
 use scimgate_domain::scim_service::ScimService;
-use scimgate_domain::settings_service::{SettingsHook, SettingsService};
+use scimgate_domain::settings_service::{SettingsChange, SettingsHook, SettingsService};
 
 use crate::changes::ChangeFeed;
 use crate::jwt::JwtAuthenticator;
 use crate::jwt::cache::JwksCache;
 use crate::jwt::fetch::{FetchPolicy, Fetcher, Lookup, system_lookup};
+use scimgate_domain::access::Caller;
 use scimgate_domain::store::ChangeKind;
 use scimgate_domain::store::Store;
-use scimgate_domain::{Clock, DomainError, SystemClock};
+use scimgate_domain::{AccountId, Clock, DomainError, SystemClock};
 use scimgate_store::{PgStore, SqliteStore};
 
 use crate::config::{Config, admin_token_path};
@@ -89,11 +90,11 @@ pub fn build_state_with_lookup(
     )?;
     let keys = Arc::new(JwksCache::new(fetcher, clock.clone()));
     let hook_keys = keys.clone();
-    // Writing any scim_jwt_* setting drops that account's keys on this node at once
-    // (jwt-auth.md item 15); the settings snapshot itself is dropped by the service.
+    // The service says what a write makes stale (a JWT setting: the account's keys,
+    // docs/jwt-auth.md item 15); it drops the settings snapshot itself.
     let settings_feed = feed.clone();
-    let settings_hook: SettingsHook = Arc::new(move |account, identifier| {
-        if identifier.starts_with("scim_jwt_") {
+    let settings_hook: SettingsHook = Arc::new(move |account, change| {
+        if change == SettingsChange::JwtConfiguration {
             hook_keys.invalidate(account);
         }
         settings_feed.publish(account, ChangeKind::Settings);
@@ -101,6 +102,7 @@ pub fn build_state_with_lookup(
     let settings = SettingsService::new(
         store.clone(),
         store.clone(),
+        auth.clone(),
         clock.clone(),
         config.settings_cache_ttl,
         policy,
@@ -163,10 +165,11 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<CreatedAccount>, Strin
     if state.config.no_bootstrap || state.accounts.count_accounts().await.map_err(|e| e.to_string())? > 0 {
         return Ok(None);
     }
+    let operator = Caller::system(AccountId::parse("default").map_err(|e| e.to_string())?);
     let created = match create_account(
         state.accounts.as_ref(),
         state.clock.as_ref(),
-        "default",
+        &operator,
         "admin@localhost",
         Some("Default account"),
         &[],

@@ -81,7 +81,7 @@ pub(crate) fn from_us(v: i64) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     /// The two migration folders are twins: same numbers and names, in the same order
-    /// (design.md). A migration added for one backend without the other fails here.
+    /// (docs/design.md). A migration added for one backend without the other fails here.
     #[test]
     fn migrations_are_twinned() {
         let list = |dir: &str| {

@@ -13,8 +13,8 @@ use crate::http::error::ScimApiError;
 use crate::http::ng::NgError;
 use crate::state::AppState;
 
-/// A verified SCIM caller. Handlers turn it into an `Authorized` for the permission the
-/// operation needs before they can call a service.
+/// A verified SCIM caller. Handlers pass it to a service, which checks the permission the
+/// operation needs.
 #[derive(Debug, Clone)]
 pub struct ScimCaller(pub Caller);
 
@@ -48,7 +48,7 @@ impl FromRequestParts<AppState> for ScimCaller {
             .map(|(_, t)| t.trim())
             .ok_or(DomainError::Unauthenticated("Authorization is not a Bearer credential"))?;
         // A JWS compact token is a JWT signed by the account's identity provider; anything
-        // else is an API token (contract.md §6).
+        // else is an API token (docs/contract.md §6).
         if crate::jwt::token::looks_like_jwt(token) {
             return Ok(ScimCaller(state.jwt.authenticate(token, &account).await?));
         }

@@ -1,5 +1,5 @@
 //! Request bodies: `application/scim+json` or `application/json`, size-limited, with SCIM
-//! errors for every failure (a plain-text error breaks Okta, interop.md).
+//! errors for every failure (a plain-text error breaks Okta, docs/interop.md).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header;

@@ -1,4 +1,4 @@
-//! One mapping from domain errors to HTTP (design.md principle 1): internal errors are
+//! One mapping from domain errors to HTTP (docs/design.md principle 1): internal errors are
 //! logged and answered generically, never echoed.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -89,7 +89,7 @@ impl IntoResponse for ScimApiError {
     }
 }
 
-/// The non-SCIM error envelope (contract.md §2).
+/// The non-SCIM error envelope (docs/contract.md §2).
 pub fn envelope_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"status": "ERROR", "code": code, "message": message, "correlationId": null});
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use scimgate_domain::scim_service::{ScimOp, ScimService, etag, to_representation};
+use scimgate_domain::scim_service::{ReadBack, etag, to_representation};
 use scimgate_domain::store::{CursorPosition, ListQuery, Page, Sort, StoredResource};
 use scimgate_scim::filter::{self, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 use scimgate_scim::projection::Projection;
@@ -156,10 +156,7 @@ async fn create(
     kind: ResourceKind,
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
-    let created = st
-        .scim
-        .create(&caller.authorize(ScimService::permission(kind, ScimOp::Create))?, kind, &body)
-        .await?;
+    let created = st.scim.create(&caller, kind, &body).await?;
     Ok(resource_response(
         StatusCode::CREATED,
         kind,
@@ -179,10 +176,7 @@ async fn get_one(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let related = p.includes(related_attr(kind));
-    let r = st
-        .scim
-        .get(&caller.authorize(ScimService::permission(kind, ScimOp::Read))?, kind, &id, related)
-        .await?;
+    let r = st.scim.get(&caller, kind, &id, related).await?;
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
         && inm.split(',').filter_map(parse_etag).any(|v| v.is_none_or(|v| v == r.version))
     {
@@ -213,10 +207,7 @@ async fn replace(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let expected = if_match(&headers)?;
-    let r = st
-        .scim
-        .replace(&caller.authorize(ScimService::permission(kind, ScimOp::Write))?, kind, &id, &body, expected)
-        .await?;
+    let r = st.scim.replace(&caller, kind, &id, &body, expected).await?;
     Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
@@ -231,29 +222,22 @@ async fn patch_one(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let expected = if_match(&headers)?;
-    let outcome = st
-        .scim
-        .patch(&caller.authorize(ScimService::permission(kind, ScimOp::Write))?, kind, &id, &body, expected)
-        .await?;
     let wants_body = param(&params, "attributes").is_some() || param(&params, "excludedAttributes").is_some();
     // Users: 200 with the resource. Groups: 204 (no member list to send back) unless the
-    // client asks for attributes (interop.md; documented in /ServiceProviderConfig).
-    if kind == ResourceKind::Group && !wants_body {
+    // client asks for attributes (docs/interop.md; documented in /ServiceProviderConfig).
+    let read_back = if kind == ResourceKind::Group && !wants_body {
+        ReadBack::Nothing
+    } else {
+        ReadBack::Resource(p.includes(related_attr(kind)))
+    };
+    let outcome = st.scim.patch(&caller, kind, &id, &body, expected, read_back).await?;
+    let Some(r) = outcome.resource else {
         let mut res = StatusCode::NO_CONTENT.into_response();
         if let Ok(v) = HeaderValue::from_str(&etag(outcome.version)) {
             res.headers_mut().insert(header::ETAG, v);
         }
         return Ok(res);
-    }
-    let r = st
-        .scim
-        .get(
-            &caller.authorize(ScimService::permission(kind, ScimOp::Write))?,
-            kind,
-            &id,
-            p.includes(related_attr(kind)),
-        )
-        .await?;
+    };
     Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
 }
 
@@ -265,9 +249,7 @@ async fn delete_one(
     kind: ResourceKind,
 ) -> Result<Response> {
     let expected = if_match(&headers)?;
-    st.scim
-        .delete(&caller.authorize(ScimService::permission(kind, ScimOp::Write))?, kind, &id, expected)
-        .await?;
+    st.scim.delete(&caller, kind, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -409,8 +391,7 @@ async fn list(
         cursor: param(&params, "cursor").map(str::to_string),
     };
     let query = build_query(kind, &opts, p.includes(related_attr(kind)))?;
-    let page =
-        st.scim.list(&caller.authorize(ScimService::permission(kind, ScimOp::Read))?, kind, &query).await?;
+    let page = st.scim.list(&caller, kind, &query).await?;
     let base = base_url(&headers, caller.account().as_str());
     let items = page.items.iter().map(|r| render(kind, r, &base, &p)).collect();
     Ok(scim_json(StatusCode::OK, &list_response(items, page.total, &query, page.next)))
@@ -514,7 +495,7 @@ async fn search(
             let left = count.saturating_sub(items.len() as u64);
             q.page = Page::Index { start_index: skip + 1, count: left };
         }
-        match st.scim.list(&caller.authorize(ScimService::permission(*k, ScimOp::Read))?, *k, &q).await {
+        match st.scim.list(&caller, *k, &q).await {
             Ok(page) => {
                 total += page.total;
                 next = page.next;

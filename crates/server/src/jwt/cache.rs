@@ -1,4 +1,4 @@
-//! The JWKS key cache (jwt-auth.md items 8, 9 and 12), keyed by (account, URL).
+//! The JWKS key cache (docs/jwt-auth.md items 8, 9 and 12), keyed by (account, URL).
 //!
 //! - Lifetime from `Cache-Control: max-age`, clamped to [5 min, 24 h]; 10 min without it.
 //! - Once a set is held, requests never wait for the network: a refresh runs in the

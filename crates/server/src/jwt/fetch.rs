@@ -1,4 +1,4 @@
-//! Downloading a JWKS (jwt-auth.md items 10 and 11): HTTPS with certificate and host-name
+//! Downloading a JWKS (docs/jwt-auth.md items 10 and 11): HTTPS with certificate and host-name
 //! verification, no redirects, no proxy from the environment, connect and total timeouts,
 //! a body cap, status 200 only, and every address checked against the SSRF guard when the
 //! connection is made (the resolver only hands out permitted addresses; literal IPs, which

@@ -1,5 +1,5 @@
 //! A JWKS as scimgate uses it: only public signing keys of the allowed kinds, each with the
-//! algorithms it may verify (jwt-auth.md items 1–3).
+//! algorithms it may verify (docs/jwt-auth.md items 1–3).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -185,7 +185,7 @@ impl KeySet {
     }
 
     /// The key that verifies a token: by `kid` when given; without one, the only key that
-    /// accepts the algorithm (jwt-auth.md item 3).
+    /// accepts the algorithm (docs/jwt-auth.md item 3).
     pub fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<&VerifyKey, Reason> {
         match kid {
             Some(kid) => {

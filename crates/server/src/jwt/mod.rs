@@ -1,4 +1,4 @@
-//! JWT bearer authentication on SCIM routes (contract.md §6, jwt-auth.md).
+//! JWT bearer authentication on SCIM routes (docs/contract.md §6, docs/jwt-auth.md).
 //!
 //! A Bearer credential that is a JWS compact token is checked in this order: size and
 //! format limits and the algorithm allow-list ([`token`]), the account's feature flag and

@@ -1,5 +1,5 @@
 //! Parsing a JWS compact token under strict limits, before any cryptography
-//! (jwt-auth.md items 1, 2 and 4): size, strict unpadded base64url, header size, bounded
+//! (docs/jwt-auth.md items 1, 2 and 4): size, strict unpadded base64url, header size, bounded
 //! JSON nesting, duplicate members rejected, the algorithm allow-list, no key material or
 //! key URLs taken from the token, no unknown `crit`.
 
@@ -95,7 +95,7 @@ pub fn parse(token: &str) -> Result<ParsedToken<'_>, Reason> {
 
     let alg_name = header.get("alg").and_then(Value::as_str).ok_or(Reason::Malformed)?;
     let alg = allowed_alg(alg_name).ok_or(Reason::AlgorithmNotAllowed)?;
-    // Keys and key locations come only from the configured JWKS (jwt-auth.md item 2).
+    // Keys and key locations come only from the configured JWKS (docs/jwt-auth.md item 2).
     if ["jwk", "jku", "x5u", "x5c"].iter().any(|k| header.contains_key(*k)) {
         return Err(Reason::EmbeddedKey);
     }

@@ -1,4 +1,4 @@
-//! Local tooling for the JWT feature (contract.md §1 `scimgate jwt …`): make a signing key
+//! Local tooling for the JWT feature (docs/contract.md §1 `scimgate jwt …`): make a signing key
 //! and its public JWK, mint a token, serve a JWKS directory on loopback. The tests use the
 //! same functions, so they sign with real keys exactly as a user would.
 

@@ -364,7 +364,7 @@ async fn group_members_inherit_roles_and_lose_them_at_once() {
     let account = AccountId::parse("acme").expect("id");
     let caller =
         app.state.auth.caller_for_principal(&account, Principal::User(uid.clone())).await.expect("caller");
-    let proof = caller.authorize_self(&uid).expect("self");
+    let proof = caller;
     let t0 = time::OffsetDateTime::UNIX_EPOCH;
     let key = ApiKey {
         api_key_type: TokenKind::User,

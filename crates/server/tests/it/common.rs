@@ -12,8 +12,9 @@ use tower::ServiceExt;
 use scimgate::config::Config;
 use scimgate::server::{build_state, open_store};
 use scimgate::state::AppState;
+use scimgate_domain::access::Caller;
 use scimgate_domain::account_service::create_account;
-use scimgate_domain::{Clock, ManualClock, SystemClock};
+use scimgate_domain::{AccountId, Clock, ManualClock, SystemClock};
 
 /// The database of one test: a fresh SQLite file, or, when `TEST_DATABASE_URL` names a
 /// PostgreSQL server, a fresh schema in it (so every test starts empty and tests can run
@@ -87,7 +88,7 @@ impl TestApp {
         let created = create_account(
             state.accounts.as_ref(),
             state.clock.as_ref(),
-            "acme",
+            &Caller::system(AccountId::parse("acme").expect("id")),
             "admin@acme.test",
             None,
             &[],
@@ -117,7 +118,7 @@ impl TestApp {
         create_account(
             self.state.accounts.as_ref(),
             self.state.clock.as_ref(),
-            id,
+            &Caller::system(AccountId::parse(id).expect("id")),
             "admin@other.test",
             None,
             &[],

@@ -1,4 +1,4 @@
-//! The request shapes Microsoft Entra ID and Okta really send (shared/docs/interop.md).
+//! The request shapes Microsoft Entra ID and Okta really send (docs/interop.md).
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;

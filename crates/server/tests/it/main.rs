@@ -1,4 +1,4 @@
-//! scimgate integration tests: one test binary (design.md principle 5).
+//! scimgate integration tests: one test binary (docs/design.md principle 5).
 
 mod access;
 mod bulk;

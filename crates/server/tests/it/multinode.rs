@@ -216,7 +216,7 @@ async fn a_node_survives_a_database_restart() {
     let created = scimgate_domain::account_service::create_account(
         state.accounts.as_ref(),
         state.clock.as_ref(),
-        "acme",
+        &scimgate_domain::access::Caller::system(AccountId::parse("acme").expect("id")),
         "admin@acme.test",
         None,
         &[],

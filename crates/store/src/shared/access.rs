@@ -1004,7 +1004,8 @@ impl AccessStore for Store {
         // those of the SCIM groups it is a direct member of.
         let user_id = match principal {
             Principal::User(id) => Some(id.as_str()),
-            Principal::ServiceAccount(_) => None,
+            // The operator's grants are not stored: it holds every permission by construction.
+            Principal::ServiceAccount(_) | Principal::System => None,
         };
         let rows = sqlx::query(PRINCIPAL_GRANTS_SQL)
             .bind(account.as_str())

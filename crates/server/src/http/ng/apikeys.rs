@@ -8,8 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::routing::{delete, get, post, put};
 use scimgate_domain::DomainError;
-use scimgate_domain::access::Authorized;
-use scimgate_domain::access_service::{AccessService, TokenInput};
+use scimgate_domain::access_service::TokenInput;
 use scimgate_domain::entities::{ApiKey, ApiKeyRef, Tags, TokenInfo};
 use scimgate_domain::token::TokenKind;
 use serde::Deserialize;
@@ -55,14 +54,6 @@ fn key_type_name(k: TokenKind) -> &'static str {
         TokenKind::User => "USER",
         TokenKind::ServiceAccount => "SERVICE_ACCOUNT",
     }
-}
-
-/// The proof an API key operation needs.
-fn proof(caller: &ApiCaller, kind: TokenKind, parent: &str, write: bool) -> Result<Authorized, NgError> {
-    Ok(match AccessService::api_key_permission(kind, write) {
-        Some(p) => caller.authorize(p)?,
-        None => caller.authorize_self(parent)?,
-    })
 }
 
 /// Query parameters that locate an API key or its tokens.
@@ -153,16 +144,14 @@ fn key_json(account: &str, k: &ApiKey) -> Value {
 
 async fn create_key(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<KeyBody>) -> NgResult {
     let key = key_from(b)?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
-    let k = st.access.create_api_key(&auth, key).await?;
+    let k = st.access.create_api_key(&caller, key).await?;
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
 async fn list_keys(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> NgResult {
     let (kind, parent) = q.parent()?;
-    let auth = proof(&caller, kind, &parent, false)?;
     let page = q.list.page()?;
-    let all = st.access.list_api_keys(&auth, kind, &parent).await?;
+    let all = st.access.list_api_keys(&caller, kind, &parent).await?;
     let total = all.len() as u64;
     let items = all.into_iter().skip((page.index * page.size) as usize).take(page.size as usize).collect();
     let p = scimgate_domain::entities::Paged { items, total };
@@ -176,9 +165,8 @@ async fn get_key(
     Query(q): Query<KeyParams>,
 ) -> NgResult {
     let (kind, parent) = q.parent()?;
-    let auth = proof(&caller, kind, &parent, false)?;
     let r = ApiKeyRef { api_key_type: kind, parent_identifier: parent, identifier: id };
-    let k = st.access.get_api_key(&auth, &r).await?;
+    let k = st.access.get_api_key(&caller, &r).await?;
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
@@ -190,8 +178,7 @@ async fn update_key(
 ) -> NgResult {
     same_identifier(Some(&b.identifier), &id)?;
     let key = key_from(b)?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
-    let k = st.access.update_api_key(&auth, key).await?;
+    let k = st.access.update_api_key(&caller, key).await?;
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
@@ -202,9 +189,8 @@ async fn delete_key(
     Query(q): Query<KeyParams>,
 ) -> NgResult {
     let (kind, parent) = q.parent()?;
-    let auth = proof(&caller, kind, &parent, true)?;
     let r = ApiKeyRef { api_key_type: kind, parent_identifier: parent, identifier: id };
-    st.access.delete_api_key(&auth, &r).await?;
+    st.access.delete_api_key(&caller, &r).await?;
     Ok(ok(json!(true)))
 }
 
@@ -275,17 +261,15 @@ async fn create_token(
     NgJson(b): NgJson<TokenBody>,
 ) -> NgResult {
     let key = b.key()?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
-    let (_, token) = st.access.create_token(&auth, &key, b.input()?).await?;
-    // The token is shown once, here (contract.md §3).
+    let (_, token) = st.access.create_token(&caller, &key, b.input()?).await?;
+    // The token is shown once, here (docs/contract.md §3).
     Ok(ok(json!(token)))
 }
 
 async fn list_tokens(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> NgResult {
     let key = q.key()?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, false)?;
     let page = q.list.page()?;
-    let p = st.access.list_tokens(&auth, &key, page).await?;
+    let p = st.access.list_tokens(&caller, &key, page).await?;
     let now = st.clock.now();
     Ok(ok(page_data(page, p, |t| {
         json!({
@@ -305,8 +289,7 @@ async fn update_token(
 ) -> NgResult {
     same_identifier(Some(&b.identifier), &id)?;
     let key = b.key()?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
-    let t = st.access.update_token(&auth, &key, &id, b.input()?).await?;
+    let t = st.access.update_token(&caller, &key, &id, b.input()?).await?;
     Ok(ok(token_json(caller.account().as_str(), &t, st.clock.now())))
 }
 
@@ -317,8 +300,7 @@ async fn delete_token(
     Query(q): Query<KeyParams>,
 ) -> NgResult {
     let key = q.key()?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
-    st.access.delete_token(&auth, &key, &id).await?;
+    st.access.delete_token(&caller, &key, &id).await?;
     Ok(ok(json!(true)))
 }
 
@@ -329,7 +311,6 @@ async fn rotate_token(
     Query(q): Query<KeyParams>,
 ) -> NgResult {
     let key = q.key()?;
-    let auth = proof(&caller, key.api_key_type, &key.parent_identifier, true)?;
     let rotate_at = match q.rotate_timestamp.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => {
             let ms = s.parse::<i64>().map_err(|_| {
@@ -339,6 +320,6 @@ async fn rotate_token(
         }
         None => None,
     };
-    let token = st.access.rotate_token(&auth, &key, &id, rotate_at).await?;
+    let token = st.access.rotate_token(&caller, &key, &id, rotate_at).await?;
     Ok(ok(json!(token)))
 }

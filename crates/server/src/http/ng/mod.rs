@@ -1,4 +1,4 @@
-//! The non-SCIM product API (contract.md §2): organizations, projects, service accounts,
+//! The non-SCIM product API (docs/contract.md §2): organizations, projects, service accounts,
 //! roles, role assignments, resource groups, API keys and tokens. Answers use the envelope
 //! `{"status":"SUCCESS","data":…,"metaData":null,"correlationId":…}`; failures
 //! `{"status":"ERROR","code":…,"message":…,"correlationId":…}`.

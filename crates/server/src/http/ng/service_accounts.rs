@@ -3,7 +3,6 @@
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::routing::{delete, get, post, put};
-use scimgate_domain::access::Permission;
 use scimgate_domain::access_service::ServiceAccountInput;
 use scimgate_domain::entities::{ServiceAccount, Tags};
 use serde::Deserialize;
@@ -67,21 +66,18 @@ pub fn sa_json(account: &str, sa: &ServiceAccount) -> Value {
 }
 
 async fn create(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<Body>) -> NgResult {
-    let auth = caller.authorize(Permission::ServiceaccountEdit)?;
-    let sa = st.access.create_service_account(&auth, b.into()).await?;
+    let sa = st.access.create_service_account(&caller, b.into()).await?;
     Ok(ok(sa_json(caller.account().as_str(), &sa)))
 }
 
 async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
-    let auth = caller.authorize(Permission::ServiceaccountView)?;
     let page = q.page()?;
-    let p = st.access.list_service_accounts(&auth, q.search(), page).await?;
+    let p = st.access.list_service_accounts(&caller, q.search(), page).await?;
     Ok(ok(page_data(page, p, |sa| sa_json(caller.account().as_str(), sa))))
 }
 
 async fn get_one(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
-    let auth = caller.authorize(Permission::ServiceaccountView)?;
-    let sa = st.access.get_service_account(&auth, &id).await?;
+    let sa = st.access.get_service_account(&caller, &id).await?;
     Ok(ok(sa_json(caller.account().as_str(), &sa)))
 }
 
@@ -91,13 +87,11 @@ async fn update(
     Path(id): Path<String>,
     NgJson(b): NgJson<Body>,
 ) -> NgResult {
-    let auth = caller.authorize(Permission::ServiceaccountEdit)?;
-    let sa = st.access.update_service_account(&auth, &id, b.into()).await?;
+    let sa = st.access.update_service_account(&caller, &id, b.into()).await?;
     Ok(ok(sa_json(caller.account().as_str(), &sa)))
 }
 
 async fn remove(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
-    let auth = caller.authorize(Permission::ServiceaccountDelete)?;
-    st.access.delete_service_account(&auth, &id).await?;
+    st.access.delete_service_account(&caller, &id).await?;
     Ok(ok(json!(true)))
 }

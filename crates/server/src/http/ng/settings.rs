@@ -1,21 +1,18 @@
-//! The Settings API (`/gateway/ng/api/settings`, contract.md §4), gated by the
+//! The Settings API (`/gateway/ng/api/settings`, docs/contract.md §4), gated by the
 //! `NG_SETTINGS` feature flag.
 
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::routing::{get, put};
 use scimgate_domain::DomainError;
-use scimgate_domain::access::{Authorized, Permission, Scope};
-use scimgate_domain::settings_service::{SettingUpdate, SettingView};
+use scimgate_domain::access::Scope;
+use scimgate_domain::settings_service::{SettingUpdate, SettingView, UpdateType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Endpoint, ListParams, NgJson, NgResult, ep, millis, ok, page_data};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
-
-/// The flag that gates the Settings API.
-pub const NG_SETTINGS: &str = "NG_SETTINGS";
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     const LIST: &str = "/gateway/ng/api/settings";
@@ -46,20 +43,6 @@ impl Params {
     }
 }
 
-/// Authenticated, flag on, permission held (in that order: a caller without the flag
-/// learns about the flag, not about permissions).
-async fn authorize(
-    st: &AppState,
-    caller: &ApiCaller,
-    scope: &Scope,
-    p: Permission,
-) -> Result<Authorized, DomainError> {
-    if !st.auth.is_feature_enabled(caller.account(), NG_SETTINGS).await? {
-        return Err(DomainError::FeatureDisabled(NG_SETTINGS));
-    }
-    caller.authorize_at(scope, p)
-}
-
 fn opt(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { json!(s) }
 }
@@ -87,7 +70,6 @@ fn setting_json(v: &SettingView) -> Value {
 
 async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Params>) -> NgResult {
     let scope = q.scope();
-    let auth = authorize(&st, &caller, &scope, Permission::SettingView).await?;
     let include = match q.include_parent_scopes.as_deref() {
         None | Some("") | Some("false") => false,
         Some("true") => true,
@@ -98,7 +80,7 @@ async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Par
             .into());
         }
     };
-    let views = st.settings.list(&auth, &scope, q.category.as_deref(), q.group.as_deref(), include).await?;
+    let views = st.settings.list(&caller, &scope, q.category.as_deref(), q.group.as_deref(), include).await?;
     Ok(ok(json!(
         views
             .iter()
@@ -114,8 +96,7 @@ async fn get_one(
     Query(q): Query<Params>,
 ) -> NgResult {
     let scope = q.scope();
-    let auth = authorize(&st, &caller, &scope, Permission::SettingView).await?;
-    let v = st.settings.get(&auth, &scope, &id).await?;
+    let v = st.settings.get(&caller, &scope, &id).await?;
     Ok(ok(json!({"valueType": v.def.value_type.as_str(), "value": v.effective.value})))
 }
 
@@ -158,23 +139,16 @@ async fn update(
     NgJson(items): NgJson<Vec<Item>>,
 ) -> NgResult {
     let scope = q.scope();
-    let auth = authorize(&st, &caller, &scope, Permission::SettingEdit).await?;
-    if items.is_empty() {
-        return Err(
-            DomainError::invalid("the request body is an empty list; send at least one setting").into()
-        );
-    }
     let updates = items
         .into_iter()
         .map(|i| SettingUpdate {
             identifier: i.identifier,
             value: i.value.map(Scalar::into_text),
             allow_overrides: i.allow_overrides,
-            update_type: i.update_type,
+            update_type: UpdateType::parse(&i.update_type),
         })
         .collect();
-    let may_delegate = caller.has(Permission::ServiceaccountManageapikey);
-    let results = st.settings.update(&auth, &scope, updates, may_delegate).await?;
+    let results = st.settings.update(&caller, &scope, updates).await?;
     Ok(ok(json!(
         results
             .iter()
@@ -190,9 +164,8 @@ async fn update(
 }
 
 async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
-    let auth = authorize(&st, &caller, &Scope::account(), Permission::SettingView).await?;
     let page = q.page()?;
-    let p = st.settings.audit(&auth, page).await?;
+    let p = st.settings.audit(&caller, page).await?;
     Ok(ok(page_data(page, p, |a| {
         json!({
             "identifier": a.identifier,
