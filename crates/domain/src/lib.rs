@@ -17,6 +17,9 @@ pub mod store;
 pub mod token;
 pub mod use_case;
 
+#[cfg(test)]
+mod tests;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::DomainError;
 pub use ids::AccountId;

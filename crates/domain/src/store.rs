@@ -213,13 +213,12 @@ pub trait AccountStore: Send + Sync {
     async fn ping(&self) -> Result<(), DomainError>;
 }
 
-/// Access control of one account: scopes, service accounts, roles, resource groups, role
-/// assignments, API keys and tokens. Every method takes the account it works in.
+/// Organizations and projects: the child scopes of an account. Every method takes the account it works in.
 ///
 /// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
 /// database's unique indexes, never check-then-insert).
 #[async_trait]
-pub trait AccessStore: Send + Sync {
+pub trait OrganizationStore: Send + Sync {
     /// Creates an organization.
     async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError>;
     /// Reads an organization.
@@ -263,7 +262,14 @@ pub trait AccessStore: Send + Sync {
         org: &str,
         identifier: &str,
     ) -> Result<(), DomainError>;
+}
 
+/// Service accounts. Every method takes the account it works in.
+///
+/// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
+/// database's unique indexes, never check-then-insert).
+#[async_trait]
+pub trait ServiceAccountStore: Send + Sync {
     /// Creates a service account.
     async fn create_service_account(
         &self,
@@ -292,7 +298,14 @@ pub trait AccessStore: Send + Sync {
     /// Deletes a service account with its API keys, tokens and role assignments, in one
     /// transaction.
     async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+}
 
+/// Custom roles and resource groups (the built-ins live in code). Every method takes the account it works in.
+///
+/// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
+/// database's unique indexes, never check-then-insert).
+#[async_trait]
+pub trait RoleStore: Send + Sync {
     /// Creates a custom role.
     async fn create_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError>;
     /// Reads a custom role.
@@ -324,7 +337,14 @@ pub trait AccessStore: Send + Sync {
     -> Result<(), DomainError>;
     /// Deletes a custom resource group; `Conflict` while role assignments use it.
     async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+}
 
+/// Role assignments and the grants they give. Every method takes the account it works in.
+///
+/// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
+/// database's unique indexes, never check-then-insert).
+#[async_trait]
+pub trait RoleAssignmentStore: Send + Sync {
     /// Creates a role assignment; `Conflict` for a duplicate identifier or a duplicate
     /// (scope, role, resource group, principal).
     async fn create_role_assignment(
@@ -367,7 +387,14 @@ pub trait AccessStore: Send + Sync {
         kind: PrincipalType,
         identifier: &str,
     ) -> Result<bool, DomainError>;
+}
 
+/// API keys and their tokens, and the token lookup of authentication. Every method takes the account it works in.
+///
+/// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
+/// database's unique indexes, never check-then-insert).
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
     /// Creates an API key.
     async fn create_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError>;
     /// Reads an API key.
@@ -422,11 +449,35 @@ pub trait AccessStore: Send + Sync {
     async fn get_stored_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError>;
     /// Records last-used times (a batch from the tracker); unknown ids are ignored.
     async fn touch_tokens(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), DomainError>;
+}
 
+/// Feature flags per account (set by the operator). Every method takes the account it works in.
+///
+/// Failures: `NotFound` for a missing row, `Conflict` for a duplicate identifier (from the
+/// database's unique indexes, never check-then-insert).
+#[async_trait]
+pub trait FeatureFlagStore: Send + Sync {
     /// The account's feature flags that are on.
     async fn feature_flags(&self, account: &AccountId) -> Result<Vec<String>, DomainError>;
     /// Turns a feature flag on or off (`NotFound` when the account does not exist).
     async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError>;
+}
+
+/// Access control of one account, as one bound for the services that need several parts.
+pub trait AccessStore:
+    OrganizationStore + ServiceAccountStore + RoleStore + RoleAssignmentStore + ApiKeyStore + FeatureFlagStore
+{
+}
+
+impl<
+    T: OrganizationStore
+        + ServiceAccountStore
+        + RoleStore
+        + RoleAssignmentStore
+        + ApiKeyStore
+        + FeatureFlagStore,
+> AccessStore for T
+{
 }
 
 /// Settings values and their audit trail.
