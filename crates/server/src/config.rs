@@ -26,8 +26,8 @@ pub struct ServeArgs {
     /// Non-public JWKS hosts to allow: `loopback` or CIDRs, comma-separated [default: none].
     #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HOSTS")]
     pub jwks_allow_hosts: Option<String>,
-    /// Allow `http://` JWKS URLs [default: false].
-    #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HTTP")]
+    /// Allow `http://` JWKS URLs [default: false]. A bare switch means true.
+    #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
     pub jwks_allow_http: Option<bool>,
     /// Total timeout of one JWKS download, e.g. `5s` [default: 5s].
     #[arg(long, env = "SCIMGATE_JWKS_TIMEOUT")]
@@ -41,8 +41,8 @@ pub struct ServeArgs {
     /// How long a request waits for a free database connection, e.g. `5s` [default: 5s].
     #[arg(long, env = "SCIMGATE_DB_ACQUIRE_TIMEOUT")]
     pub db_acquire_timeout: Option<String>,
-    /// Do not create the `default` account on an empty database.
-    #[arg(long, env = "SCIMGATE_NO_BOOTSTRAP")]
+    /// Do not create the `default` account on an empty database. A bare switch means true.
+    #[arg(long, env = "SCIMGATE_NO_BOOTSTRAP", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
     pub no_bootstrap: Option<bool>,
     /// Largest accepted request body in bytes [default: 1048576].
     #[arg(long, env = "SCIMGATE_MAX_BODY_BYTES")]
@@ -236,6 +236,44 @@ mod tests {
             Some(PathBuf::from("data/x.db.admin-token"))
         );
         assert_eq!(admin_token_path("sqlite::memory:"), None);
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> ServeArgs {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).expect("args").serve
+    }
+
+    /// Boolean options are bare switches, `true|false` also accepted (docs/contract.md §7);
+    /// a flag beats the file, the file beats the default.
+    #[test]
+    fn switches_and_flag_over_file() {
+        assert_eq!(parse(&["--no-bootstrap"]).no_bootstrap, Some(true));
+        assert_eq!(parse(&["--no-bootstrap", "false"]).no_bootstrap, Some(false));
+        assert_eq!(parse(&["--jwks-allow-http", "--no-bootstrap"]).jwks_allow_http, Some(true));
+        assert_eq!(parse(&["--jwks-allow-http=false"]).jwks_allow_http, Some(false));
+        assert_eq!(parse(&[]).no_bootstrap, None);
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "max_body_bytes = 1000\nno_bootstrap = true\n").expect("write");
+        let path = file.to_str().expect("utf-8");
+        let from_file = Config::resolve(&parse(&["--config", path])).expect("file");
+        assert_eq!((from_file.max_body_bytes, from_file.no_bootstrap), (1000, true));
+        let flagged = Config::resolve(&parse(&[
+            "--config",
+            path,
+            "--max-body-bytes",
+            "3000",
+            "--no-bootstrap",
+            "false",
+        ]))
+        .expect("flags");
+        assert_eq!((flagged.max_body_bytes, flagged.no_bootstrap), (3000, false));
     }
 
     /// `config.example.toml` documents every key and its default: it must parse, and what it

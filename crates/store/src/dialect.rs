@@ -3,6 +3,8 @@
 //! `DIALECT` instead of branching per query; everything else in its SQL text is written once,
 //! with `$1`, `$2`, … placeholders, which both databases accept.
 
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
 use crate::query::Dialect;
 
 /// SQLite's extended result code for a PRIMARY KEY violation (`SQLITE_CONSTRAINT_PRIMARYKEY`),
@@ -43,6 +45,20 @@ pub(crate) fn contains(d: Dialect, haystack: &str, needle: &str) -> String {
 /// [`contains`], ignoring case.
 pub(crate) fn contains_ci(d: Dialect, haystack: &str, needle: &str) -> String {
     contains(d, &format!("lower({haystack})"), &format!("lower({needle})"))
+}
+
+/// [`contains_ci`] written into a statement builder, with `needle` bound as its next
+/// parameter (the builder numbers the placeholder).
+pub(crate) fn push_contains_ci<'t, DB, T>(d: Dialect, q: &mut QueryBuilder<DB>, haystack: &str, needle: T)
+where
+    DB: Database,
+    T: Encode<'t, DB> + Type<DB>,
+{
+    /// Stands for the needle in the expression: no SQL text of the store contains it.
+    const NEEDLE: &str = "\u{1}needle\u{1}";
+    let expr = contains_ci(d, haystack, NEEDLE);
+    let (before, after) = expr.split_once(NEEDLE).expect("contains_ci writes its needle once");
+    q.push(before).push_bind(needle).push(after);
 }
 
 /// The larger of two values (SQLite's two-argument `max`, PostgreSQL's `greatest`).

@@ -6,9 +6,11 @@
 //! modules `sqlite` ([`SqliteStore`]) and `postgres` ([`PgStore`]) each define those aliases
 //! and load the shared files as their own sub-modules (`#[path]`), so every query and method
 //! body is written once and compiled twice. What differs between the SQL dialects is in the
-//! module `dialect` (and, for SCIM filters, in [`query`]).
+//! module `dialect` (and, for SCIM filters, in [`query`]); database errors become `DomainError`
+//! in the module `error`.
 
 mod dialect;
+mod error;
 mod postgres;
 pub mod query;
 mod sqlite;
@@ -17,56 +19,8 @@ pub use dialect::CHANGE_CHANNEL;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-use scimgate_domain::DomainError;
+pub(crate) use error::{DbResultExt, migrate_error, write_error};
 use time::OffsetDateTime;
-
-/// Maps a sqlx error: unique violations become `Conflict`, everything else as [`internal`]
-/// does (mostly `Internal`: logged by the HTTP layer, never shown to clients).
-pub(crate) fn db_error(e: sqlx::Error, conflict: impl FnOnce() -> String) -> DomainError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => DomainError::Conflict(conflict()),
-        _ => internal(e),
-    }
-}
-
-/// The SQLSTATEs with which an engine aborts a transaction that the client should simply run
-/// again: `serialization_failure` (SERIALIZABLE engines such as CockroachDB and YugabyteDB,
-/// PostgreSQL at SERIALIZABLE or REPEATABLE READ) and `deadlock_detected`.
-const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
-
-/// Maps a sqlx error with no uniqueness meaning: an unreachable database is
-/// `Unavailable` (503, retry later), a transaction the engine aborted as a serialization
-/// failure or deadlock is `SerializationFailure` (the store's write transactions run it
-/// again), anything else `Internal`.
-pub(crate) fn internal(e: sqlx::Error) -> DomainError {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-            DomainError::Unavailable(e.to_string())
-        }
-        sqlx::Error::Database(ref d)
-            if d.code().is_some_and(|c| RETRYABLE_SQLSTATES.contains(&c.as_ref())) =>
-        {
-            DomainError::SerializationFailure(e.to_string())
-        }
-        e => DomainError::Internal(e.to_string()),
-    }
-}
-
-/// Maps a migration error; a migration the database has but this binary does not know means
-/// the database was written by a newer scimgate.
-pub(crate) fn migrate_error(
-    migrator: &sqlx::migrate::Migrator,
-    e: sqlx::migrate::MigrateError,
-) -> DomainError {
-    match e {
-        sqlx::migrate::MigrateError::VersionMissing(v) => DomainError::Internal(format!(
-            "the database has schema migration {v}, which this scimgate binary does not know: \
-             the database was written by a newer scimgate; upgrade scimgate (newest known migration: {})",
-            migrator.iter().map(|m| m.version).max().unwrap_or(0)
-        )),
-        other => DomainError::Internal(format!("database migration failed: {other}")),
-    }
-}
 
 /// Microseconds since the Unix epoch, as timestamps are stored.
 pub(crate) fn us(t: OffsetDateTime) -> i64 {

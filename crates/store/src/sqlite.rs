@@ -37,8 +37,11 @@ const DIALECT: Dialect = Dialect::Sqlite;
 // The shared implementation, loaded as sub-modules of this backend. Each file is loaded once
 // per backend on purpose: that is what compiles one implementation for both databases.
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
-#[path = "shared/access.rs"]
-mod access;
+#[path = "shared/accounts.rs"]
+mod accounts;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/api_keys.rs"]
+mod api_keys;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/changes.rs"]
 mod changes;
@@ -46,8 +49,33 @@ mod changes;
 #[path = "shared/common.rs"]
 mod common;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
-#[path = "shared/scim.rs"]
-mod scim;
+#[path = "shared/feature_flags.rs"]
+mod feature_flags;
+#[cfg(test)]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/fixtures.rs"]
+mod fixtures;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/memberships.rs"]
+mod memberships;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/organizations.rs"]
+mod organizations;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/resources.rs"]
+mod resources;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/role_assignments.rs"]
+mod role_assignments;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/roles.rs"]
+mod roles;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/rows.rs"]
+mod rows;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/service_accounts.rs"]
+mod service_accounts;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/settings.rs"]
 mod settings;
@@ -172,7 +200,7 @@ mod tests {
     }
     use crate::query::{Param, SqlBuf, filter_sql, write_filter};
     use common::bind_all;
-    use scim::table;
+    use resources::table;
     use scimgate_scim::filter::parse_filter;
     use scimgate_scim::schema::ResourceKind;
     use sqlx::Row;
@@ -247,16 +275,18 @@ mod tests {
     #[tokio::test]
     async fn principal_grants_query_uses_indexes() {
         let store = SqliteStore::open("sqlite::memory:").await.expect("open");
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", access::PRINCIPAL_GRANTS_SQL)))
-                .bind("a")
-                .bind("USER")
-                .bind("u")
-                .bind("a")
-                .bind("u")
-                .fetch_all(store.pool())
-                .await
-                .expect("plan");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            role_assignments::PRINCIPAL_GRANTS_SQL
+        )))
+        .bind("a")
+        .bind("USER")
+        .bind("u")
+        .bind("a")
+        .bind("u")
+        .fetch_all(store.pool())
+        .await
+        .expect("plan");
         let plan = rows
             .iter()
             .map(|r| r.try_get::<String, _>("detail").expect("detail"))

@@ -208,3 +208,79 @@ impl KeySet {
         self.keys.iter().any(|k| k.kid.as_deref() == kid && &k.fingerprint == fingerprint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::Algorithm;
+    use serde_json::{Value, json};
+
+    use super::KeySet;
+    use crate::jwt::tools::generate;
+
+    fn accepted(jwk: &Value) -> bool {
+        let body = json!({ "keys": [jwk] }).to_string();
+        KeySet::parse(body.as_bytes()).expect("a JWKS").keys.len() == 1
+    }
+
+    fn with(jwk: &Value, field: &str, value: Value) -> Value {
+        let mut j = jwk.clone();
+        j[field] = value;
+        j
+    }
+
+    /// docs/jwt-auth.md items 1–2: which published keys scimgate will verify with. Every row
+    /// starts from a real key that is accepted as it is, so each refusal is the rule's.
+    #[test]
+    fn jwk_acceptance_rules() {
+        let rsa = generate(Algorithm::RS256, "rsa").expect("rsa").jwk;
+        let p256 = generate(Algorithm::ES256, "p256").expect("p256").jwk;
+        let p384 = generate(Algorithm::ES384, "p384").expect("p384").jwk;
+        let ed = generate(Algorithm::EdDSA, "ed").expect("ed").jwk;
+        let n = super::b64(rsa["n"].as_str().expect("n")).expect("b64");
+        assert_eq!(n.len(), 256, "a 2048-bit modulus");
+        let short_n = super::URL_SAFE_NO_PAD.encode(&n[..255]);
+        let short_x = super::URL_SAFE_NO_PAD.encode([7u8; 31]);
+        use base64::Engine as _;
+        let cases: Vec<(&str, Value, bool)> = vec![
+            ("RSA 2048 as published", rsa.clone(), true),
+            ("P-256", p256.clone(), true),
+            ("P-384", p384.clone(), true),
+            ("Ed25519", ed.clone(), true),
+            ("RSA modulus of 2040 bits", with(&rsa, "n", json!(short_n)), false),
+            ("use sig", with(&rsa, "use", json!("sig")), true),
+            ("use enc", with(&rsa, "use", json!("enc")), false),
+            ("use not a string", with(&rsa, "use", json!(1)), false),
+            ("key_ops with verify", with(&rsa, "key_ops", json!(["sign", "verify"])), true),
+            ("key_ops without verify", with(&rsa, "key_ops", json!(["encrypt"])), false),
+            ("alg PS256 on RSA", with(&rsa, "alg", json!("PS256")), true),
+            ("alg ES256 on RSA", with(&rsa, "alg", json!("ES256")), false),
+            ("alg HS256 (not allowed)", with(&rsa, "alg", json!("HS256")), false),
+            ("alg none", with(&rsa, "alg", json!("none")), false),
+            ("alg ES384 on P-256", with(&p256, "alg", json!("ES384")), false),
+            ("alg EdDSA on Ed25519", with(&ed, "alg", json!("EdDSA")), true),
+            ("P-256 x of 31 bytes", with(&p256, "x", json!(short_x)), false),
+            ("EC curve P-521", with(&p256, "crv", json!("P-521")), false),
+            ("OKP curve X25519", with(&ed, "crv", json!("X25519")), false),
+            ("private RSA key (d)", with(&rsa, "d", json!("AAAA")), false),
+            ("private EC key (d)", with(&p256, "d", json!("AAAA")), false),
+            ("oct key", json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}), false),
+            ("unknown kty", with(&rsa, "kty", json!("DSA")), false),
+            ("kid not a string", with(&rsa, "kid", json!(5)), false),
+            ("kid over 256 bytes", with(&rsa, "kid", json!("k".repeat(257))), false),
+        ];
+        for (name, jwk, want) in cases {
+            assert_eq!(accepted(&jwk), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_set_keeps_the_usable_keys_and_refuses_what_is_not_a_jwks() {
+        let rsa = generate(Algorithm::RS256, "rsa").expect("rsa").jwk;
+        let body = json!({"keys": [rsa, {"kty": "oct", "k": "c2VjcmV0"}, "not an object"]}).to_string();
+        assert_eq!(KeySet::parse(body.as_bytes()).expect("jwks").keys.len(), 1);
+        assert!(KeySet::parse(b"[]").is_err());
+        assert!(KeySet::parse(br#"{"keys": {}}"#).is_err());
+        let many = json!({ "keys": vec![json!({}); super::MAX_KEYS + 1] }).to_string();
+        assert!(KeySet::parse(many.as_bytes()).is_err());
+    }
+}

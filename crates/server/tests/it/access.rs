@@ -970,6 +970,7 @@ async fn cross_account_isolation_on_every_route() {
         let r = app.admin(method.clone(), &format!("{own}?accountIdentifier=acme"), None).await;
         assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}: {}", r.text);
+        assert!(!r.status.is_server_error(), "{method} {path}: a 5xx is never an answer: {}", r.text);
     }
     // Acme's organization is untouched... (the loop above deleted it with acme's own key,
     // which is allowed); globex's own view never includes acme's data.

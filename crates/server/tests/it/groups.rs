@@ -46,6 +46,7 @@ async fn group_crud_and_members() {
 
     // excludedAttributes=members never shows members.
     let r = app.get(&format!("/Groups/{g}?excludedAttributes=members")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.body.get("members").is_none());
     assert_eq!(r.body["displayName"], "Admins");
 
@@ -55,6 +56,7 @@ async fn group_crud_and_members() {
     assert_eq!(r.body["members"][0]["type"], "Group");
     assert_eq!(app.delete(&format!("/Users/{b}")).await.status, StatusCode::NO_CONTENT);
     let r = app.get(&format!("/Groups/{g}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.body.get("members").is_none(), "{}", r.text);
 
     // PUT replaces members.
@@ -64,6 +66,7 @@ async fn group_crud_and_members() {
     assert_eq!(r.body["members"][0]["value"], a.as_str());
     assert_eq!(app.delete(&format!("/Groups/{g}")).await.status, StatusCode::NO_CONTENT);
     let r = app.get(&format!("/Groups/{outer}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.body.get("members").is_none(), "{}", r.text);
 }
 
@@ -101,8 +104,9 @@ async fn bad_members_are_rejected_and_nothing_changes() {
 }
 
 #[tokio::test]
-async fn membership_patch_does_not_need_the_group_document() {
-    // A membership-only PATCH on an unknown group is 404 (and creates nothing).
+async fn membership_patch_on_an_unknown_group_is_404_and_creates_nothing() {
+    // (That a membership-only PATCH never reads the group document is a unit test of the
+    // domain: tests::scim::a_member_only_group_patch_is_one_write.)
     let app = TestApp::new().await;
     let a = app.user("a@example.com").await;
     let r = app
@@ -112,4 +116,7 @@ async fn membership_patch_does_not_need_the_group_document() {
         )
         .await;
     assert_scim_error(&r, 404, None);
+    let list = app.get("/Groups").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(list.body["totalResults"], 0, "{}", list.text);
 }

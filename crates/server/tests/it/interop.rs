@@ -97,6 +97,8 @@ async fn entra_default_patch_style() {
             patch_body(json!([{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}])),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["id"], id.as_str(), "{}", r.text);
     assert!(r.body[ENTERPRISE].get("manager").is_none(), "{}", r.text);
 }
 

@@ -23,8 +23,8 @@ pub enum Answer {
     Redirect(String),
     /// Wait, then answer 200 with `{"keys": []}`.
     Stall(Duration),
-    /// A body streamed in chunks without Content-Length.
-    Stream { chunk: Vec<u8>, chunks: usize },
+    /// A body streamed without Content-Length: `head`, `chunks` times `chunk`, then `tail`.
+    Stream { head: Vec<u8>, chunk: Vec<u8>, chunks: usize, tail: Vec<u8> },
 }
 
 /// A plain-HTTP JWKS server.
@@ -104,8 +104,8 @@ async fn respond(a: Answer, headers: &HeaderMap, conditional: &AtomicUsize) -> R
             tokio::time::sleep(d).await;
             Json200.into_response()
         }
-        Answer::Stream { chunk, chunks } => {
-            let stream = futures_stream(chunk, chunks);
+        Answer::Stream { head, chunk, chunks, tail } => {
+            let stream = Repeat { head: Some(head), chunk, left: chunks, tail: Some(tail) };
             Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/json")
@@ -122,10 +122,12 @@ impl IntoResponse for Json200 {
     }
 }
 
-/// A stream of repeated chunks.
+/// A head, repeated chunks, a tail.
 struct Repeat {
+    head: Option<Vec<u8>>,
     chunk: Vec<u8>,
     left: usize,
+    tail: Option<Vec<u8>>,
 }
 
 impl futures_core::Stream for Repeat {
@@ -134,16 +136,15 @@ impl futures_core::Stream for Repeat {
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
+        if let Some(head) = self.head.take() {
+            return std::task::Poll::Ready(Some(Ok(head)));
+        }
         if self.left == 0 {
-            return std::task::Poll::Ready(None);
+            return std::task::Poll::Ready(self.tail.take().map(Ok));
         }
         self.left -= 1;
         std::task::Poll::Ready(Some(Ok(self.chunk.clone())))
     }
-}
-
-fn futures_stream(chunk: Vec<u8>, chunks: usize) -> Repeat {
-    Repeat { chunk, left: chunks }
 }
 
 /// An HTTPS JWKS server with a certificate for `localhost` and 127.0.0.1 issued by a test

@@ -10,7 +10,7 @@ use scimgate_domain::{AccountId, DomainError};
 
 use super::Store;
 use super::common::write_tx;
-use crate::{internal, us};
+use crate::{DbResultExt, us};
 
 #[async_trait]
 impl ChangeStore for Store {
@@ -30,10 +30,10 @@ impl ChangeStore for Store {
                     .bind(us(now))
                     .execute(&mut **tx)
                     .await
-                    .map_err(internal)?;
+                    .db()?;
             }
             if let Some(notify) = crate::dialect::notify_changes(super::DIALECT) {
-                sqlx::query(notify).execute(&mut **tx).await.map_err(internal)?;
+                sqlx::query(notify).execute(&mut **tx).await.db()?;
             }
             Ok(())
         })
@@ -46,24 +46,21 @@ impl ChangeStore for Store {
                 .bind(limit)
                 .fetch_all(self.pool())
                 .await
-                .map_err(internal)?;
+                .db()?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let account: String = r.try_get("account_id").map_err(internal)?;
-            let kind: String = r.try_get("kind").map_err(internal)?;
+            let account: String = r.try_get("account_id").db()?;
+            let kind: String = r.try_get("kind").db()?;
             let (Ok(account), Some(kind)) = (AccountId::parse(&account), ChangeKind::parse(&kind)) else {
                 continue;
             };
-            out.push(Change { seq: r.try_get("seq").map_err(internal)?, account, kind });
+            out.push(Change { seq: r.try_get("seq").db()?, account, kind });
         }
         Ok(out)
     }
 
     async fn latest_change(&self) -> Result<i64, DomainError> {
-        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM change_log")
-            .fetch_one(self.pool())
-            .await
-            .map_err(internal)
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM change_log").fetch_one(self.pool()).await.db()
     }
 
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError> {
@@ -71,7 +68,7 @@ impl ChangeStore for Store {
             .bind(us(before))
             .execute(self.pool())
             .await
-            .map_err(internal)?;
+            .db()?;
         Ok(done.rows_affected())
     }
 }

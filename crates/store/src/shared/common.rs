@@ -1,5 +1,5 @@
 //! Helpers of the shared implementation: transactions, column decoding, parameter binding
-//! and paging. Loaded once per backend (see the crate documentation), so `Db`, `DbRow` and
+//! and paged lists. Loaded once per backend (see the crate documentation), so `Db`, `DbRow` and
 //! `Store` are that backend's.
 
 use std::hash::{BuildHasher, RandomState};
@@ -7,12 +7,12 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use scimgate_domain::DomainError;
-use scimgate_domain::entities::PageRequest;
-use sqlx::{Database, Row, Transaction};
+use scimgate_domain::entities::{PageRequest, Paged};
+use sqlx::{Database, QueryBuilder, Row, Transaction};
 
 use super::{DIALECT, Db, DbRow, Store};
-use crate::dialect;
-use crate::internal;
+use crate::DbResultExt;
+use crate::dialect::{self, push_contains_ci};
 use crate::query::Param;
 
 /// A statement of this backend, as `sqlx::query` builds it.
@@ -35,7 +35,7 @@ fn backoff(attempt: u32) -> Duration {
 ///
 /// ```text
 /// write_tx!(self, |tx| {
-///     sqlx::query("…").execute(&mut **tx).await.map_err(internal)?;
+///     sqlx::query("…").execute(&mut **tx).await.db()?;
 ///     Ok(())
 /// })
 /// ```
@@ -76,7 +76,7 @@ pub(super) use write_tx;
 impl Store {
     /// A write transaction ([`dialect::begin_write`]), for [`write_tx!`], which retries it.
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Db>, DomainError> {
-        self.pool.begin_with(dialect::begin_write(DIALECT)).await.map_err(internal)
+        self.pool.begin_with(dialect::begin_write(DIALECT)).await.db()
     }
 
     /// The body of one attempt of [`write_tx!`], as is: fixes its output type, so that `?`
@@ -93,7 +93,8 @@ impl Store {
     ///
     /// SERIALIZABLE engines (CockroachDB, YugabyteDB, PostgreSQL at SERIALIZABLE) abort a
     /// transaction that lost a race with SQLSTATE 40001 (a deadlock: 40P01) and expect the
-    /// client to run the whole transaction again; [`crate::internal`] maps both to
+    /// client to run the whole transaction again; [`crate::error::internal`] (behind
+    /// [`DbResultExt::db`]) maps both to
     /// `SerializationFailure`. When the body or the commit failed so, this pauses briefly
     /// ([`backoff`]), counts the attempt and returns `Continue`: the body runs again in a fresh
     /// transaction. After [`WRITE_ATTEMPTS`] such attempts it gives up with `Unavailable` (503,
@@ -105,7 +106,7 @@ impl Store {
         attempt: &mut u32,
     ) -> ControlFlow<Result<T, DomainError>> {
         let outcome = match outcome {
-            Ok(value) => tx.commit().await.map_err(internal).map(|()| value),
+            Ok(value) => tx.commit().await.db().map(|()| value),
             Err(e) => {
                 // Rolls back (sqlx issues the ROLLBACK before the connection is used again).
                 drop(tx);
@@ -136,8 +137,50 @@ impl Store {
 
     /// A read transaction whose statements see one snapshot ([`dialect::begin_read`]).
     pub(super) async fn begin_read(&self) -> Result<Transaction<'static, Db>, DomainError> {
-        self.pool.begin_with(dialect::begin_read(DIALECT)).await.map_err(internal)
+        self.pool.begin_with(dialect::begin_read(DIALECT)).await.db()
     }
+
+    /// One page and the total of a list, read in one transaction so both see the same
+    /// snapshot: `SELECT count(*) <from>` and
+    /// `SELECT <columns> <from> ORDER BY <order_by> LIMIT … OFFSET …`.
+    ///
+    /// `from` writes the `FROM … WHERE …` of both statements into their builder, binding its
+    /// values with `push_bind`; the builder numbers every placeholder of a statement, those of
+    /// LIMIT and OFFSET included.
+    pub(super) async fn paged<T>(
+        &self,
+        columns: &str,
+        from: impl Fn(&mut QueryBuilder<Db>),
+        order_by: &str,
+        page: PageRequest,
+        map: fn(&DbRow) -> Result<T, DomainError>,
+    ) -> Result<Paged<T>, DomainError> {
+        let (limit, offset) = limit_offset(page);
+        let mut count = QueryBuilder::<Db>::new("SELECT count(*) ");
+        from(&mut count);
+        let mut select = QueryBuilder::<Db>::new(format!("SELECT {columns} "));
+        from(&mut select);
+        select.push(format_args!(" ORDER BY {order_by} LIMIT ")).push_bind(limit);
+        select.push(" OFFSET ").push_bind(offset);
+        let mut tx = self.begin_read().await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.db()?;
+        let rows = select.build().fetch_all(&mut *tx).await.db()?;
+        tx.commit().await.db()?;
+        Ok(Paged {
+            items: rows.iter().map(map).collect::<Result<_, _>>()?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+}
+
+/// Writes the optional search of a list: `search` is NULL, or the identifier or the name
+/// contains it ignoring case (`(? IS NULL OR … OR …)`, the search text bound three times).
+pub(super) fn push_search(q: &mut QueryBuilder<Db>, search: Option<&str>) {
+    q.push("(").push_bind(search).push(" IS NULL OR ");
+    push_contains_ci(DIALECT, q, "identifier", search);
+    q.push(" OR ");
+    push_contains_ci(DIALECT, q, "name", search);
+    q.push(")");
 }
 
 /// A column of a row, with decoding failures as internal errors.
@@ -145,7 +188,7 @@ pub(super) fn col<'r, T>(r: &'r DbRow, name: &str) -> Result<T, DomainError>
 where
     T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
 {
-    r.try_get(name).map_err(internal)
+    r.try_get(name).db()
 }
 
 /// Binds `params` in order (the placeholders `$1`, `$2`, … of a [`crate::query::SqlBuf`]).
@@ -171,6 +214,7 @@ pub(super) fn limit_offset(page: PageRequest) -> (i64, i64) {
 mod tests {
     use super::super::test_store;
     use super::*;
+    use crate::error::internal;
     use crate::query::Dialect;
 
     /// What the attempts of a write wrote: the `at_us` of the change-log rows, in order.
@@ -187,7 +231,7 @@ mod tests {
             .bind(n)
             .execute(&mut **tx)
             .await
-            .map_err(internal)?;
+            .db()?;
         Ok(())
     }
 
@@ -244,10 +288,7 @@ mod tests {
         assert_eq!(runs, 1);
         let got: Result<(), _> = write_tx!(store, |tx| {
             probe(tx, 300).await?;
-            sqlx::query("SELECT no_such_column FROM change_log")
-                .execute(&mut **tx)
-                .await
-                .map_err(internal)?;
+            sqlx::query("SELECT no_such_column FROM change_log").execute(&mut **tx).await.db()?;
             Ok(())
         });
         assert!(matches!(got, Err(DomainError::Internal(_))), "{got:?}");
@@ -295,11 +336,8 @@ mod tests {
         let mut runs = 0i64;
         let got = write_tx!(store, |tx| {
             runs += 1;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-                .execute(&mut **tx)
-                .await
-                .map_err(internal)?;
-            sqlx::query("SELECT count(*) FROM change_log").execute(&mut **tx).await.map_err(internal)?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").execute(&mut **tx).await.db()?;
+            sqlx::query("SELECT count(*) FROM change_log").execute(&mut **tx).await.db()?;
             if runs == 1 {
                 // A concurrent transaction reads what this one writes and writes what this
                 // one read, and commits first.

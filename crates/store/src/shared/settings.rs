@@ -15,18 +15,17 @@ use scimgate_domain::settings::{SettingAudit, SettingRow, audit_text};
 use scimgate_domain::store::SettingsStore;
 use scimgate_domain::{AccountId, DomainError};
 
-use super::common::{col, limit_offset, write_tx};
+use super::common::{col, write_tx};
 use super::{DbConn, DbRow, Store};
-use crate::{db_error, from_us, internal, us};
+use crate::{DbResultExt, from_us, us, write_error};
 
 /// Maps a write error: a foreign-key violation means the account does not exist.
-fn write_error(e: sqlx::Error, account: &AccountId) -> DomainError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            DomainError::NotFound(format!("account '{account}' does not exist"))
-        }
-        _ => db_error(e, || "the setting was written concurrently".to_string()),
-    }
+fn setting_write_error(e: sqlx::Error, account: &AccountId) -> DomainError {
+    write_error(
+        e,
+        || "the setting was written concurrently".to_string(),
+        || format!("account '{account}' does not exist"),
+    )
 }
 
 fn setting_row(r: &DbRow) -> Result<SettingRow, DomainError> {
@@ -68,7 +67,7 @@ async fn check_scope(conn: &mut DbConn, account: &AccountId, scope: &Scope) -> R
         .bind(&scope.org)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(internal)?;
+        .db()?;
     if org.is_none() {
         return Err(DomainError::NotFound(format!("organization '{}' does not exist", scope.org)));
     }
@@ -83,7 +82,7 @@ async fn check_scope(conn: &mut DbConn, account: &AccountId, scope: &Scope) -> R
     .bind(&scope.project)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(internal)?;
+    .db()?;
     if project.is_none() {
         return Err(DomainError::NotFound(format!(
             "project '{}' does not exist in organization '{}'",
@@ -110,7 +109,7 @@ async fn current_value(
     .bind(&scope.project)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(internal)
+    .db()
 }
 
 /// One audit row (values already hashed when secret).
@@ -140,7 +139,7 @@ async fn insert_audit(conn: &mut DbConn, account: &AccountId, a: AuditInsert<'_>
     .bind(a.at_us)
     .execute(&mut *conn)
     .await
-    .map_err(|e| write_error(e, account))?;
+    .map_err(|e| setting_write_error(e, account))?;
     Ok(())
 }
 
@@ -154,7 +153,7 @@ impl SettingsStore for Store {
         .bind(account.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(internal)?;
+        .db()?;
         rows.iter().map(setting_row).collect()
     }
 
@@ -185,7 +184,7 @@ impl SettingsStore for Store {
             .bind(us(row.modified))
             .execute(&mut **tx)
             .await
-            .map_err(|e| write_error(e, account))?;
+            .map_err(|e| setting_write_error(e, account))?;
             if clear_children && row.scope.project.is_empty() {
                 // Account scope: every org and project row; org scope: that org's project rows.
                 sqlx::query(
@@ -200,7 +199,7 @@ impl SettingsStore for Store {
                 .bind(&row.scope.org)
                 .execute(&mut **tx)
                 .await
-                .map_err(internal)?;
+                .db()?;
             }
             insert_audit(
                 tx,
@@ -244,7 +243,7 @@ impl SettingsStore for Store {
             .bind(&scope.project)
             .execute(&mut **tx)
             .await
-            .map_err(internal)?;
+            .db()?;
             insert_audit(
                 tx,
                 account,
@@ -268,28 +267,16 @@ impl SettingsStore for Store {
         account: &AccountId,
         page: PageRequest,
     ) -> Result<Paged<SettingAudit>, DomainError> {
-        let (limit, offset) = limit_offset(page);
-        let mut tx = self.begin_read().await?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM settings_audit WHERE account_id = $1")
-            .bind(account.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-        let rows = sqlx::query(
-            "SELECT org_identifier, project_identifier, identifier, action, old_value, new_value, actor, at_us \
-             FROM settings_audit WHERE account_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
+        self.paged(
+            "org_identifier, project_identifier, identifier, action, old_value, new_value, actor, at_us",
+            |q| {
+                q.push("FROM settings_audit WHERE account_id = ").push_bind(account.as_str());
+            },
+            "seq DESC",
+            page,
+            audit_row,
         )
-        .bind(account.as_str())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
         .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        Ok(Paged {
-            items: rows.iter().map(audit_row).collect::<Result<_, _>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
     }
 }
 
@@ -299,7 +286,7 @@ mod tests {
     use super::*;
     use crate::dialect::contains;
     use scimgate_domain::entities::{Organization, Project, Tags};
-    use scimgate_domain::store::{AccessStore, AccountStore, NewAccount};
+    use scimgate_domain::store::{AccountStore, NewAccount, OrganizationStore};
     use scimgate_domain::token::{TokenKind, generate};
     use scimgate_scim::resource::normalize;
     use scimgate_scim::schema::ResourceKind;

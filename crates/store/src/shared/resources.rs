@@ -1,26 +1,26 @@
-//! `ScimStore` and `AccountStore`: SCIM users and groups (memberships in their own table) and
-//! account creation. Loaded once per backend (see the crate documentation).
+//! `ScimStore`: SCIM users and groups — create, read, update, delete and list, with their
+//! indexed columns derived from the document. Loaded once per backend (see the crate
+//! documentation); group memberships are in the sibling module `memberships`.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::{Row, Transaction};
+use sqlx::Row;
 use time::OffsetDateTime;
 
-use scimgate_domain::access::{ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES};
+use scimgate_domain::entities::PrincipalType;
 use scimgate_domain::store::{
-    AccountStore, CursorPosition, GroupRef, ListPage, ListQuery, Member, NewAccount, Page, ResourceUpdate,
-    ScimStore, StoredResource,
+    CursorPosition, ListPage, ListQuery, Page, ResourceUpdate, ScimStore, StoredResource,
 };
 use scimgate_domain::{AccountId, DomainError};
-use scimgate_scim::ScimError;
-use scimgate_scim::patch::{MemberChange, MemberRef};
+use scimgate_scim::patch::MemberRef;
 use scimgate_scim::schema::ResourceKind;
 
 use super::common::{bind_all, write_tx};
-use super::{DIALECT, Db, DbRow, Store};
+use super::memberships::{add_members, apply_member_changes};
+use super::{DIALECT, DbRow, Store};
 use crate::dialect::{doc_column, json_param};
 use crate::query::{Param, SqlBuf, sort_expr, write_filter};
-use crate::{db_error, from_us, internal, us};
+use crate::{DbResultExt, from_us, us};
 
 pub(super) fn table(kind: ResourceKind) -> &'static str {
     match kind {
@@ -39,15 +39,15 @@ fn version_check(expected: Option<i64>, n: usize) -> String {
 }
 
 /// Indexed columns derived from the document.
-struct Columns {
-    name: Option<String>,
-    name_lower: Option<String>,
-    external_id: Option<String>,
-    display_name: Option<String>,
-    active: Option<i64>,
+pub(super) struct Columns {
+    pub(super) name: Option<String>,
+    pub(super) name_lower: Option<String>,
+    pub(super) external_id: Option<String>,
+    pub(super) display_name: Option<String>,
+    pub(super) active: Option<i64>,
 }
 
-fn columns(kind: ResourceKind, doc: &Map<String, Value>) -> Columns {
+pub(super) fn columns(kind: ResourceKind, doc: &Map<String, Value>) -> Columns {
     let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let name = match kind {
         ResourceKind::User => s("userName"),
@@ -73,83 +73,6 @@ fn conflict_message(kind: ResourceKind, doc: &Map<String, Value>) -> String {
 }
 
 impl Store {
-    async fn members_of(&self, group_id: &str) -> Result<Vec<Member>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT member_id, member_type, display FROM scim_group_members WHERE group_id = $1 \
-             ORDER BY member_id",
-        )
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(internal)?;
-        rows.iter()
-            .map(|r| {
-                let t: String = r.try_get("member_type").map_err(internal)?;
-                Ok(Member {
-                    value: r.try_get("member_id").map_err(internal)?,
-                    member_type: if t == "Group" { ResourceKind::Group } else { ResourceKind::User },
-                    display: r.try_get("display").map_err(internal)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn groups_of(&self, user_ids: &[String]) -> Result<Vec<(String, GroupRef)>, DomainError> {
-        if user_ids.is_empty() {
-            return Ok(vec![]);
-        }
-        let mut sql = SqlBuf::default();
-        sql.push(
-            "SELECT gm.member_id, g.id, g.display_name FROM scim_group_members gm \
-             JOIN scim_groups g ON g.id = gm.group_id WHERE gm.member_id IN (",
-        );
-        for (i, id) in user_ids.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(Param::Text(id.clone()));
-        }
-        sql.push(") ORDER BY gm.member_id, gm.group_id");
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.sql)), &sql.params)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(internal)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("member_id").map_err(internal)?,
-                    GroupRef {
-                        value: r.try_get("id").map_err(internal)?,
-                        display: r.try_get("display_name").map_err(internal)?,
-                    },
-                ))
-            })
-            .collect()
-    }
-
-    async fn attach_related(
-        &self,
-        kind: ResourceKind,
-        items: &mut [StoredResource],
-    ) -> Result<(), DomainError> {
-        match kind {
-            ResourceKind::Group => {
-                for g in items.iter_mut() {
-                    g.members = Some(self.members_of(&g.id).await?);
-                }
-            }
-            ResourceKind::User => {
-                let ids: Vec<String> = items.iter().map(|u| u.id.clone()).collect();
-                let pairs = self.groups_of(&ids).await?;
-                for u in items.iter_mut() {
-                    u.groups =
-                        Some(pairs.iter().filter(|(uid, _)| *uid == u.id).map(|(_, g)| g.clone()).collect());
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// The statement `select … FROM <table> r WHERE r.account_id = $1 [AND <filter>]`.
     fn list_statement(
         &self,
@@ -170,111 +93,18 @@ impl Store {
 }
 
 fn row_to_resource(r: &DbRow) -> Result<StoredResource, DomainError> {
-    let doc: String = r.try_get("doc").map_err(internal)?;
+    let doc: String = r.try_get("doc").db()?;
     let doc: Map<String, Value> =
         serde_json::from_str(&doc).map_err(|e| DomainError::Internal(format!("stored document: {e}")))?;
     Ok(StoredResource {
-        id: r.try_get("id").map_err(internal)?,
+        id: r.try_get("id").db()?,
         doc,
-        created: from_us(r.try_get("created_us").map_err(internal)?),
-        last_modified: from_us(r.try_get("modified_us").map_err(internal)?),
-        version: r.try_get("version").map_err(internal)?,
+        created: from_us(r.try_get("created_us").db()?),
+        last_modified: from_us(r.try_get("modified_us").db()?),
+        version: r.try_get("version").db()?,
         members: None,
         groups: None,
     })
-}
-
-async fn apply_member_changes(
-    tx: &mut Transaction<'static, Db>,
-    account: &AccountId,
-    group_id: &str,
-    changes: &[MemberChange],
-) -> Result<(), DomainError> {
-    for change in changes {
-        match change {
-            MemberChange::RemoveAll => {
-                sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
-                    .bind(group_id)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(internal)?;
-            }
-            MemberChange::Remove(ids) => {
-                for id in ids {
-                    sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
-                        .bind(group_id)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(internal)?;
-                }
-            }
-            MemberChange::Add(refs) => add_members(tx, account, group_id, refs).await?,
-            MemberChange::Replace(refs) => {
-                sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
-                    .bind(group_id)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(internal)?;
-                add_members(tx, account, group_id, refs).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn add_members(
-    tx: &mut Transaction<'static, Db>,
-    account: &AccountId,
-    group_id: &str,
-    refs: &[MemberRef],
-) -> Result<(), DomainError> {
-    for m in refs {
-        if m.value == group_id {
-            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
-        }
-        // One indexed lookup per added member: the member must exist in this account.
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT 'User' FROM scim_users WHERE account_id = $1 AND id = $2 \
-             UNION ALL SELECT 'Group' FROM scim_groups WHERE account_id = $3 AND id = $4",
-        )
-        .bind(account.as_str())
-        .bind(&m.value)
-        .bind(account.as_str())
-        .bind(&m.value)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(internal)?;
-        let Some(member_type) = found else {
-            return Err(ScimError::invalid_value(format!(
-                "member '{}' is not the id of a User or Group in this account",
-                m.value
-            ))
-            .into());
-        };
-        if let Some(t) = &m.member_type
-            && !t.eq_ignore_ascii_case(&member_type)
-        {
-            return Err(ScimError::invalid_value(format!(
-                "member '{}' is a {member_type}, not a {t}",
-                m.value
-            ))
-            .into());
-        }
-        sqlx::query(
-            "INSERT INTO scim_group_members (group_id, member_id, member_type, display) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, member_id) \
-             DO UPDATE SET display = coalesce(excluded.display, scim_group_members.display)",
-        )
-        .bind(group_id)
-        .bind(&m.value)
-        .bind(member_type)
-        .bind(&m.display)
-        .execute(&mut **tx)
-        .await
-        .map_err(internal)?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -320,7 +150,7 @@ impl ScimStore for Store {
                 .bind(us(now))
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| db_error(e, || conflict_message(kind, doc)))?;
+                .on_unique(|| conflict_message(kind, doc))?;
             if kind == ResourceKind::Group && !members.is_empty() {
                 add_members(tx, account, id, members).await?;
             }
@@ -361,7 +191,7 @@ impl ScimStore for Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(internal)?
+            .db()?
             .ok_or_else(|| not_found(kind, id))?;
         let mut r = [row_to_resource(&row)?];
         if include_related {
@@ -412,9 +242,7 @@ impl ScimStore for Store {
                     if let Some(v) = update.expected_version {
                         q = q.bind(v);
                     }
-                    q.fetch_optional(&mut **tx)
-                        .await
-                        .map_err(|e| db_error(e, || conflict_message(kind, doc)))?
+                    q.fetch_optional(&mut **tx).await.on_unique(|| conflict_message(kind, doc))?
                 }
                 None => {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -429,7 +257,7 @@ impl ScimStore for Store {
                     if let Some(v) = update.expected_version {
                         q = q.bind(v);
                     }
-                    q.fetch_optional(&mut **tx).await.map_err(internal)?
+                    q.fetch_optional(&mut **tx).await.db()?
                 }
             };
             let Some(row) = result else {
@@ -441,14 +269,14 @@ impl ScimStore for Store {
                 .bind(id)
                 .fetch_optional(&mut **tx)
                 .await
-                .map_err(internal)?;
+                .db()?;
                 return Err(if exists.is_some() {
                     DomainError::VersionMismatch
                 } else {
                     not_found(kind, id)
                 });
             };
-            let version: i64 = row.try_get("version").map_err(internal)?;
+            let version: i64 = row.try_get("version").db()?;
             if kind == ResourceKind::Group {
                 apply_member_changes(tx, account, id, update.members).await?;
             }
@@ -474,7 +302,7 @@ impl ScimStore for Store {
             if let Some(v) = expected_version {
                 q = q.bind(v);
             }
-            let done = q.execute(&mut **tx).await.map_err(internal)?.rows_affected();
+            let done = q.execute(&mut **tx).await.db()?.rows_affected();
             if done == 0 {
                 let exists = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT 1 FROM {} WHERE account_id = $1 AND id = $2",
@@ -484,7 +312,7 @@ impl ScimStore for Store {
                 .bind(id)
                 .fetch_optional(&mut **tx)
                 .await
-                .map_err(internal)?;
+                .db()?;
                 return Err(if exists.is_some() {
                     DomainError::VersionMismatch
                 } else {
@@ -496,7 +324,7 @@ impl ScimStore for Store {
                 .bind(id)
                 .execute(&mut **tx)
                 .await
-                .map_err(internal)?;
+                .db()?;
             // What hangs off the principal: a user's personal API keys (their tokens cascade) and
             // the role assignments made to the user or group.
             let principal_type = match kind {
@@ -509,21 +337,21 @@ impl ScimStore for Store {
                     .bind(id)
                     .execute(&mut **tx)
                     .await
-                    .map_err(internal)?;
-                    "USER"
+                    .db()?;
+                    PrincipalType::User
                 }
-                ResourceKind::Group => "USER_GROUP",
+                ResourceKind::Group => PrincipalType::UserGroup,
             };
             sqlx::query(
                 "DELETE FROM role_assignments WHERE account_id = $1 AND principal_type = $2 \
                  AND principal_identifier = $3",
             )
             .bind(account.as_str())
-            .bind(principal_type)
+            .bind(principal_type.as_str())
             .bind(id)
             .execute(&mut **tx)
             .await
-            .map_err(internal)?;
+            .db()?;
             Ok(())
         })
     }
@@ -538,9 +366,9 @@ impl ScimStore for Store {
         let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count.sql)), &count.params)
             .fetch_one(&self.pool)
             .await
-            .map_err(internal)?
+            .db()?
             .try_get(0)
-            .map_err(internal)?;
+            .db()?;
         let total = u64::try_from(total).unwrap_or(0);
         let (count, offset, after_seq) = match query.page {
             Page::Index { start_index, count } => (count, start_index.saturating_sub(1), None),
@@ -572,11 +400,11 @@ impl ScimStore for Store {
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.sql)), &sql.params)
             .fetch_all(&self.pool)
             .await
-            .map_err(internal)?;
+            .db()?;
         let has_more = rows.len() as u64 > count;
         let rows = &rows[..rows.len().min(usize::try_from(count).unwrap_or(usize::MAX))];
         let mut items = rows.iter().map(row_to_resource).collect::<Result<Vec<_>, _>>()?;
-        let last_seq: Option<i64> = rows.last().map(|r| r.try_get("seq")).transpose().map_err(internal)?;
+        let last_seq: Option<i64> = rows.last().map(|r| r.try_get("seq")).transpose().db()?;
         if query.include_related {
             self.attach_related(kind, &mut items).await?;
         }
@@ -589,206 +417,15 @@ impl ScimStore for Store {
     }
 }
 
-#[async_trait]
-impl AccountStore for Store {
-    async fn create_account(&self, a: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError> {
-        write_tx!(self, |tx| {
-            sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ($1, $2, $3)")
-                .bind(a.id.as_str())
-                .bind(&a.name)
-                .bind(us(now))
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| db_error(e, || format!("account '{}' already exists", a.id)))?;
-            for flag in &a.feature_flags {
-                sqlx::query(
-                    "INSERT INTO feature_flags (account_id, flag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(a.id.as_str())
-                .bind(flag)
-                .execute(&mut **tx)
-                .await
-                .map_err(internal)?;
-            }
-            let cols = columns(ResourceKind::User, &a.admin_doc);
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
-                 active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
-                json_param(DIALECT, 8)
-            )))
-            .bind(a.id.as_str())
-            .bind(&a.admin_user_id)
-            .bind(cols.name)
-            .bind(cols.name_lower)
-            .bind(cols.external_id)
-            .bind(cols.display_name)
-            .bind(cols.active)
-            .bind(Value::Object(a.admin_doc.clone()).to_string())
-            .bind(us(now))
-            .bind(us(now))
-            .execute(&mut **tx)
-            .await
-            .map_err(internal)?;
-            sqlx::query(
-                "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
-                 VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",
-            )
-            .bind(a.id.as_str())
-            .bind(us(now))
-            .bind(us(now))
-            .execute(&mut **tx)
-            .await
-            .map_err(internal)?;
-            // The admin's personal access token lives in API key 'bootstrap'.
-            sqlx::query(
-                "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
-                 tags, default_ttl_ms, created_us, modified_us) \
-                 VALUES ($1, 'USER', $2, 'bootstrap', 'bootstrap', '', '{}', NULL, $3, $4)",
-            )
-            .bind(a.id.as_str())
-            .bind(&a.admin_user_id)
-            .bind(us(now))
-            .bind(us(now))
-            .execute(&mut **tx)
-            .await
-            .map_err(internal)?;
-            sqlx::query(
-                "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
-                 identifier, name, description, tags, secret_hash, created_us, modified_us, valid_from_us) \
-                 VALUES ($1, $2, 'USER', $3, 'bootstrap', 'bootstrap', 'bootstrap', '', '{}', $4, $5, $6, $7)",
-            )
-            .bind(&a.admin_token.token_id)
-            .bind(a.id.as_str())
-            .bind(&a.admin_user_id)
-            .bind(&a.admin_token.secret_hash)
-            .bind(us(now))
-            .bind(us(now))
-            .bind(us(now))
-            .execute(&mut **tx)
-            .await
-            .map_err(internal)?;
-            sqlx::query(
-                "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
-                 role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
-                 created_us, modified_us) VALUES ($1, 'bootstrap_admin', '', '', $2, $3, 'USER', $4, 0, $5, $6)",
-            )
-            .bind(a.id.as_str())
-            .bind(ACCOUNT_ADMIN_ROLE)
-            .bind(ALL_ACCOUNT_RESOURCES)
-            .bind(&a.admin_user_id)
-            .bind(us(now))
-            .bind(us(now))
-            .execute(&mut **tx)
-            .await
-            .map_err(internal)?;
-            Ok(())
-        })
-    }
-
-    async fn account_exists(&self, account: &AccountId) -> Result<bool, DomainError> {
-        let found = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
-            .bind(account.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(internal)?;
-        Ok(found.is_some())
-    }
-
-    async fn count_accounts(&self) -> Result<u64, DomainError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(internal)?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), DomainError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(internal).map(|_| ())
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_store;
+    use super::super::fixtures::scim::*;
     use super::*;
-    use scimgate_domain::store::Sort;
-    use scimgate_domain::token::{TokenKind, generate};
+    use scimgate_domain::store::{AccountStore, Sort};
     use scimgate_scim::filter::{parse_attribute_list, parse_filter};
-    use scimgate_scim::resource::normalize;
     use scimgate_scim::schema::ENTERPRISE_USER_URN;
     use serde_json::json;
     use time::format_description::well_known::Rfc3339;
-
-    const ADMIN: &str = "admin";
-
-    fn t(s: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(1_700_000_000 + s).expect("time")
-    }
-
-    /// A store (`None` when this backend is not configured for tests) with account `acme`
-    /// and its admin user.
-    async fn setup() -> Option<(Store, AccountId)> {
-        let store = test_store().await?;
-        let account = AccountId::parse("acme").expect("id");
-        store
-            .create_account(
-                &NewAccount {
-                    id: account.clone(),
-                    name: "Acme".into(),
-                    feature_flags: vec![],
-                    admin_user_id: ADMIN.into(),
-                    admin_doc: normalize(ResourceKind::User, &json!({"userName": "admin@acme.test"}))
-                        .expect("doc"),
-                    admin_token: generate(TokenKind::User, &account).expect("token"),
-                },
-                t(0),
-            )
-            .await
-            .expect("account");
-        Some((store, account))
-    }
-
-    fn user(i: i64) -> Map<String, Value> {
-        normalize(
-            ResourceKind::User,
-            &json!({
-                "userName": format!("User{i}@Example.com"),
-                "externalId": format!("ext-{i}"),
-                "displayName": format!("User {i}"),
-                "active": i % 2 == 0,
-                "name": {"givenName": format!("Given{i}"), "familyName": "Family"},
-                "emails": [
-                    {"value": format!("user{i}@example.com"), "type": "work", "primary": true},
-                    {"value": format!("home{i}@example.org"), "type": "home"}
-                ],
-                ENTERPRISE_USER_URN: {"employeeNumber": format!("{i}"), "department": "Eng"}
-            }),
-        )
-        .expect("doc")
-    }
-
-    fn group(name: &str) -> Map<String, Value> {
-        normalize(ResourceKind::Group, &json!({"displayName": name})).expect("doc")
-    }
-
-    fn member(id: &str, kind: Option<&str>, display: Option<&str>) -> MemberRef {
-        MemberRef { value: id.into(), member_type: kind.map(Into::into), display: display.map(Into::into) }
-    }
-
-    fn ids(page: &ListPage) -> Vec<&str> {
-        page.items.iter().map(|r| r.id.as_str()).collect()
-    }
-
-    fn invalid_detail<T: std::fmt::Debug>(r: Result<T, DomainError>) -> String {
-        match r {
-            Err(DomainError::Invalid(e)) => e.detail,
-            other => panic!("expected Invalid, got {other:?}"),
-        }
-    }
-
-    fn doc_only(doc: &Map<String, Value>) -> ResourceUpdate<'_> {
-        ResourceUpdate { doc: Some(doc), expected_version: None, members: &[] }
-    }
 
     #[tokio::test]
     async fn resources_round_trip_with_conflicts_and_versions() {
@@ -861,116 +498,6 @@ mod tests {
         assert!(!store.account_exists(&other).await.expect("exists"));
         assert_eq!(store.count_accounts().await.expect("count"), 1);
         store.ping().await.expect("ping");
-    }
-
-    #[tokio::test]
-    async fn group_members_and_user_groups() {
-        let Some((store, account)) = setup().await else { return };
-        let (user_kind, group_kind) = (ResourceKind::User, ResourceKind::Group);
-        for i in [1, 2] {
-            store
-                .create_resource(&account, user_kind, &format!("u{i}"), &user(i), &[], t(i))
-                .await
-                .expect("user");
-        }
-        let g1 = store
-            .create_resource(
-                &account,
-                group_kind,
-                "g1",
-                &group("Group 1"),
-                &[member("u1", Some("User"), Some("One"))],
-                t(3),
-            )
-            .await
-            .expect("group");
-        let one = Member { value: "u1".into(), member_type: ResourceKind::User, display: Some("One".into()) };
-        assert_eq!(g1.members, Some(vec![one.clone()]));
-        store
-            .create_resource(&account, group_kind, "g2", &group("Group 2"), &[member("g1", None, None)], t(4))
-            .await
-            .expect("nested group");
-        let g2 = store.get_resource(&account, group_kind, "g2", true).await.expect("get");
-        assert_eq!(
-            g2.members,
-            Some(vec![Member { value: "g1".into(), member_type: ResourceKind::Group, display: None }])
-        );
-
-        let detail = invalid_detail(
-            store
-                .create_resource(
-                    &account,
-                    group_kind,
-                    "g3",
-                    &group("G3"),
-                    &[member("nope", None, None)],
-                    t(5),
-                )
-                .await,
-        );
-        assert_eq!(detail, "member 'nope' is not the id of a User or Group in this account");
-        assert!(matches!(
-            store.get_resource(&account, group_kind, "g3", false).await,
-            Err(DomainError::NotFound(_))
-        ));
-        let self_add = [MemberChange::Add(vec![member("g1", None, None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &self_add };
-        let detail = invalid_detail(store.update_resource(&account, group_kind, "g1", &update, t(5)).await);
-        assert_eq!(detail, "a group cannot be a member of itself");
-        let wrong_type = [MemberChange::Add(vec![member("u2", Some("Group"), None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &wrong_type };
-        let detail = invalid_detail(store.update_resource(&account, group_kind, "g1", &update, t(5)).await);
-        assert_eq!(detail, "member 'u2' is a User, not a Group");
-
-        let changes = [
-            MemberChange::Add(vec![member("u2", None, Some("Two"))]),
-            MemberChange::Remove(vec!["u1".into(), "absent".into()]),
-            // Again, without display: the one stored stays.
-            MemberChange::Add(vec![member("u2", Some("user"), None)]),
-        ];
-        let update = ResourceUpdate { doc: None, expected_version: Some(1), members: &changes };
-        assert_eq!(
-            store.update_resource(&account, group_kind, "g1", &update, t(6)).await.expect("patch"),
-            (2, t(6))
-        );
-        let two = Member { value: "u2".into(), member_type: ResourceKind::User, display: Some("Two".into()) };
-        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
-        assert_eq!(g1.members, Some(vec![two.clone()]));
-        assert_eq!(g1.version, 2);
-
-        let u2 = store.get_resource(&account, user_kind, "u2", true).await.expect("get");
-        assert_eq!(u2.groups, Some(vec![GroupRef { value: "g1".into(), display: Some("Group 1".into()) }]));
-        let all = ListQuery {
-            filter: None,
-            sort: None,
-            page: Page::Index { start_index: 1, count: 10 },
-            include_related: true,
-        };
-        let page = store.list_resources(&account, user_kind, &all).await.expect("list");
-        let groups: Vec<usize> = page.items.iter().map(|u| u.groups.as_ref().map_or(99, Vec::len)).collect();
-        assert_eq!((ids(&page), groups), (vec![ADMIN, "u1", "u2"], vec![0, 0, 1]));
-
-        let replace =
-            [MemberChange::Replace(vec![member("u1", None, Some("One")), member("u2", None, None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &replace };
-        store.update_resource(&account, group_kind, "g1", &update, t(7)).await.expect("replace");
-        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
-        let two_bare = Member { display: None, ..two };
-        assert_eq!(g1.members, Some(vec![one.clone(), two_bare]));
-
-        // Deleting a user removes its memberships.
-        store.delete_resource(&account, user_kind, "u2", None).await.expect("delete");
-        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
-        assert_eq!(g1.members, Some(vec![one]));
-        let clear = [MemberChange::RemoveAll];
-        let update = ResourceUpdate { doc: Some(&group("Renamed")), expected_version: None, members: &clear };
-        store.update_resource(&account, group_kind, "g1", &update, t(8)).await.expect("clear");
-        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
-        assert_eq!((g1.members, g1.doc), (Some(vec![]), group("Renamed")));
-        // Deleting a group removes it from the groups it was a member of.
-        store.delete_resource(&account, group_kind, "g1", None).await.expect("delete");
-        let g2 = store.get_resource(&account, group_kind, "g2", true).await.expect("get");
-        assert_eq!(g2.members, Some(vec![]));
     }
 
     #[tokio::test]

@@ -1,0 +1,169 @@
+//! A small in-memory store for the services' unit tests: every Store trait over maps behind
+//! one mutex, with the same rules the SQL store keeps (unique identifiers, cascades, version
+//! checks). SCIM lists support paging but no filters: filter SQL is tested in the store crate.
+
+mod access;
+mod scim;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use scimgate_scim::schema::ResourceKind;
+
+use crate::access::{Principal, Scope};
+use crate::entities::{
+    ApiKey, ApiKeyRef, GrantRow, Organization, PageRequest, Paged, PrincipalType, Project, ResourceGroup,
+    Role, RoleAssignment, ServiceAccount, TokenInfo,
+};
+use crate::error::DomainError;
+use crate::ids::AccountId;
+use crate::settings::{SettingAudit, SettingRow};
+use crate::store::{
+    AccountStore, ApiKeyStore, FeatureFlagStore, ListPage, ListQuery, Member, NewAccount, OrganizationStore,
+    Page, ResourceUpdate, RoleAssignmentStore, RoleStore, ScimStore, ServiceAccountStore, SettingsStore,
+    StoredResource,
+};
+use crate::token::{StoredToken, TokenKind};
+
+type Key = (String, String);
+
+/// A token: its account, metadata, secret hash and the rotated-out hash.
+type StoredTokenRow = (AccountId, TokenInfo, Vec<u8>, Option<Vec<u8>>);
+
+fn key(account: &AccountId, id: &str) -> Key {
+    (account.as_str().to_string(), id.to_string())
+}
+
+fn kind_name(kind: ResourceKind) -> &'static str {
+    kind.name()
+}
+
+#[derive(Default)]
+struct Data {
+    accounts: BTreeMap<String, Vec<String>>,
+    orgs: BTreeMap<Key, Organization>,
+    projects: BTreeMap<(String, String, String), Project>,
+    service_accounts: BTreeMap<Key, ServiceAccount>,
+    roles: BTreeMap<Key, Role>,
+    resource_groups: BTreeMap<Key, ResourceGroup>,
+    assignments: BTreeMap<Key, RoleAssignment>,
+    api_keys: BTreeMap<(String, &'static str, String, String), ApiKey>,
+    tokens: BTreeMap<String, StoredTokenRow>,
+    resources: BTreeMap<(String, &'static str, String), (i64, StoredResource)>,
+    settings: Vec<(AccountId, SettingRow)>,
+    audit: Vec<(AccountId, SettingAudit)>,
+    seq: i64,
+}
+
+/// The in-memory store.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+    /// The next this many conditional SCIM updates fail with `VersionMismatch`, as if
+    /// another writer had come first.
+    pub conflicts: AtomicUsize,
+    /// How many SCIM updates were attempted.
+    pub updates: AtomicUsize,
+}
+
+impl MemoryStore {
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn paged<T: Clone>(items: Vec<T>, page: PageRequest) -> Paged<T> {
+    let total = items.len() as u64;
+    let items = items.into_iter().skip((page.index * page.size) as usize).take(page.size as usize).collect();
+    Paged { items, total }
+}
+
+fn matches(search: Option<&str>, id: &str, name: &str) -> bool {
+    search.is_none_or(|s| {
+        let s = s.to_lowercase();
+        id.to_lowercase().contains(&s) || name.to_lowercase().contains(&s)
+    })
+}
+
+fn not_found(what: &str, id: &str) -> DomainError {
+    DomainError::NotFound(format!("{what} '{id}' does not exist"))
+}
+
+fn conflict(what: &str, id: &str) -> DomainError {
+    DomainError::Conflict(format!("{what} '{id}' already exists"))
+}
+
+fn kind_str(kind: TokenKind) -> &'static str {
+    kind.prefix()
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn create_account(&self, account: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError> {
+        {
+            let mut d = self.data();
+            if d.accounts.contains_key(account.id.as_str()) {
+                return Err(conflict("account", account.id.as_str()));
+            }
+            d.accounts.insert(account.id.as_str().into(), account.feature_flags.clone());
+        }
+        self.create_resource(
+            &account.id,
+            ResourceKind::User,
+            &account.admin_user_id,
+            &account.admin_doc,
+            &[],
+            now,
+        )
+        .await?;
+        let mut d = self.data();
+        let info = TokenInfo {
+            token_id: account.admin_token.token_id.clone(),
+            api_key_type: TokenKind::User,
+            parent_identifier: account.admin_user_id.clone(),
+            api_key_identifier: "bootstrap".into(),
+            identifier: "bootstrap".into(),
+            name: "bootstrap".into(),
+            description: String::new(),
+            tags: Default::default(),
+            created: now,
+            modified: now,
+            valid_from: now,
+            valid_to: None,
+            last_used: None,
+            previous_valid_to: None,
+        };
+        d.tokens.insert(
+            info.token_id.clone(),
+            (account.id.clone(), info, account.admin_token.secret_hash.clone(), None),
+        );
+        d.assignments.insert(
+            key(&account.id, "bootstrap_admin"),
+            RoleAssignment {
+                identifier: "bootstrap_admin".into(),
+                scope: Scope::account(),
+                role_identifier: crate::access::ACCOUNT_ADMIN_ROLE.into(),
+                resource_group_identifier: crate::access::ALL_ACCOUNT_RESOURCES.into(),
+                principal_type: PrincipalType::User,
+                principal_identifier: account.admin_user_id.clone(),
+                disabled: false,
+                created: now,
+                modified: now,
+            },
+        );
+        Ok(())
+    }
+    async fn account_exists(&self, account: &AccountId) -> Result<bool, DomainError> {
+        Ok(self.data().accounts.contains_key(account.as_str()))
+    }
+    async fn count_accounts(&self) -> Result<u64, DomainError> {
+        Ok(self.data().accounts.len() as u64)
+    }
+    async fn ping(&self) -> Result<(), DomainError> {
+        Ok(())
+    }
+}

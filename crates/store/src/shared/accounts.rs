@@ -1,0 +1,179 @@
+//! `AccountStore`: account creation (with its admin user, default organization, bootstrap
+//! API key and token, and the admin's role assignment, in one write transaction), and the
+//! account checks. Loaded once per backend (see the crate documentation).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use scimgate_domain::access::{ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES};
+use scimgate_domain::store::{AccountStore, NewAccount};
+use scimgate_domain::{AccountId, DomainError};
+use scimgate_scim::schema::ResourceKind;
+
+use super::common::write_tx;
+use super::resources::columns;
+use super::{DIALECT, Store};
+use crate::dialect::json_param;
+use crate::{DbResultExt, us};
+
+#[async_trait]
+impl AccountStore for Store {
+    async fn create_account(&self, a: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ($1, $2, $3)")
+                .bind(a.id.as_str())
+                .bind(&a.name)
+                .bind(us(now))
+                .execute(&mut **tx)
+                .await
+                .on_unique(|| format!("account '{}' already exists", a.id))?;
+            for flag in &a.feature_flags {
+                sqlx::query(
+                    "INSERT INTO feature_flags (account_id, flag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(a.id.as_str())
+                .bind(flag)
+                .execute(&mut **tx)
+                .await
+                .db()?;
+            }
+            let cols = columns(ResourceKind::User, &a.admin_doc);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
+                 active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
+                json_param(DIALECT, 8)
+            )))
+            .bind(a.id.as_str())
+            .bind(&a.admin_user_id)
+            .bind(cols.name)
+            .bind(cols.name_lower)
+            .bind(cols.external_id)
+            .bind(cols.display_name)
+            .bind(cols.active)
+            .bind(Value::Object(a.admin_doc.clone()).to_string())
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            sqlx::query(
+                "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
+                 VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",
+            )
+            .bind(a.id.as_str())
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            // The admin's personal access token lives in API key 'bootstrap'.
+            sqlx::query(
+                "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
+                 tags, default_ttl_ms, created_us, modified_us) \
+                 VALUES ($1, 'USER', $2, 'bootstrap', 'bootstrap', '', '{}', NULL, $3, $4)",
+            )
+            .bind(a.id.as_str())
+            .bind(&a.admin_user_id)
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            sqlx::query(
+                "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
+                 identifier, name, description, tags, secret_hash, created_us, modified_us, valid_from_us) \
+                 VALUES ($1, $2, 'USER', $3, 'bootstrap', 'bootstrap', 'bootstrap', '', '{}', $4, $5, $6, $7)",
+            )
+            .bind(&a.admin_token.token_id)
+            .bind(a.id.as_str())
+            .bind(&a.admin_user_id)
+            .bind(&a.admin_token.secret_hash)
+            .bind(us(now))
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            sqlx::query(
+                "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
+                 role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
+                 created_us, modified_us) VALUES ($1, 'bootstrap_admin', '', '', $2, $3, 'USER', $4, 0, $5, $6)",
+            )
+            .bind(a.id.as_str())
+            .bind(ACCOUNT_ADMIN_ROLE)
+            .bind(ALL_ACCOUNT_RESOURCES)
+            .bind(&a.admin_user_id)
+            .bind(us(now))
+            .bind(us(now))
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            Ok(())
+        })
+    }
+
+    async fn account_exists(&self, account: &AccountId) -> Result<bool, DomainError> {
+        let found = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        Ok(found.is_some())
+    }
+
+    async fn count_accounts(&self) -> Result<u64, DomainError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(&self.pool).await.db()?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), DomainError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.db().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::access::*;
+    use super::*;
+    use scimgate_domain::access::{Principal, Scope};
+    use scimgate_domain::entities::GrantRow;
+    use scimgate_domain::store::{ApiKeyStore, FeatureFlagStore, OrganizationStore, RoleAssignmentStore};
+    use scimgate_domain::token::{PresentedToken, TokenKind};
+
+    #[tokio::test]
+    async fn create_account_bootstraps_org_key_token_and_admin_assignment() {
+        let Some((store, account, admin_token)) = setup().await else { return };
+        let default = store.get_org(&account, "default").await.expect("default org");
+        assert_eq!(default.name, "Default Organization");
+        let keys = store.list_api_keys(&account, TokenKind::User, ADMIN).await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].identifier, "bootstrap");
+
+        let stored = store.get_stored_token(&admin_token.token_id).await.expect("read").expect("token");
+        assert_eq!(stored.account, account);
+        assert_eq!(stored.kind, TokenKind::User);
+        assert_eq!(stored.principal_id, ADMIN);
+        assert_eq!(stored.secret_hash, admin_token.secret_hash);
+        assert_eq!(stored.valid_from, Some(t(0)));
+        assert!(stored.valid_to.is_none() && stored.previous_secret_hash.is_none());
+        let presented = PresentedToken::parse(&admin_token.token).expect("parse");
+        stored.verify(&presented, t(1)).expect("the bootstrap token verifies");
+        let info = store.get_token_info(&account, &key_ref(&keys[0]), "bootstrap").await.expect("info");
+        assert_eq!(info.token_id, admin_token.token_id);
+
+        let grants = store.principal_grants(&account, &Principal::User(ADMIN.into())).await.expect("grants");
+        assert_eq!(
+            grants,
+            vec![GrantRow {
+                scope: Scope::account(),
+                role_identifier: ACCOUNT_ADMIN_ROLE.into(),
+                role_permissions: None,
+                resource_group_identifier: ALL_ACCOUNT_RESOURCES.into(),
+                resource_group: None,
+            }]
+        );
+        assert_eq!(store.feature_flags(&account).await.expect("flags"), vec!["NG_SETTINGS".to_string()]);
+        assert!(store.get_stored_token("no-such-token").await.expect("read").is_none());
+    }
+}

@@ -1,0 +1,262 @@
+//! Fixtures of the store tests: a test store with an account, and the entities the tests
+//! write. Loaded once per backend, for tests only (see the crate documentation).
+
+/// For the access-control tests: account `acme` with admin user `admin-id` (and its token)
+/// and feature flag `NG_SETTINGS`.
+pub(crate) mod access {
+    use time::OffsetDateTime;
+
+    use scimgate_domain::access::Scope;
+    use scimgate_domain::entities::{
+        ApiKey, ApiKeyRef, Organization, PageRequest, Paged, PrincipalType, Project, RoleAssignment,
+        ServiceAccount, Tags, TokenInfo,
+    };
+    use scimgate_domain::store::{AccountStore, NewAccount};
+    use scimgate_domain::token::{NewToken, TokenKind, generate};
+    use scimgate_domain::{AccountId, DomainError};
+    use scimgate_scim::resource::normalize;
+    use scimgate_scim::schema::ResourceKind;
+    use serde_json::json;
+
+    use super::super::{Store, test_store};
+
+    pub(crate) const ADMIN: &str = "admin-id";
+
+    pub(crate) fn t(s: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + s).expect("time")
+    }
+
+    pub(crate) fn page(index: u64, size: u64) -> PageRequest {
+        PageRequest { index, size }
+    }
+
+    pub(crate) fn tags(k: &str, v: &str) -> Tags {
+        Tags::from([(k.to_string(), v.to_string())])
+    }
+
+    /// A store (`None` when this backend is not configured for tests) with account `acme`.
+    pub(crate) async fn setup() -> Option<(Store, AccountId, NewToken)> {
+        let store = test_store().await?;
+        let account = AccountId::parse("acme").expect("id");
+        let admin_token = generate(TokenKind::User, &account).expect("token");
+        let admin_doc = normalize(ResourceKind::User, &json!({"userName": "admin@acme.test"})).expect("doc");
+        store
+            .create_account(
+                &NewAccount {
+                    id: account.clone(),
+                    name: "Acme".into(),
+                    feature_flags: vec!["NG_SETTINGS".into()],
+                    admin_user_id: ADMIN.into(),
+                    admin_doc,
+                    admin_token: admin_token.clone(),
+                },
+                t(0),
+            )
+            .await
+            .expect("account");
+        Some((store, account, admin_token))
+    }
+
+    pub(crate) fn org(identifier: &str, name: &str) -> Organization {
+        Organization {
+            identifier: identifier.into(),
+            name: name.into(),
+            description: format!("{name} description"),
+            tags: tags("team", identifier),
+            created: t(1),
+            modified: t(1),
+        }
+    }
+
+    pub(crate) fn project(org: &str, identifier: &str) -> Project {
+        Project {
+            org_identifier: org.into(),
+            identifier: identifier.into(),
+            name: identifier.to_uppercase(),
+            description: String::new(),
+            color: "#112233".into(),
+            tags: Tags::new(),
+            created: t(2),
+            modified: t(2),
+        }
+    }
+
+    pub(crate) fn sa(identifier: &str, name: &str) -> ServiceAccount {
+        ServiceAccount {
+            identifier: identifier.into(),
+            name: name.into(),
+            email: format!("{identifier}@sa.acme.test"),
+            description: String::new(),
+            tags: tags("owner", "ops"),
+            created: t(3),
+            modified: t(3),
+        }
+    }
+
+    pub(crate) fn ra(
+        identifier: &str,
+        scope: (&str, &str),
+        role: &str,
+        rg: &str,
+        principal_type: PrincipalType,
+        principal: &str,
+    ) -> RoleAssignment {
+        RoleAssignment {
+            identifier: identifier.into(),
+            scope: Scope { org: scope.0.into(), project: scope.1.into() },
+            role_identifier: role.into(),
+            resource_group_identifier: rg.into(),
+            principal_type,
+            principal_identifier: principal.into(),
+            disabled: false,
+            created: t(4),
+            modified: t(4),
+        }
+    }
+
+    pub(crate) fn api_key(kind: TokenKind, parent: &str, identifier: &str) -> ApiKey {
+        ApiKey {
+            api_key_type: kind,
+            parent_identifier: parent.into(),
+            identifier: identifier.into(),
+            name: identifier.into(),
+            description: String::new(),
+            tags: Tags::new(),
+            default_ttl_ms: Some(86_400_000),
+            created: t(5),
+            modified: t(5),
+        }
+    }
+
+    pub(crate) fn key_ref(key: &ApiKey) -> ApiKeyRef {
+        ApiKeyRef {
+            api_key_type: key.api_key_type,
+            parent_identifier: key.parent_identifier.clone(),
+            identifier: key.identifier.clone(),
+        }
+    }
+
+    pub(crate) fn token(key: &ApiKey, identifier: &str, token_id: &str) -> TokenInfo {
+        TokenInfo {
+            token_id: token_id.into(),
+            api_key_type: key.api_key_type,
+            parent_identifier: key.parent_identifier.clone(),
+            api_key_identifier: key.identifier.clone(),
+            identifier: identifier.into(),
+            name: identifier.into(),
+            description: String::new(),
+            tags: Tags::new(),
+            created: t(10),
+            modified: t(10),
+            valid_from: t(10),
+            valid_to: Some(t(1000)),
+            last_used: None,
+            previous_valid_to: None,
+        }
+    }
+
+    pub(crate) fn ids<T>(page: &Paged<T>, id: impl Fn(&T) -> String) -> Vec<String> {
+        page.items.iter().map(id).collect()
+    }
+
+    pub(crate) fn assert_not_found<T: std::fmt::Debug>(r: Result<T, DomainError>, expected: &str) {
+        match r {
+            Err(DomainError::NotFound(m)) => assert_eq!(m, expected),
+            other => panic!("expected NotFound({expected}), got {other:?}"),
+        }
+    }
+
+    pub(crate) fn conflict_message<T: std::fmt::Debug>(r: Result<T, DomainError>) -> String {
+        match r {
+            Err(DomainError::Conflict(m)) => m,
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+    }
+}
+
+/// For the SCIM tests: account `acme` with admin user `admin`, and SCIM documents.
+pub(crate) mod scim {
+    use serde_json::{Map, Value};
+    use time::OffsetDateTime;
+
+    use scimgate_domain::store::{AccountStore, ListPage, NewAccount, ResourceUpdate};
+    use scimgate_domain::token::{TokenKind, generate};
+    use scimgate_domain::{AccountId, DomainError};
+    use scimgate_scim::patch::MemberRef;
+    use scimgate_scim::resource::normalize;
+    use scimgate_scim::schema::{ENTERPRISE_USER_URN, ResourceKind};
+    use serde_json::json;
+
+    use super::super::{Store, test_store};
+
+    pub(crate) const ADMIN: &str = "admin";
+
+    pub(crate) fn t(s: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + s).expect("time")
+    }
+
+    /// A store (`None` when this backend is not configured for tests) with account `acme`
+    /// and its admin user.
+    pub(crate) async fn setup() -> Option<(Store, AccountId)> {
+        let store = test_store().await?;
+        let account = AccountId::parse("acme").expect("id");
+        store
+            .create_account(
+                &NewAccount {
+                    id: account.clone(),
+                    name: "Acme".into(),
+                    feature_flags: vec![],
+                    admin_user_id: ADMIN.into(),
+                    admin_doc: normalize(ResourceKind::User, &json!({"userName": "admin@acme.test"}))
+                        .expect("doc"),
+                    admin_token: generate(TokenKind::User, &account).expect("token"),
+                },
+                t(0),
+            )
+            .await
+            .expect("account");
+        Some((store, account))
+    }
+
+    pub(crate) fn user(i: i64) -> Map<String, Value> {
+        normalize(
+            ResourceKind::User,
+            &json!({
+                "userName": format!("User{i}@Example.com"),
+                "externalId": format!("ext-{i}"),
+                "displayName": format!("User {i}"),
+                "active": i % 2 == 0,
+                "name": {"givenName": format!("Given{i}"), "familyName": "Family"},
+                "emails": [
+                    {"value": format!("user{i}@example.com"), "type": "work", "primary": true},
+                    {"value": format!("home{i}@example.org"), "type": "home"}
+                ],
+                ENTERPRISE_USER_URN: {"employeeNumber": format!("{i}"), "department": "Eng"}
+            }),
+        )
+        .expect("doc")
+    }
+
+    pub(crate) fn group(name: &str) -> Map<String, Value> {
+        normalize(ResourceKind::Group, &json!({"displayName": name})).expect("doc")
+    }
+
+    pub(crate) fn member(id: &str, kind: Option<&str>, display: Option<&str>) -> MemberRef {
+        MemberRef { value: id.into(), member_type: kind.map(Into::into), display: display.map(Into::into) }
+    }
+
+    pub(crate) fn ids(page: &ListPage) -> Vec<&str> {
+        page.items.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    pub(crate) fn invalid_detail<T: std::fmt::Debug>(r: Result<T, DomainError>) -> String {
+        match r {
+            Err(DomainError::Invalid(e)) => e.detail,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    pub(crate) fn doc_only(doc: &Map<String, Value>) -> ResourceUpdate<'_> {
+        ResourceUpdate { doc: Some(doc), expected_version: None, members: &[] }
+    }
+}

@@ -1,0 +1,308 @@
+//! SCIM group memberships (their own table, `scim_group_members`): the members of a group, the
+//! groups of users, and the membership changes of a create or PATCH. Loaded once per backend
+//! (see the crate documentation).
+
+use sqlx::{Row, Transaction};
+
+use scimgate_domain::store::{GroupRef, Member, StoredResource};
+use scimgate_domain::{AccountId, DomainError};
+use scimgate_scim::ScimError;
+use scimgate_scim::patch::{MemberChange, MemberRef};
+use scimgate_scim::schema::ResourceKind;
+
+use super::common::bind_all;
+use super::{Db, Store};
+use crate::DbResultExt;
+use crate::query::{Param, SqlBuf};
+
+impl Store {
+    /// The members of a group, by member id.
+    pub(super) async fn members_of(&self, group_id: &str) -> Result<Vec<Member>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT member_id, member_type, display FROM scim_group_members WHERE group_id = $1 \
+             ORDER BY member_id",
+        )
+        .bind(group_id)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        rows.iter()
+            .map(|r| {
+                let t: String = r.try_get("member_type").db()?;
+                Ok(Member {
+                    value: r.try_get("member_id").db()?,
+                    member_type: if t == "Group" { ResourceKind::Group } else { ResourceKind::User },
+                    display: r.try_get("display").db()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The groups each of `user_ids` is a direct member of: (user id, group), by user id.
+    async fn groups_of(&self, user_ids: &[String]) -> Result<Vec<(String, GroupRef)>, DomainError> {
+        if user_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut sql = SqlBuf::default();
+        sql.push(
+            "SELECT gm.member_id, g.id, g.display_name FROM scim_group_members gm \
+             JOIN scim_groups g ON g.id = gm.group_id WHERE gm.member_id IN (",
+        );
+        for (i, id) in user_ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Param::Text(id.clone()));
+        }
+        sql.push(") ORDER BY gm.member_id, gm.group_id");
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.sql)), &sql.params)
+            .fetch_all(&self.pool)
+            .await
+            .db()?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("member_id").db()?,
+                    GroupRef { value: r.try_get("id").db()?, display: r.try_get("display_name").db()? },
+                ))
+            })
+            .collect()
+    }
+
+    /// Loads the members of groups, or the groups of users, into `items`.
+    pub(super) async fn attach_related(
+        &self,
+        kind: ResourceKind,
+        items: &mut [StoredResource],
+    ) -> Result<(), DomainError> {
+        match kind {
+            ResourceKind::Group => {
+                for g in items.iter_mut() {
+                    g.members = Some(self.members_of(&g.id).await?);
+                }
+            }
+            ResourceKind::User => {
+                let ids: Vec<String> = items.iter().map(|u| u.id.clone()).collect();
+                let pairs = self.groups_of(&ids).await?;
+                for u in items.iter_mut() {
+                    u.groups =
+                        Some(pairs.iter().filter(|(uid, _)| *uid == u.id).map(|(_, g)| g.clone()).collect());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies the membership changes of a PATCH to group `group_id`, in order.
+pub(super) async fn apply_member_changes(
+    tx: &mut Transaction<'static, Db>,
+    account: &AccountId,
+    group_id: &str,
+    changes: &[MemberChange],
+) -> Result<(), DomainError> {
+    for change in changes {
+        match change {
+            MemberChange::RemoveAll => {
+                sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
+                    .bind(group_id)
+                    .execute(&mut **tx)
+                    .await
+                    .db()?;
+            }
+            MemberChange::Remove(ids) => {
+                for id in ids {
+                    sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
+                        .bind(group_id)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await
+                        .db()?;
+                }
+            }
+            MemberChange::Add(refs) => add_members(tx, account, group_id, refs).await?,
+            MemberChange::Replace(refs) => {
+                sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
+                    .bind(group_id)
+                    .execute(&mut **tx)
+                    .await
+                    .db()?;
+                add_members(tx, account, group_id, refs).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds (or updates the `display` of) members of group `group_id`: each must be a User or
+/// Group of the account, not the group itself, and of the type given, if any.
+pub(super) async fn add_members(
+    tx: &mut Transaction<'static, Db>,
+    account: &AccountId,
+    group_id: &str,
+    refs: &[MemberRef],
+) -> Result<(), DomainError> {
+    for m in refs {
+        if m.value == group_id {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        // One indexed lookup per added member: the member must exist in this account.
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT 'User' FROM scim_users WHERE account_id = $1 AND id = $2 \
+             UNION ALL SELECT 'Group' FROM scim_groups WHERE account_id = $3 AND id = $4",
+        )
+        .bind(account.as_str())
+        .bind(&m.value)
+        .bind(account.as_str())
+        .bind(&m.value)
+        .fetch_optional(&mut **tx)
+        .await
+        .db()?;
+        let Some(member_type) = found else {
+            return Err(ScimError::invalid_value(format!(
+                "member '{}' is not the id of a User or Group in this account",
+                m.value
+            ))
+            .into());
+        };
+        if let Some(t) = &m.member_type
+            && !t.eq_ignore_ascii_case(&member_type)
+        {
+            return Err(ScimError::invalid_value(format!(
+                "member '{}' is a {member_type}, not a {t}",
+                m.value
+            ))
+            .into());
+        }
+        sqlx::query(
+            "INSERT INTO scim_group_members (group_id, member_id, member_type, display) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, member_id) \
+             DO UPDATE SET display = coalesce(excluded.display, scim_group_members.display)",
+        )
+        .bind(group_id)
+        .bind(&m.value)
+        .bind(member_type)
+        .bind(&m.display)
+        .execute(&mut **tx)
+        .await
+        .db()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::scim::*;
+    use super::*;
+    use scimgate_domain::store::{ListQuery, Page, ResourceUpdate, ScimStore};
+
+    #[tokio::test]
+    async fn group_members_and_user_groups() {
+        let Some((store, account)) = setup().await else { return };
+        let (user_kind, group_kind) = (ResourceKind::User, ResourceKind::Group);
+        for i in [1, 2] {
+            store
+                .create_resource(&account, user_kind, &format!("u{i}"), &user(i), &[], t(i))
+                .await
+                .expect("user");
+        }
+        let g1 = store
+            .create_resource(
+                &account,
+                group_kind,
+                "g1",
+                &group("Group 1"),
+                &[member("u1", Some("User"), Some("One"))],
+                t(3),
+            )
+            .await
+            .expect("group");
+        let one = Member { value: "u1".into(), member_type: ResourceKind::User, display: Some("One".into()) };
+        assert_eq!(g1.members, Some(vec![one.clone()]));
+        store
+            .create_resource(&account, group_kind, "g2", &group("Group 2"), &[member("g1", None, None)], t(4))
+            .await
+            .expect("nested group");
+        let g2 = store.get_resource(&account, group_kind, "g2", true).await.expect("get");
+        assert_eq!(
+            g2.members,
+            Some(vec![Member { value: "g1".into(), member_type: ResourceKind::Group, display: None }])
+        );
+
+        let detail = invalid_detail(
+            store
+                .create_resource(
+                    &account,
+                    group_kind,
+                    "g3",
+                    &group("G3"),
+                    &[member("nope", None, None)],
+                    t(5),
+                )
+                .await,
+        );
+        assert_eq!(detail, "member 'nope' is not the id of a User or Group in this account");
+        assert!(matches!(
+            store.get_resource(&account, group_kind, "g3", false).await,
+            Err(DomainError::NotFound(_))
+        ));
+        let self_add = [MemberChange::Add(vec![member("g1", None, None)])];
+        let update = ResourceUpdate { doc: None, expected_version: None, members: &self_add };
+        let detail = invalid_detail(store.update_resource(&account, group_kind, "g1", &update, t(5)).await);
+        assert_eq!(detail, "a group cannot be a member of itself");
+        let wrong_type = [MemberChange::Add(vec![member("u2", Some("Group"), None)])];
+        let update = ResourceUpdate { doc: None, expected_version: None, members: &wrong_type };
+        let detail = invalid_detail(store.update_resource(&account, group_kind, "g1", &update, t(5)).await);
+        assert_eq!(detail, "member 'u2' is a User, not a Group");
+
+        let changes = [
+            MemberChange::Add(vec![member("u2", None, Some("Two"))]),
+            MemberChange::Remove(vec!["u1".into(), "absent".into()]),
+            // Again, without display: the one stored stays.
+            MemberChange::Add(vec![member("u2", Some("user"), None)]),
+        ];
+        let update = ResourceUpdate { doc: None, expected_version: Some(1), members: &changes };
+        assert_eq!(
+            store.update_resource(&account, group_kind, "g1", &update, t(6)).await.expect("patch"),
+            (2, t(6))
+        );
+        let two = Member { value: "u2".into(), member_type: ResourceKind::User, display: Some("Two".into()) };
+        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
+        assert_eq!(g1.members, Some(vec![two.clone()]));
+        assert_eq!(g1.version, 2);
+
+        let u2 = store.get_resource(&account, user_kind, "u2", true).await.expect("get");
+        assert_eq!(u2.groups, Some(vec![GroupRef { value: "g1".into(), display: Some("Group 1".into()) }]));
+        let all = ListQuery {
+            filter: None,
+            sort: None,
+            page: Page::Index { start_index: 1, count: 10 },
+            include_related: true,
+        };
+        let page = store.list_resources(&account, user_kind, &all).await.expect("list");
+        let groups: Vec<usize> = page.items.iter().map(|u| u.groups.as_ref().map_or(99, Vec::len)).collect();
+        assert_eq!((ids(&page), groups), (vec![ADMIN, "u1", "u2"], vec![0, 0, 1]));
+
+        let replace =
+            [MemberChange::Replace(vec![member("u1", None, Some("One")), member("u2", None, None)])];
+        let update = ResourceUpdate { doc: None, expected_version: None, members: &replace };
+        store.update_resource(&account, group_kind, "g1", &update, t(7)).await.expect("replace");
+        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
+        let two_bare = Member { display: None, ..two };
+        assert_eq!(g1.members, Some(vec![one.clone(), two_bare]));
+
+        // Deleting a user removes its memberships.
+        store.delete_resource(&account, user_kind, "u2", None).await.expect("delete");
+        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
+        assert_eq!(g1.members, Some(vec![one]));
+        let clear = [MemberChange::RemoveAll];
+        let update = ResourceUpdate { doc: Some(&group("Renamed")), expected_version: None, members: &clear };
+        store.update_resource(&account, group_kind, "g1", &update, t(8)).await.expect("clear");
+        let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
+        assert_eq!((g1.members, g1.doc), (Some(vec![]), group("Renamed")));
+        // Deleting a group removes it from the groups it was a member of.
+        store.delete_resource(&account, group_kind, "g1", None).await.expect("delete");
+        let g2 = store.get_resource(&account, group_kind, "g2", true).await.expect("get");
+        assert_eq!(g2.members, Some(vec![]));
+    }
+}
