@@ -19,7 +19,6 @@ use crate::http::body::ScimBody;
 use crate::http::error::ScimApiError;
 use crate::http::scim::{BULK_MAX_OPERATIONS, base_url, scim_json};
 use crate::state::AppState;
-use scimgate_domain::access::Caller;
 use scimgate_domain::scim_service::ReadBack;
 
 struct Op {
@@ -279,27 +278,26 @@ async fn run(
     // Each operation is authorized on its own by the service: a Bulk request is no way
     // around a missing permission, and the failing operation reports the 403 in its own
     // status.
-    let account: &Caller = caller;
     match (op.method.as_str(), id) {
         ("POST", None) => {
-            let r = st.scim.create(account, kind, &need_data()?).await.map_err(map)?;
+            let r = st.scim.create(caller, kind, &need_data()?).await.map_err(map)?;
             let loc = format!("{base}/{}/{}", kind.endpoint(), r.id);
             Ok((201, Some(loc), Some(r.version), Some(r.id)))
         }
         ("PUT", Some(id)) => {
-            let r = st.scim.replace(account, kind, &id, &need_data()?, op.version).await.map_err(map)?;
+            let r = st.scim.replace(caller, kind, &id, &need_data()?, op.version).await.map_err(map)?;
             Ok((200, Some(format!("{base}/{}/{id}", kind.endpoint())), Some(r.version), None))
         }
         ("PATCH", Some(id)) => {
             let o = st
                 .scim
-                .patch(account, kind, &id, &need_data()?, op.version, ReadBack::Nothing)
+                .patch(caller, kind, &id, &need_data()?, op.version, ReadBack::Nothing)
                 .await
                 .map_err(map)?;
             Ok((200, Some(format!("{base}/{}/{id}", kind.endpoint())), Some(o.version), None))
         }
         ("DELETE", Some(id)) => {
-            st.scim.delete(account, kind, &id, op.version).await.map_err(map)?;
+            st.scim.delete(caller, kind, &id, op.version).await.map_err(map)?;
             Ok((204, Some(format!("{base}/{}/{id}", kind.endpoint())), None, None))
         }
         _ => Err(ScimError::invalid_path(format!("path '{}' does not fit method {}", op.path, op.method))),

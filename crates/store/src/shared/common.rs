@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use scimgate_domain::DomainError;
 use scimgate_domain::entities::{PageRequest, Paged};
+use scimgate_domain::ids::AccountId;
 use sqlx::{Database, QueryBuilder, Row, Transaction};
 
 use super::{DIALECT, Db, DbRow, Store};
@@ -147,6 +148,28 @@ impl Store {
     /// `from` writes the `FROM … WHERE …` of both statements into their builder, binding its
     /// values with `push_bind`; the builder numbers every placeholder of a statement, those of
     /// LIMIT and OFFSET included.
+    /// One row of an aggregate's table by `(account_id, identifier)`, or `NotFound` saying
+    /// "`what` '`identifier`' does not exist".
+    pub(super) async fn get_by_identifier<T>(
+        &self,
+        columns: &str,
+        table: &str,
+        account: &AccountId,
+        identifier: &str,
+        what: &str,
+        map: fn(&DbRow) -> Result<T, DomainError>,
+    ) -> Result<T, DomainError> {
+        let mut q = QueryBuilder::<Db>::new(format!("SELECT {columns} FROM {table} WHERE account_id = "));
+        q.push_bind(account.as_str()).push(" AND identifier = ").push_bind(identifier);
+        let row = q
+            .build()
+            .fetch_optional(&self.pool)
+            .await
+            .db()?
+            .ok_or_else(|| DomainError::NotFound(format!("{what} '{identifier}' does not exist")))?;
+        map(&row)
+    }
+
     pub(super) async fn paged<T>(
         &self,
         columns: &str,

@@ -41,6 +41,9 @@ fn project_row(r: &DbRow) -> Result<Project, DomainError> {
     })
 }
 
+/// The columns `org_row` reads.
+const ORG_COLUMNS: &str = "identifier, name, description, tags, created_us, modified_us";
+
 #[async_trait]
 impl OrganizationStore for Store {
     async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
@@ -65,17 +68,8 @@ impl OrganizationStore for Store {
     }
 
     async fn get_org(&self, account: &AccountId, identifier: &str) -> Result<Organization, DomainError> {
-        let row = sqlx::query(
-            "SELECT identifier, name, description, tags, created_us, modified_us FROM organizations \
-             WHERE account_id = $1 AND identifier = $2",
-        )
-        .bind(account.as_str())
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await
-        .db()?
-        .ok_or_else(|| DomainError::NotFound(format!("organization '{identifier}' does not exist")))?;
-        org_row(&row)
+        self.get_by_identifier(ORG_COLUMNS, "organizations", account, identifier, "organization", org_row)
+            .await
     }
 
     async fn list_orgs(
@@ -85,7 +79,7 @@ impl OrganizationStore for Store {
         page: PageRequest,
     ) -> Result<Paged<Organization>, DomainError> {
         self.paged(
-            "identifier, name, description, tags, created_us, modified_us",
+            ORG_COLUMNS,
             |q| {
                 q.push("FROM organizations WHERE account_id = ").push_bind(account.as_str()).push(" AND ");
                 push_search(q, search);

@@ -71,6 +71,10 @@ pub(super) const PRINCIPAL_GRANTS_SQL: &str = "\
               WHERE sg.account_id = $4 AND gm.member_id = $5 AND gm.member_type = 'User'))) \
     ORDER BY ra.identifier";
 
+/// The columns `role_assignment_row` reads.
+const ROLE_ASSIGNMENT_COLUMNS: &str = "identifier, org_identifier, project_identifier, role_identifier, \
+     resource_group_identifier, principal_type, principal_identifier, disabled, created_us, modified_us";
+
 #[async_trait]
 impl RoleAssignmentStore for Store {
     async fn create_role_assignment(
@@ -124,18 +128,15 @@ impl RoleAssignmentStore for Store {
         account: &AccountId,
         identifier: &str,
     ) -> Result<RoleAssignment, DomainError> {
-        let row = sqlx::query(
-            "SELECT identifier, org_identifier, project_identifier, role_identifier, resource_group_identifier, \
-             principal_type, principal_identifier, disabled, created_us, modified_us FROM role_assignments \
-             WHERE account_id = $1 AND identifier = $2",
+        self.get_by_identifier(
+            ROLE_ASSIGNMENT_COLUMNS,
+            "role_assignments",
+            account,
+            identifier,
+            "role assignment",
+            role_assignment_row,
         )
-        .bind(account.as_str())
-        .bind(identifier)
-        .fetch_optional(&self.pool)
         .await
-        .db()?
-        .ok_or_else(|| DomainError::NotFound(format!("role assignment '{identifier}' does not exist")))?;
-        role_assignment_row(&row)
     }
 
     async fn list_role_assignments(
@@ -147,8 +148,7 @@ impl RoleAssignmentStore for Store {
         let kind = principal.map(|(t, _)| t.as_str());
         let id = principal.map(|(_, id)| id);
         self.paged(
-            "identifier, org_identifier, project_identifier, role_identifier, resource_group_identifier, \
-             principal_type, principal_identifier, disabled, created_us, modified_us",
+            ROLE_ASSIGNMENT_COLUMNS,
             |q| {
                 q.push("FROM role_assignments WHERE account_id = ").push_bind(account.as_str());
                 q.push(" AND (").push_bind(kind).push(" IS NULL OR (principal_type = ").push_bind(kind);

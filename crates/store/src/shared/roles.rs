@@ -46,6 +46,13 @@ fn resource_group_row(r: &DbRow) -> Result<ResourceGroup, DomainError> {
     })
 }
 
+/// The columns `role_row` reads.
+const ROLE_COLUMNS: &str = "identifier, name, description, permissions, tags, created_us, modified_us";
+
+/// The columns `resource_group_row` reads.
+const RESOURCE_GROUP_COLUMNS: &str =
+    "identifier, name, description, include_all, resource_types, tags, created_us, modified_us";
+
 impl Store {
     /// Deletes a custom role or resource group unless a role assignment uses it, in one
     /// write transaction: `NotFound` when missing, `Conflict` while used.
@@ -111,22 +118,12 @@ impl RoleStore for Store {
     }
 
     async fn get_role(&self, account: &AccountId, identifier: &str) -> Result<Role, DomainError> {
-        let row = sqlx::query(
-            "SELECT identifier, name, description, permissions, tags, created_us, modified_us FROM roles \
-             WHERE account_id = $1 AND identifier = $2",
-        )
-        .bind(account.as_str())
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await
-        .db()?
-        .ok_or_else(|| DomainError::NotFound(format!("role '{identifier}' does not exist")))?;
-        role_row(&row)
+        self.get_by_identifier(ROLE_COLUMNS, "roles", account, identifier, "role", role_row).await
     }
 
     async fn list_roles(&self, account: &AccountId, page: PageRequest) -> Result<Paged<Role>, DomainError> {
         self.paged(
-            "identifier, name, description, permissions, tags, created_us, modified_us",
+            ROLE_COLUMNS,
             |q| {
                 q.push("FROM roles WHERE account_id = ").push_bind(account.as_str());
             },
@@ -201,17 +198,15 @@ impl RoleStore for Store {
         account: &AccountId,
         identifier: &str,
     ) -> Result<ResourceGroup, DomainError> {
-        let row = sqlx::query(
-            "SELECT identifier, name, description, include_all, resource_types, tags, created_us, modified_us \
-             FROM resource_groups WHERE account_id = $1 AND identifier = $2",
+        self.get_by_identifier(
+            RESOURCE_GROUP_COLUMNS,
+            "resource_groups",
+            account,
+            identifier,
+            "resource group",
+            resource_group_row,
         )
-        .bind(account.as_str())
-        .bind(identifier)
-        .fetch_optional(&self.pool)
         .await
-        .db()?
-        .ok_or_else(|| DomainError::NotFound(format!("resource group '{identifier}' does not exist")))?;
-        resource_group_row(&row)
     }
 
     async fn list_resource_groups(
@@ -220,7 +215,7 @@ impl RoleStore for Store {
         page: PageRequest,
     ) -> Result<Paged<ResourceGroup>, DomainError> {
         self.paged(
-            "identifier, name, description, include_all, resource_types, tags, created_us, modified_us",
+            RESOURCE_GROUP_COLUMNS,
             |q| {
                 q.push("FROM resource_groups WHERE account_id = ").push_bind(account.as_str());
             },

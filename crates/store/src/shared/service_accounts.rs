@@ -28,6 +28,9 @@ fn service_account_row(r: &DbRow) -> Result<ServiceAccount, DomainError> {
     })
 }
 
+/// The columns `service_account_row` reads.
+const SERVICE_ACCOUNT_COLUMNS: &str = "identifier, name, email, description, tags, created_us, modified_us";
+
 #[async_trait]
 impl ServiceAccountStore for Store {
     async fn create_service_account(
@@ -61,17 +64,15 @@ impl ServiceAccountStore for Store {
         account: &AccountId,
         identifier: &str,
     ) -> Result<ServiceAccount, DomainError> {
-        let row = sqlx::query(
-            "SELECT identifier, name, email, description, tags, created_us, modified_us FROM service_accounts \
-             WHERE account_id = $1 AND identifier = $2",
+        self.get_by_identifier(
+            SERVICE_ACCOUNT_COLUMNS,
+            "service_accounts",
+            account,
+            identifier,
+            "service account",
+            service_account_row,
         )
-        .bind(account.as_str())
-        .bind(identifier)
-        .fetch_optional(&self.pool)
         .await
-        .db()?
-        .ok_or_else(|| DomainError::NotFound(format!("service account '{identifier}' does not exist")))?;
-        service_account_row(&row)
     }
 
     async fn list_service_accounts(
@@ -81,7 +82,7 @@ impl ServiceAccountStore for Store {
         page: PageRequest,
     ) -> Result<Paged<ServiceAccount>, DomainError> {
         self.paged(
-            "identifier, name, email, description, tags, created_us, modified_us",
+            SERVICE_ACCOUNT_COLUMNS,
             |q| {
                 q.push("FROM service_accounts WHERE account_id = ").push_bind(account.as_str()).push(" AND ");
                 push_search(q, search);

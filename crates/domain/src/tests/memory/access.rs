@@ -9,13 +9,7 @@ use super::*;
 #[async_trait]
 impl OrganizationStore for MemoryStore {
     async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let k = key(account, &org.identifier);
-        if d.orgs.contains_key(&k) {
-            return Err(conflict("organization", &org.identifier));
-        }
-        d.orgs.insert(k, org.clone());
-        Ok(())
+        insert_new(&mut self.data().orgs, key(account, &org.identifier), org, "organization")
     }
     async fn get_org(&self, account: &AccountId, identifier: &str) -> Result<Organization, DomainError> {
         self.data()
@@ -40,13 +34,7 @@ impl OrganizationStore for MemoryStore {
         Ok(paged(items, page))
     }
     async fn update_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let o = d
-            .orgs
-            .get_mut(&key(account, &org.identifier))
-            .ok_or_else(|| not_found("organization", &org.identifier))?;
-        *o = org.clone();
-        Ok(())
+        replace_row(&mut self.data().orgs, key(account, &org.identifier), org, "organization")
     }
     async fn delete_org(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
@@ -125,13 +113,7 @@ impl ServiceAccountStore for MemoryStore {
         account: &AccountId,
         sa: &ServiceAccount,
     ) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let k = key(account, &sa.identifier);
-        if d.service_accounts.contains_key(&k) {
-            return Err(conflict("service account", &sa.identifier));
-        }
-        d.service_accounts.insert(k, sa.clone());
-        Ok(())
+        insert_new(&mut self.data().service_accounts, key(account, &sa.identifier), sa, "service account")
     }
     async fn get_service_account(
         &self,
@@ -164,13 +146,7 @@ impl ServiceAccountStore for MemoryStore {
         account: &AccountId,
         sa: &ServiceAccount,
     ) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let s = d
-            .service_accounts
-            .get_mut(&key(account, &sa.identifier))
-            .ok_or_else(|| not_found("service account", &sa.identifier))?;
-        *s = sa.clone();
-        Ok(())
+        replace_row(&mut self.data().service_accounts, key(account, &sa.identifier), sa, "service account")
     }
     async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
@@ -196,13 +172,7 @@ impl ServiceAccountStore for MemoryStore {
 #[async_trait]
 impl RoleStore for MemoryStore {
     async fn create_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let k = key(account, &role.identifier);
-        if d.roles.contains_key(&k) {
-            return Err(conflict("role", &role.identifier));
-        }
-        d.roles.insert(k, role.clone());
-        Ok(())
+        insert_new(&mut self.data().roles, key(account, &role.identifier), role, "role")
     }
     async fn get_role(&self, account: &AccountId, identifier: &str) -> Result<Role, DomainError> {
         self.data().roles.get(&key(account, identifier)).cloned().ok_or_else(|| not_found("role", identifier))
@@ -214,13 +184,7 @@ impl RoleStore for MemoryStore {
         Ok(paged(items, page))
     }
     async fn update_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let r = d
-            .roles
-            .get_mut(&key(account, &role.identifier))
-            .ok_or_else(|| not_found("role", &role.identifier))?;
-        *r = role.clone();
-        Ok(())
+        replace_row(&mut self.data().roles, key(account, &role.identifier), role, "role")
     }
     async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
@@ -235,13 +199,7 @@ impl RoleStore for MemoryStore {
         account: &AccountId,
         rg: &ResourceGroup,
     ) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let k = key(account, &rg.identifier);
-        if d.resource_groups.contains_key(&k) {
-            return Err(conflict("resource group", &rg.identifier));
-        }
-        d.resource_groups.insert(k, rg.clone());
-        Ok(())
+        insert_new(&mut self.data().resource_groups, key(account, &rg.identifier), rg, "resource group")
     }
     async fn get_resource_group(
         &self,
@@ -273,13 +231,7 @@ impl RoleStore for MemoryStore {
         account: &AccountId,
         rg: &ResourceGroup,
     ) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let r = d
-            .resource_groups
-            .get_mut(&key(account, &rg.identifier))
-            .ok_or_else(|| not_found("resource group", &rg.identifier))?;
-        *r = rg.clone();
-        Ok(())
+        replace_row(&mut self.data().resource_groups, key(account, &rg.identifier), rg, "resource group")
     }
     async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
@@ -356,13 +308,7 @@ impl RoleAssignmentStore for MemoryStore {
         account: &AccountId,
         ra: &RoleAssignment,
     ) -> Result<(), DomainError> {
-        let mut d = self.data();
-        let r = d
-            .assignments
-            .get_mut(&key(account, &ra.identifier))
-            .ok_or_else(|| not_found("role assignment", &ra.identifier))?;
-        *r = ra.clone();
-        Ok(())
+        replace_row(&mut self.data().assignments, key(account, &ra.identifier), ra, "role assignment")
     }
     async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         self.data()

@@ -97,6 +97,22 @@ fn conflict(what: &str, id: &str) -> DomainError {
     DomainError::Conflict(format!("{what} '{id}' already exists"))
 }
 
+/// Inserts a row under a new `(account, identifier)`; `Conflict` when it is taken.
+fn insert_new<V: Clone>(map: &mut BTreeMap<Key, V>, k: Key, row: &V, what: &str) -> Result<(), DomainError> {
+    if map.contains_key(&k) {
+        return Err(conflict(what, &k.1));
+    }
+    map.insert(k, row.clone());
+    Ok(())
+}
+
+/// Replaces the row at `(account, identifier)`; `NotFound` when there is none.
+fn replace_row<V: Clone>(map: &mut BTreeMap<Key, V>, k: Key, row: &V, what: &str) -> Result<(), DomainError> {
+    let slot = map.get_mut(&k).ok_or_else(|| not_found(what, &k.1))?;
+    *slot = row.clone();
+    Ok(())
+}
+
 fn kind_str(kind: TokenKind) -> &'static str {
     kind.prefix()
 }
