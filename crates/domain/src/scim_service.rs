@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 
 use scimgate_scim::ScimError;
 use scimgate_scim::patch::{self, MemberChange, MemberRef, OpKind, PatchOperation};
-use scimgate_scim::resource::{self, Meta};
+use scimgate_scim::resource;
 use scimgate_scim::schema::{GROUP_URN, ResourceKind};
+use scimgate_scim::stored::etag;
 
 use crate::access::Caller;
 use crate::access_service::ChangeHook;
@@ -267,6 +268,39 @@ impl ScimService {
         let account = Self::authorize(caller, kind, ScimOp::List)?;
         self.store.list_resources(account, kind, query).await
     }
+    /// POST `/.search` over one or more resource types (RFC 7644 §3.4.3; the root searches
+    /// Users, then Groups): index pages continue from one type to the next. With several
+    /// types, a filter one type cannot evaluate matches nothing there (`None`); when it fits
+    /// none of them and nothing matched, its error is the answer.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        queries: Vec<(ResourceKind, ListQuery)>,
+    ) -> Result<Vec<Option<ListPage>>, DomainError> {
+        let several = queries.len() > 1;
+        let mut out = Vec::with_capacity(queries.len());
+        let (mut seen, mut taken) = (0u64, 0usize);
+        let mut first_error = None;
+        for (kind, mut query) in queries {
+            query.page = query.page.after_earlier_types(seen, taken);
+            match self.list(caller, kind, &query).await {
+                Ok(page) => {
+                    seen += page.total;
+                    taken += page.items.len();
+                    out.push(Some(page));
+                }
+                Err(DomainError::Invalid(e)) if several => {
+                    first_error.get_or_insert(e);
+                    out.push(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match first_error {
+            Some(e) if seen == 0 && taken == 0 => Err(DomainError::Invalid(e)),
+            _ => Ok(out),
+        }
+    }
 }
 
 fn precondition(e: DomainError, if_match: Option<i64>) -> DomainError {
@@ -290,76 +324,5 @@ fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> Result<Vec<
     match (kind, doc.remove("members")) {
         (ResourceKind::Group, Some(v)) => patch::member_refs(&v),
         _ => Ok(vec![]),
-    }
-}
-
-/// The weak ETag of a version (RFC 7644 §3.14).
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
-
-/// RFC 3339 with fixed precision.
-pub fn format_time(t: time::OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
-/// The full SCIM representation of a stored resource. `base` is the SCIM base URL.
-pub fn to_representation(kind: ResourceKind, r: &StoredResource, base: &str) -> Map<String, Value> {
-    let meta = Meta {
-        id: r.id.clone(),
-        created: format_time(r.created),
-        last_modified: format_time(r.last_modified),
-        version: etag(r.version),
-        location: format!("{base}/{}/{}", kind.endpoint(), r.id),
-    };
-    let mut out = resource::render(kind, &r.doc, &meta);
-    if let Some(members) = &r.members
-        && !members.is_empty()
-    {
-        let list = members
-            .iter()
-            .map(|m| {
-                let mut o = Map::new();
-                o.insert("value".into(), Value::String(m.value.clone()));
-                o.insert(
-                    "$ref".into(),
-                    Value::String(format!("{base}/{}/{}", m.member_type.endpoint(), m.value)),
-                );
-                if let Some(d) = &m.display {
-                    o.insert("display".into(), Value::String(d.clone()));
-                }
-                o.insert("type".into(), Value::String(m.member_type.name().into()));
-                Value::Object(o)
-            })
-            .collect();
-        insert_before_meta(&mut out, "members", Value::Array(list));
-    }
-    if let Some(groups) = &r.groups
-        && !groups.is_empty()
-    {
-        let list = groups
-            .iter()
-            .map(|g| {
-                let mut o = Map::new();
-                o.insert("value".into(), Value::String(g.value.clone()));
-                o.insert("$ref".into(), Value::String(format!("{base}/Groups/{}", g.value)));
-                if let Some(d) = &g.display {
-                    o.insert("display".into(), Value::String(d.clone()));
-                }
-                o.insert("type".into(), Value::String("direct".into()));
-                Value::Object(o)
-            })
-            .collect();
-        insert_before_meta(&mut out, "groups", Value::Array(list));
-    }
-    out
-}
-
-fn insert_before_meta(out: &mut Map<String, Value>, key: &str, value: Value) {
-    let meta = out.remove("meta");
-    out.insert(key.into(), value);
-    if let Some(m) = meta {
-        out.insert("meta".into(), m);
     }
 }

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use scimgate_scim::filter::{AttrPath, Filter};
+use scimgate_scim::filter::Filter;
+use scimgate_scim::list::ListRequest;
 use scimgate_scim::patch::{MemberChange, MemberRef};
 use scimgate_scim::schema::ResourceKind;
 
@@ -19,82 +20,9 @@ use crate::ids::AccountId;
 use crate::settings::{SettingAudit, SettingRow};
 use crate::token::{NewToken, StoredToken, TokenKind};
 
-/// A stored User or Group.
-#[derive(Debug, Clone)]
-pub struct StoredResource {
-    /// Resource id.
-    pub id: String,
-    /// The normalised document, without `id`, `meta`, `members` or `groups`.
-    pub doc: Map<String, Value>,
-    /// Creation time.
-    pub created: OffsetDateTime,
-    /// Last modification.
-    pub last_modified: OffsetDateTime,
-    /// Version counter, the ETag is `W/"<version>"`.
-    pub version: i64,
-    /// Group members, when they were asked for.
-    pub members: Option<Vec<Member>>,
-    /// The groups a user belongs to, when they were asked for.
-    pub groups: Option<Vec<GroupRef>>,
-}
+pub use scimgate_scim::stored::{GroupRef, Member, StoredResource};
 
-/// A group member as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Member id.
-    pub value: String,
-    /// `User` or `Group`.
-    pub member_type: ResourceKind,
-    /// `display` as the client sent it.
-    pub display: Option<String>,
-}
-
-/// A group a user belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRef {
-    /// Group id.
-    pub value: String,
-    /// Group displayName.
-    pub display: Option<String>,
-}
-
-/// Sort order.
-#[derive(Debug, Clone)]
-pub struct Sort {
-    /// The attribute to sort by.
-    pub path: AttrPath,
-    /// `sortOrder=descending`.
-    pub descending: bool,
-}
-
-/// Paging: by index (RFC 7644 §3.4.2.4) or by cursor (RFC 9865).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Page {
-    /// 1-based `startIndex` and `count`.
-    Index {
-        /// 1-based start.
-        start_index: u64,
-        /// Page size (0 = only the total).
-        count: u64,
-    },
-    /// Position after a cursor (`None` = first page).
-    Cursor {
-        /// Decoded cursor.
-        after: Option<CursorPosition>,
-        /// Page size.
-        count: u64,
-    },
-}
-
-/// What a cursor encodes: the sequence number of the last row of the previous page when
-/// the order is the natural one, else an offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorPosition {
-    /// Keyset position on the insertion order.
-    AfterSeq(i64),
-    /// Offset into a sorted result.
-    Offset(u64),
-}
+pub use scimgate_scim::list::{CursorPosition, Page, Sort};
 
 /// A list query.
 #[derive(Debug, Clone)]
@@ -107,6 +35,13 @@ pub struct ListQuery {
     pub page: Page,
     /// Load members (groups) or groups (users).
     pub include_related: bool,
+}
+
+impl ListQuery {
+    /// The query for a parsed list request.
+    pub fn new(request: ListRequest, include_related: bool) -> Self {
+        Self { filter: request.filter, sort: request.sort, page: request.page, include_related }
+    }
 }
 
 /// A page of results.

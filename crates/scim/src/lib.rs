@@ -4,12 +4,15 @@
 //! Nothing here does I/O: the crate is pure functions over `serde_json` values, so it can be
 //! tested and fuzzed on its own.
 
+pub mod bulk;
 pub mod error;
 pub mod filter;
+pub mod list;
 pub mod patch;
 pub mod projection;
 pub mod resource;
 pub mod schema;
+pub mod stored;
 
 pub use error::{ScimError, ScimType};
 

@@ -64,6 +64,13 @@ pub enum MemberChange {
     Replace(Vec<MemberRef>),
 }
 
+/// Whether a PATCH answers 200 with the resource or 204 with only its ETag: Users always
+/// get the resource; Groups (whose member list can be large) get 204 unless the client asked
+/// for `attributes` or `excludedAttributes` (docs/interop.md, docs/scim.md).
+pub fn answers_with_resource(kind: ResourceKind, asked_for_attributes: bool) -> bool {
+    kind == ResourceKind::User || asked_for_attributes
+}
+
 /// Parses a PatchOp request body (RFC 7644 §3.5.2). Operation names are accepted in any case.
 pub fn parse_request(body: &Value) -> Result<Vec<PatchOperation>, ScimError> {
     let Some(obj) = body.as_object() else {

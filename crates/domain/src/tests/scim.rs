@@ -10,7 +10,8 @@ use scimgate_scim::schema::ResourceKind::{Group, User};
 use super::World;
 use crate::access::Permission as P;
 use crate::error::DomainError;
-use crate::scim_service::{ReadBack, to_representation};
+use crate::scim_service::ReadBack;
+use scimgate_scim::stored::to_representation;
 
 fn replace_op(path: &str, value: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

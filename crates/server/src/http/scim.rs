@@ -5,17 +5,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use scimgate_domain::scim_service::{ReadBack, etag, to_representation};
-use scimgate_domain::store::{CursorPosition, ListQuery, Page, Sort, StoredResource};
-use scimgate_scim::filter::{self, MAX_FILTER_DEPTH, MAX_FILTER_LEN};
+use scimgate_domain::scim_service::ReadBack;
+use scimgate_domain::store::{ListQuery, StoredResource};
+use scimgate_scim::list::{ListParams, Page, SearchRequest, list_response, query_param};
 use scimgate_scim::projection::Projection;
-use scimgate_scim::resource::get_ci;
 use scimgate_scim::schema::{ALL_SCHEMAS, ResourceKind};
-use scimgate_scim::{LIST_RESPONSE_URN, ScimError, ScimType};
+use scimgate_scim::stored::{self, etag, related_attribute, to_representation};
+use scimgate_scim::{LIST_RESPONSE_URN, ScimError, patch};
 
 use crate::http::auth::ScimCaller;
 use crate::http::body::ScimBody;
@@ -23,10 +21,7 @@ use crate::http::error::{SCIM_JSON, ScimApiError};
 use crate::http::ng::{Endpoint, ep};
 use crate::state::AppState;
 
-/// Default page size.
-pub const DEFAULT_PAGE_SIZE: u64 = 100;
-/// Largest page size; larger `count` values are lowered to it (RFC 7644 §3.4.2.4).
-pub const MAX_PAGE_SIZE: u64 = 1000;
+pub use scimgate_scim::list::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 type Result<T> = std::result::Result<T, ScimApiError>;
 type Params = Query<Vec<(String, String)>>;
@@ -87,41 +82,26 @@ pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     res
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 fn projection(kind: ResourceKind, params: &[(String, String)]) -> Result<Projection> {
-    Ok(Projection::parse(kind, param(params, "attributes"), param(params, "excludedAttributes"))?)
+    Ok(Projection::parse(kind, query_param(params, "attributes"), query_param(params, "excludedAttributes"))?)
 }
 
-/// Parses `If-Match` / `If-None-Match`: `W/"3"`, `"3"` or `*` (None = any).
-fn parse_etag(value: &str) -> Option<Option<i64>> {
-    let v = value.trim();
-    if v == "*" {
-        return Some(None);
-    }
-    let v = v.strip_prefix("W/").unwrap_or(v);
-    v.trim_matches('"').parse::<i64>().ok().map(Some)
-}
-
-/// The version `If-Match` requires; a tag that can never match is 412 at once.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>> {
-    let Some(h) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = h.to_str().unwrap_or_default();
-    match parse_etag(text) {
-        Some(v) => Ok(v),
-        None => {
-            Err(ScimError::new(412, None, format!("If-Match '{text}' does not match the resource version"))
-                .into())
-        }
-    }
+    let header = headers.get(header::IF_MATCH).map(|h| h.to_str().unwrap_or_default());
+    Ok(stored::if_match(header)?)
 }
 
 fn render(kind: ResourceKind, r: &StoredResource, base: &str, p: &Projection) -> Value {
     let mut m = to_representation(kind, r, base);
     p.apply(kind, &mut m);
     Value::Object(m)
+}
+
+fn with_etag(mut res: Response, version: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
 }
 
 fn resource_response(
@@ -136,8 +116,8 @@ fn resource_response(
     let mut res = scim_json(status, &body);
     // The ETag header repeats meta.version; a response whose `attributes` left out `meta`
     // carries neither (some clients cannot attach a version to a resource without meta).
-    if has_meta && let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
-        res.headers_mut().insert(header::ETAG, v);
+    if has_meta {
+        res = with_etag(res, r.version);
     }
     if status == StatusCode::CREATED
         && let Ok(v) = HeaderValue::from_str(&format!("{base}/{}/{}", kind.endpoint(), r.id))
@@ -157,13 +137,8 @@ async fn create(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let created = st.scim.create(&caller, kind, &body).await?;
-    Ok(resource_response(
-        StatusCode::CREATED,
-        kind,
-        &created,
-        &base_url(&headers, caller.account().as_str()),
-        &p,
-    ))
+    let base = base_url(&headers, caller.account().as_str());
+    Ok(resource_response(StatusCode::CREATED, kind, &created, &base, &p))
 }
 
 async fn get_one(
@@ -175,25 +150,13 @@ async fn get_one(
     kind: ResourceKind,
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
-    let related = p.includes(related_attr(kind));
-    let r = st.scim.get(&caller, kind, &id, related).await?;
+    let r = st.scim.get(&caller, kind, &id, p.includes(related_attribute(kind))).await?;
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
-        && inm.split(',').filter_map(parse_etag).any(|v| v.is_none_or(|v| v == r.version))
+        && stored::if_none_match(inm, r.version)
     {
-        let mut res = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
-            res.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(res);
+        return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), r.version));
     }
     Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
-}
-
-fn related_attr(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "groups",
-        ResourceKind::Group => "members",
-    }
 }
 
 async fn replace(
@@ -222,23 +185,24 @@ async fn patch_one(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let expected = if_match(&headers)?;
-    let wants_body = param(&params, "attributes").is_some() || param(&params, "excludedAttributes").is_some();
-    // Users: 200 with the resource. Groups: 204 (no member list to send back) unless the
-    // client asks for attributes (docs/interop.md; documented in /ServiceProviderConfig).
-    let read_back = if kind == ResourceKind::Group && !wants_body {
-        ReadBack::Nothing
+    let asked =
+        query_param(&params, "attributes").is_some() || query_param(&params, "excludedAttributes").is_some();
+    let read_back = if patch::answers_with_resource(kind, asked) {
+        ReadBack::Resource(p.includes(related_attribute(kind)))
     } else {
-        ReadBack::Resource(p.includes(related_attr(kind)))
+        ReadBack::Nothing
     };
     let outcome = st.scim.patch(&caller, kind, &id, &body, expected, read_back).await?;
-    let Some(r) = outcome.resource else {
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(outcome.version)) {
-            res.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(res);
-    };
-    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
+    match outcome.resource {
+        Some(r) => Ok(resource_response(
+            StatusCode::OK,
+            kind,
+            &r,
+            &base_url(&headers, caller.account().as_str()),
+            &p,
+        )),
+        None => Ok(with_etag(StatusCode::NO_CONTENT.into_response(), outcome.version)),
+    }
 }
 
 async fn delete_one(
@@ -253,127 +217,6 @@ async fn delete_one(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Query options shared by GET and POST /.search.
-#[derive(Debug, Default)]
-struct ListOptions {
-    filter: Option<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
-    start_index: Option<i64>,
-    count: Option<i64>,
-    cursor: Option<String>,
-}
-
-fn parse_int(name: &str, v: Option<&str>) -> Result<Option<i64>> {
-    match v.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| ScimError::invalid_value(format!("'{name}' must be an integer; got '{s}'")).into()),
-    }
-}
-
-fn build_query(kind: ResourceKind, o: &ListOptions, include_related: bool) -> Result<ListQuery> {
-    let filter = match o.filter.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(f) => Some(filter::parse_filter(f).map_err(|e| {
-            ScimError::invalid_filter(format!(
-                "invalid filter: {e} (filters are limited to {MAX_FILTER_LEN} bytes and nesting depth {MAX_FILTER_DEPTH})"
-            ))
-        })?),
-    };
-    let sort = match o.sort_by.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) => {
-            let path = filter::parse_attribute_list(s)
-                .ok()
-                .filter(|l| l.len() == 1)
-                .and_then(|mut l| l.pop())
-                .ok_or_else(|| ScimError::invalid_value(format!("sortBy '{s}' is not an attribute path")))?;
-            let descending = match o.sort_order.as_deref().map(str::trim) {
-                None | Some("") => false,
-                Some(v) if v.eq_ignore_ascii_case("ascending") => false,
-                Some(v) if v.eq_ignore_ascii_case("descending") => true,
-                Some(v) => {
-                    return Err(ScimError::invalid_value(format!(
-                        "sortOrder must be \"ascending\" or \"descending\"; got '{v}'"
-                    ))
-                    .into());
-                }
-            };
-            Some(Sort { path, descending })
-        }
-    };
-    let count =
-        o.count.map_or(DEFAULT_PAGE_SIZE, |c| u64::try_from(c.max(0)).unwrap_or(0)).min(MAX_PAGE_SIZE);
-    let page = match &o.cursor {
-        Some(c) => Page::Cursor { after: decode_cursor(c)?, count },
-        None => {
-            // RFC 7644 §3.4.2.4: a startIndex below 1 is interpreted as 1.
-            let start = u64::try_from(o.start_index.unwrap_or(1).max(1)).unwrap_or(1);
-            Page::Index { start_index: start, count }
-        }
-    };
-    let _ = kind;
-    Ok(ListQuery { filter, sort, page, include_related })
-}
-
-fn encode_cursor(c: CursorPosition) -> String {
-    match c {
-        CursorPosition::AfterSeq(s) => URL_SAFE_NO_PAD.encode(format!("s{s}")),
-        CursorPosition::Offset(o) => URL_SAFE_NO_PAD.encode(format!("o{o}")),
-    }
-}
-
-fn decode_cursor(c: &str) -> Result<Option<CursorPosition>> {
-    let c = c.trim();
-    if c.is_empty() {
-        return Ok(None);
-    }
-    let bad = || {
-        ScimApiError(ScimError::bad_request(
-            ScimType::InvalidCursor,
-            format!("cursor '{c}' was not issued by this server"),
-        ))
-    };
-    let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (tag, n) = text.split_at(1.min(text.len()));
-    match tag {
-        "s" => n.parse().map(|v| Some(CursorPosition::AfterSeq(v))).map_err(|_| bad()),
-        "o" => n.parse().map(|v| Some(CursorPosition::Offset(v))).map_err(|_| bad()),
-        _ => Err(bad()),
-    }
-}
-
-fn list_response(
-    kind_items: Vec<Value>,
-    total: u64,
-    query: &ListQuery,
-    next: Option<CursorPosition>,
-) -> Value {
-    let mut out = Map::new();
-    out.insert("schemas".into(), json!([LIST_RESPONSE_URN]));
-    out.insert("totalResults".into(), json!(total));
-    out.insert("itemsPerPage".into(), json!(kind_items.len()));
-    match &query.page {
-        Page::Index { start_index, .. } => {
-            out.insert("startIndex".into(), json!(start_index));
-        }
-        Page::Cursor { .. } => {
-            if let Some(n) = next {
-                out.insert("nextCursor".into(), json!(encode_cursor(n)));
-            }
-        }
-    }
-    let count_zero = matches!(query.page, Page::Index { count: 0, .. } | Page::Cursor { count: 0, .. });
-    if !count_zero {
-        out.insert("Resources".into(), Value::Array(kind_items));
-    }
-    Value::Object(out)
-}
-
 async fn list(
     State(st): State<AppState>,
     caller: ScimCaller,
@@ -382,35 +225,12 @@ async fn list(
     kind: ResourceKind,
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
-    let opts = ListOptions {
-        filter: param(&params, "filter").map(str::to_string),
-        sort_by: param(&params, "sortBy").map(str::to_string),
-        sort_order: param(&params, "sortOrder").map(str::to_string),
-        start_index: parse_int("startIndex", param(&params, "startIndex"))?,
-        count: parse_int("count", param(&params, "count"))?,
-        cursor: param(&params, "cursor").map(str::to_string),
-    };
-    let query = build_query(kind, &opts, p.includes(related_attr(kind)))?;
+    let request = ListParams::from_query(&params)?.parse()?;
+    let query = ListQuery::new(request, p.includes(related_attribute(kind)));
     let page = st.scim.list(&caller, kind, &query).await?;
     let base = base_url(&headers, caller.account().as_str());
     let items = page.items.iter().map(|r| render(kind, r, &base, &p)).collect();
-    Ok(scim_json(StatusCode::OK, &list_response(items, page.total, &query, page.next)))
-}
-
-fn string_list(v: Option<&Value>, name: &str) -> Result<Vec<String>> {
-    match v {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str().map(str::to_string).ok_or_else(|| {
-                    ScimError::invalid_value(format!("'{name}' must be an array of strings")).into()
-                })
-            })
-            .collect(),
-        Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).collect()),
-        Some(_) => Err(ScimError::invalid_value(format!("'{name}' must be an array of strings")).into()),
-    }
+    Ok(scim_json(StatusCode::OK, &list_response(items, page.total, &query.page, page.next)))
 }
 
 /// POST `/.search` (RFC 7644 §3.4.3). At the root it searches Users, then Groups.
@@ -421,109 +241,40 @@ async fn search(
     ScimBody(body): ScimBody,
     kind: Option<ResourceKind>,
 ) -> Result<Response> {
-    let Some(obj) = body.as_object() else {
-        return Err(ScimError::invalid_syntax("the search body must be a SearchRequest object").into());
-    };
-    if let Some(s) = get_ci(obj, "schemas") {
-        let ok = s.as_array().is_some_and(|l| {
-            l.iter().any(|x| {
-                x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(scimgate_scim::SEARCH_REQUEST_URN))
-            })
-        });
-        if !ok {
-            return Err(ScimError::invalid_syntax(format!(
-                "'schemas' must contain '{}'",
-                scimgate_scim::SEARCH_REQUEST_URN
-            ))
-            .into());
-        }
-    }
-    let text = |k: &str| -> Result<Option<String>> {
-        match get_ci(obj, k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ScimError::invalid_value(format!("'{k}' must be a string")).into()),
-        }
-    };
-    let int = |k: &str| -> Result<Option<i64>> {
-        match get_ci(obj, k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be an integer")).into()),
-            Some(_) => Err(ScimError::invalid_value(format!("'{k}' must be an integer")).into()),
-        }
-    };
-    let opts = ListOptions {
-        filter: text("filter")?,
-        sort_by: text("sortBy")?,
-        sort_order: text("sortOrder")?,
-        start_index: int("startIndex")?,
-        count: int("count")?,
-        cursor: text("cursor")?,
-    };
-    let attributes = string_list(get_ci(obj, "attributes"), "attributes")?;
-    let excluded = string_list(get_ci(obj, "excludedAttributes"), "excludedAttributes")?;
-    let base = base_url(&headers, caller.account().as_str());
+    let search = SearchRequest::parse(&body)?;
     let kinds: Vec<ResourceKind> = match kind {
         Some(k) => vec![k],
-        None => {
-            if opts.cursor.is_some() {
-                return Err(ScimError::invalid_value(
-                    "cursor paging is supported on /Users and /Groups, not at the root",
-                )
-                .into());
-            }
-            vec![ResourceKind::User, ResourceKind::Group]
+        None if search.params.cursor.is_some() => {
+            return Err(ScimError::invalid_value(
+                "cursor paging is supported on /Users and /Groups, not at the root",
+            )
+            .into());
         }
+        None => vec![ResourceKind::User, ResourceKind::Group],
     };
+    let mut queries = Vec::with_capacity(kinds.len());
+    for k in kinds {
+        let p = Projection::from_lists(k, &search.attributes, &search.excluded_attributes)?;
+        let query = ListQuery::new(search.params.parse()?, p.includes(related_attribute(k)));
+        queries.push((k, query, p));
+    }
+    // The answer's page: as asked (index), or the one type's (cursor).
+    let page = match &queries[..] {
+        [(_, q, _)] => q.page.clone(),
+        _ => Page::Index { start_index: search.params.start_index(), count: search.params.count() },
+    };
+    let pages = st.scim.search(&caller, queries.iter().map(|(k, q, _)| (*k, q.clone())).collect()).await?;
+    let base = base_url(&headers, caller.account().as_str());
     let mut items = Vec::new();
-    let mut total = 0u64;
-    let mut first_error = None;
-    let mut next = None;
-    let mut query_shape = None;
-    for k in &kinds {
-        let p = Projection::from_lists(*k, &attributes, &excluded)?;
-        let mut q = match build_query(*k, &opts, p.includes(related_attr(*k))) {
-            Ok(q) => q,
-            Err(e) => return Err(e),
-        };
-        // At the root, page over Users then Groups.
-        if let Page::Index { start_index, count } = q.page {
-            let skip = (start_index - 1).saturating_sub(total);
-            let left = count.saturating_sub(items.len() as u64);
-            q.page = Page::Index { start_index: skip + 1, count: left };
-        }
-        match st.scim.list(&caller, *k, &q).await {
-            Ok(page) => {
-                total += page.total;
-                next = page.next;
-                items.extend(page.items.iter().map(|r| render(*k, r, &base, &p)));
-            }
-            Err(scimgate_domain::DomainError::Invalid(e)) if kinds.len() > 1 => {
-                // An attribute one type does not have simply matches nothing there.
-                first_error.get_or_insert(e);
-            }
-            Err(e) => return Err(e.into()),
-        }
-        query_shape = Some(q);
-    }
-    if let (Some(e), true) = (first_error, total == 0 && kinds.len() > 1) {
-        // Neither type understood the filter.
-        let both_failed = items.is_empty();
-        if both_failed {
-            return Err(e.into());
+    let (mut total, mut next) = (0, None);
+    for ((k, _, p), result) in queries.iter().zip(&pages) {
+        if let Some(found) = result {
+            total += found.total;
+            next = found.next;
+            items.extend(found.items.iter().map(|r| render(*k, r, &base, p)));
         }
     }
-    let mut q = query_shape.ok_or_else(|| ScimApiError(ScimError::new(500, None, "no resource type")))?;
-    if let Page::Index { .. } = q.page {
-        let start = u64::try_from(opts.start_index.unwrap_or(1).max(1)).unwrap_or(1);
-        let count =
-            opts.count.map_or(DEFAULT_PAGE_SIZE, |c| u64::try_from(c.max(0)).unwrap_or(0)).min(MAX_PAGE_SIZE);
-        q.page = Page::Index { start_index: start, count };
-    }
-    Ok(scim_json(StatusCode::OK, &list_response(items, total, &q, next)))
+    Ok(scim_json(StatusCode::OK, &list_response(items, total, &page, next)))
 }
 
 /// Limits advertised in `/ServiceProviderConfig` and enforced by `/Bulk`.
