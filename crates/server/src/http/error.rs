@@ -5,7 +5,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scimgate_domain::DomainError;
 use scimgate_scim::ScimError;
-use serde_json::json;
 
 /// `application/scim+json`.
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -87,10 +86,4 @@ impl IntoResponse for ScimApiError {
         }
         res
     }
-}
-
-/// The non-SCIM error envelope (docs/contract.md §2).
-pub fn envelope_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({"status": "ERROR", "code": code, "message": message, "correlationId": null});
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

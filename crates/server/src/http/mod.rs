@@ -21,17 +21,27 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the whole application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
-        .merge(ng::routes().layer(axum::middleware::from_fn(ng::correlation)))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(fallback)
-        .with_state(state)
+    with_layers(
+        Router::new()
+            .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
+            .merge(ng::routes())
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .fallback(fallback)
+            .with_state(state),
+    )
+}
+
+/// The layers every route of [`router`] runs in: X-Request-Id set and propagated, a trace
+/// span, and a panic turned into the 500 envelope (docs/contract.md §2).
+pub fn with_layers(routes: Router) -> Router {
+    routes
         .layer(CatchPanicLayer::custom(|_| {
-            error::envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
+            ng::error_envelope(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
         }))
+        // Outside the panic layer, so that its envelope carries the correlation id too.
+        .layer(axum::middleware::from_fn(ng::correlation))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)

@@ -6,29 +6,55 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
 
-fn db_url(dir: &tempfile::TempDir) -> String {
+pub(crate) fn db_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display())
+}
+
+/// A database for real processes: a fresh schema on PostgreSQL when `TEST_DATABASE_URL` is
+/// set, else a SQLite file in `dir`.
+pub(crate) fn shared_db_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+            rt.block_on(async {
+                let d = tempfile::tempdir().expect("tmp");
+                crate::common::test_database_url(&d).await
+            })
+        }
+        _ => db_url(dir),
+    }
 }
 
 /// Starts `scimgate serve` on an ephemeral port; returns the child, its address and stderr lines
 /// read up to the "listening" line.
-fn start(url: &str) -> (Child, String, Vec<String>) {
+pub(crate) fn start(url: &str) -> (Child, String, Vec<String>) {
     start_with(url, &[])
 }
 
 /// [`start`] with extra `serve` flags.
-fn start_with(url: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
+pub(crate) fn start_with(url: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
+    start_with_env(url, extra, &[])
+}
+
+/// [`start_with`] with environment variables of the child set (`Some`) or removed (`None`).
+pub(crate) fn start_with_env(
+    url: &str,
+    extra: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> (Child, String, Vec<String>) {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--database", url];
     args.extend_from_slice(extra);
-    let mut child = Command::new(BIN)
-        .args(&args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut cmd = Command::new(BIN);
+    cmd.args(&args).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::piped());
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let mut child = cmd.spawn().expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     // A reader thread hands over stderr lines, so a server that hangs without printing
     // cannot block the wait: the deadline below is real. The thread keeps draining after
@@ -67,20 +93,38 @@ fn start_with(url: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
 }
 
 /// One HTTP/1.1 request over a fresh loopback connection.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("Authorization", a)]).unwrap_or_default();
     http_with(addr, method, path, &headers, body)
 }
 
 /// [`http`] with any headers.
-fn http_with(
+pub(crate) fn http_with(
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, String) {
+    let (status, _, body) = http_full(addr, method, path, headers, body);
+    (status, body)
+}
+
+/// [`http_with`] that also returns the response head (status line and headers).
+pub(crate) fn http_full(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut req = format!(
@@ -100,12 +144,23 @@ fn http_with(
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
     let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((out.as_str(), ""));
+    (status, head.to_string(), body.to_string())
 }
 
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+/// Sends SIGTERM and waits (at most 20 s) for the process to exit.
+pub(crate) fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    send_sigterm(child);
+    wait_for_exit(child)
+}
+
+/// Sends SIGTERM without waiting.
+pub(crate) fn send_sigterm(child: &Child) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+}
+
+/// Waits (at most 20 s) for the process to exit.
+pub(crate) fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(st) = child.try_wait().expect("wait") {
@@ -365,16 +420,7 @@ fn jwt_walkthrough_with_the_cli_tools() {
 #[test]
 fn two_processes_on_one_database() {
     let dir = tempfile::tempdir().expect("tmp");
-    let url = match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if base.starts_with("postgres") => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-            rt.block_on(async {
-                let d = tempfile::tempdir().expect("tmp");
-                crate::common::test_database_url(&d).await
-            })
-        }
-        _ => db_url(&dir),
-    };
+    let url = shared_db_url(&dir);
     let out = Command::new(BIN)
         .args([
             "account",

@@ -82,6 +82,18 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = test_database_url(&dir).await;
         let store = open_store(&url).await.expect("open");
+        Self::with_store(dir, url, store, clock, change).await
+    }
+
+    /// A server over a store the test opened itself on `url` (a database of
+    /// [`test_database_url`] in `dir`).
+    pub async fn with_store(
+        dir: tempfile::TempDir,
+        url: String,
+        store: Arc<dyn scimgate_domain::store::Store>,
+        clock: Arc<dyn Clock>,
+        change: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config { database: url, ..Config::default() };
         change(&mut config);
         let state = build_state(store.clone(), clock, config).expect("state");

@@ -12,5 +12,6 @@ mod jwks_server;
 mod jwt;
 mod list;
 mod multinode;
+mod operations;
 mod settings;
 mod users;
