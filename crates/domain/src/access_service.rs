@@ -364,9 +364,9 @@ impl AccessService {
         input: ServiceAccountInput,
     ) -> Result<ServiceAccount, DomainError> {
         let account = caller.authorize(UseCase::CreateServiceAccount)?;
-        let sa = self.service_account_from(input)?;
-        self.store.create_service_account(account, &sa).await?;
-        Ok(sa)
+        let service_account = self.service_account_from(input)?;
+        self.store.create_service_account(account, &service_account).await?;
+        Ok(service_account)
     }
 
     /// Reads a service account.
@@ -401,10 +401,10 @@ impl AccessService {
         }
         input.identifier = Some(identifier.into());
         let cur = self.store.get_service_account(account, identifier).await?;
-        let mut sa = self.service_account_from(input)?;
-        sa.created = cur.created;
-        self.store.update_service_account(account, &sa).await?;
-        Ok(sa)
+        let mut service_account = self.service_account_from(input)?;
+        service_account.created = cur.created;
+        self.store.update_service_account(account, &service_account).await?;
+        Ok(service_account)
     }
 
     /// Deletes a service account with its keys, tokens and role assignments.
@@ -529,17 +529,17 @@ impl AccessService {
         }
     }
 
-    fn check_resource_group(&self, rg: &mut ResourceGroup) -> Result<(), DomainError> {
-        validate_identifier(&rg.identifier, "resource group")?;
-        if rg.identifier.starts_with('_') {
+    fn check_resource_group(&self, resource_group: &mut ResourceGroup) -> Result<(), DomainError> {
+        validate_identifier(&resource_group.identifier, "resource group")?;
+        if resource_group.identifier.starts_with('_') {
             return Err(DomainError::invalid(
                 "resource group identifiers starting with '_' are reserved for built-in ones",
             ));
         }
-        rg.name = check_name(&rg.name, "resource group")?;
-        check_text(&rg.description, "description", 1024)?;
-        check_tags(&rg.tags)?;
-        for t in &rg.resource_types {
+        resource_group.name = check_name(&resource_group.name, "resource group")?;
+        check_text(&resource_group.description, "description", 1024)?;
+        check_tags(&resource_group.tags)?;
+        for t in &resource_group.resource_types {
             if !RESOURCE_TYPES.contains(&t.as_str()) {
                 return Err(DomainError::invalid(format!(
                     "unknown resource type '{t}'; known types: {}",
@@ -547,9 +547,9 @@ impl AccessService {
                 )));
             }
         }
-        rg.resource_types.sort();
-        rg.resource_types.dedup();
-        rg.builtin = false;
+        resource_group.resource_types.sort();
+        resource_group.resource_types.dedup();
+        resource_group.builtin = false;
         Ok(())
     }
 
@@ -557,15 +557,15 @@ impl AccessService {
     pub async fn create_resource_group(
         &self,
         caller: &Caller,
-        mut rg: ResourceGroup,
+        mut resource_group: ResourceGroup,
     ) -> Result<ResourceGroup, DomainError> {
         let account = caller.authorize(UseCase::CreateResourceGroup)?;
-        self.check_resource_group(&mut rg)?;
+        self.check_resource_group(&mut resource_group)?;
         let now = self.clock.now();
-        rg.created = now;
-        rg.modified = now;
-        self.store.create_resource_group(account, &rg).await?;
-        Ok(rg)
+        resource_group.created = now;
+        resource_group.modified = now;
+        self.store.create_resource_group(account, &resource_group).await?;
+        Ok(resource_group)
     }
 
     /// Reads a resource group.
@@ -594,21 +594,21 @@ impl AccessService {
     pub async fn update_resource_group(
         &self,
         caller: &Caller,
-        mut rg: ResourceGroup,
+        mut resource_group: ResourceGroup,
     ) -> Result<ResourceGroup, DomainError> {
         let account = caller.authorize(UseCase::UpdateResourceGroup)?;
-        if rg.identifier == ALL_ACCOUNT_RESOURCES {
+        if resource_group.identifier == ALL_ACCOUNT_RESOURCES {
             return Err(DomainError::invalid(format!(
                 "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be changed"
             )));
         }
-        let cur = self.store.get_resource_group(account, &rg.identifier).await?;
-        self.check_resource_group(&mut rg)?;
-        rg.created = cur.created;
-        rg.modified = self.clock.now();
-        self.store.update_resource_group(account, &rg).await?;
+        let cur = self.store.get_resource_group(account, &resource_group.identifier).await?;
+        self.check_resource_group(&mut resource_group)?;
+        resource_group.created = cur.created;
+        resource_group.modified = self.clock.now();
+        self.store.update_resource_group(account, &resource_group).await?;
         self.changed(account);
-        Ok(rg)
+        Ok(resource_group)
     }
 
     /// Deletes a custom resource group that no assignment uses.
@@ -631,38 +631,42 @@ impl AccessService {
     pub async fn create_role_assignment(
         &self,
         caller: &Caller,
-        mut ra: RoleAssignment,
+        mut role_assignment: RoleAssignment,
     ) -> Result<RoleAssignment, DomainError> {
-        let account = caller.authorize_at(&ra.scope, UseCase::CreateRoleAssignment)?;
-        if ra.identifier.trim().is_empty() {
-            ra.identifier = format!("ra_{}", uuid::Uuid::new_v4().simple());
+        let account = caller.authorize_at(&role_assignment.scope, UseCase::CreateRoleAssignment)?;
+        if role_assignment.identifier.trim().is_empty() {
+            role_assignment.identifier = format!("ra_{}", uuid::Uuid::new_v4().simple());
         } else {
-            validate_identifier(&ra.identifier, "role assignment")?;
+            validate_identifier(&role_assignment.identifier, "role assignment")?;
         }
-        if builtin_role(&ra.role_identifier).is_none() {
-            self.store.get_role(account, &ra.role_identifier).await.map_err(|e| match e {
+        if builtin_role(&role_assignment.role_identifier).is_none() {
+            self.store.get_role(account, &role_assignment.role_identifier).await.map_err(|e| match e {
                 DomainError::NotFound(_) => {
-                    DomainError::invalid(format!("role '{}' does not exist", ra.role_identifier))
+                    DomainError::invalid(format!("role '{}' does not exist", role_assignment.role_identifier))
                 }
                 e => e,
             })?;
         }
-        if ra.resource_group_identifier != ALL_ACCOUNT_RESOURCES {
-            self.store.get_resource_group(account, &ra.resource_group_identifier).await.map_err(
-                |e| match e {
+        if role_assignment.resource_group_identifier != ALL_ACCOUNT_RESOURCES {
+            self.store
+                .get_resource_group(account, &role_assignment.resource_group_identifier)
+                .await
+                .map_err(|e| match e {
                     DomainError::NotFound(_) => DomainError::invalid(format!(
                         "resource group '{}' does not exist",
-                        ra.resource_group_identifier
+                        role_assignment.resource_group_identifier
                     )),
                     e => e,
-                },
-            )?;
+                })?;
         }
-        if !ra.scope.org.is_empty() {
-            let missing = if ra.scope.project.is_empty() {
-                self.store.get_org(account, &ra.scope.org).await.err()
+        if !role_assignment.scope.org.is_empty() {
+            let missing = if role_assignment.scope.project.is_empty() {
+                self.store.get_org(account, &role_assignment.scope.org).await.err()
             } else {
-                self.store.get_project(account, &ra.scope.org, &ra.scope.project).await.err()
+                self.store
+                    .get_project(account, &role_assignment.scope.org, &role_assignment.scope.project)
+                    .await
+                    .err()
             };
             if let Some(e) = missing {
                 return Err(match e {
@@ -670,22 +674,26 @@ impl AccessService {
                     e => e,
                 });
             }
-        } else if !ra.scope.project.is_empty() {
+        } else if !role_assignment.scope.project.is_empty() {
             return Err(DomainError::invalid("projectIdentifier needs orgIdentifier"));
         }
-        if !self.store.principal_exists(account, ra.principal_type, &ra.principal_identifier).await? {
+        if !self
+            .store
+            .principal_exists(account, role_assignment.principal_type, &role_assignment.principal_identifier)
+            .await?
+        {
             return Err(DomainError::invalid(format!(
                 "principal {} '{}' does not exist",
-                ra.principal_type.as_str(),
-                ra.principal_identifier
+                role_assignment.principal_type.as_str(),
+                role_assignment.principal_identifier
             )));
         }
         let now = self.clock.now();
-        ra.created = now;
-        ra.modified = now;
-        self.store.create_role_assignment(account, &ra).await?;
+        role_assignment.created = now;
+        role_assignment.modified = now;
+        self.store.create_role_assignment(account, &role_assignment).await?;
         self.changed(account);
-        Ok(ra)
+        Ok(role_assignment)
     }
 
     /// Reads a role assignment.
@@ -717,21 +725,21 @@ impl AccessService {
         wanted: RoleAssignment,
     ) -> Result<RoleAssignment, DomainError> {
         let account = caller.authorize(UseCase::UpdateRoleAssignment)?;
-        let mut ra = self.store.get_role_assignment(account, &wanted.identifier).await?;
-        if ra.role_identifier != wanted.role_identifier
-            || ra.resource_group_identifier != wanted.resource_group_identifier
-            || ra.principal_type != wanted.principal_type
-            || ra.principal_identifier != wanted.principal_identifier
+        let mut role_assignment = self.store.get_role_assignment(account, &wanted.identifier).await?;
+        if role_assignment.role_identifier != wanted.role_identifier
+            || role_assignment.resource_group_identifier != wanted.resource_group_identifier
+            || role_assignment.principal_type != wanted.principal_type
+            || role_assignment.principal_identifier != wanted.principal_identifier
         {
             return Err(DomainError::invalid(
                 "only 'disabled' can change on a role assignment; delete it and create another instead",
             ));
         }
-        ra.disabled = wanted.disabled;
-        ra.modified = self.clock.now();
-        self.store.update_role_assignment(account, &ra).await?;
+        role_assignment.disabled = wanted.disabled;
+        role_assignment.modified = self.clock.now();
+        self.store.update_role_assignment(account, &role_assignment).await?;
         self.changed(account);
-        Ok(ra)
+        Ok(role_assignment)
     }
 
     /// Deletes a role assignment.
@@ -741,10 +749,10 @@ impl AccessService {
         id: &str,
     ) -> Result<RoleAssignment, DomainError> {
         let account = caller.authorize(UseCase::DeleteRoleAssignment)?;
-        let ra = self.store.get_role_assignment(account, id).await?;
+        let role_assignment = self.store.get_role_assignment(account, id).await?;
         self.store.delete_role_assignment(account, id).await?;
         self.changed(account);
-        Ok(ra)
+        Ok(role_assignment)
     }
 
     // ---- API keys and tokens -------------------------------------------------------

@@ -209,7 +209,7 @@ pub trait ServiceAccountStore: Send + Sync {
     async fn create_service_account(
         &self,
         account: &AccountId,
-        sa: &ServiceAccount,
+        service_account: &ServiceAccount,
     ) -> Result<(), DomainError>;
     /// Reads a service account.
     async fn get_service_account(
@@ -228,7 +228,7 @@ pub trait ServiceAccountStore: Send + Sync {
     async fn update_service_account(
         &self,
         account: &AccountId,
-        sa: &ServiceAccount,
+        service_account: &ServiceAccount,
     ) -> Result<(), DomainError>;
     /// Deletes a service account with its API keys, tokens and role assignments, in one
     /// transaction.
@@ -253,8 +253,11 @@ pub trait RoleStore: Send + Sync {
     async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
 
     /// Creates a custom resource group.
-    async fn create_resource_group(&self, account: &AccountId, rg: &ResourceGroup)
-    -> Result<(), DomainError>;
+    async fn create_resource_group(
+        &self,
+        account: &AccountId,
+        resource_group: &ResourceGroup,
+    ) -> Result<(), DomainError>;
     /// Reads a custom resource group.
     async fn get_resource_group(
         &self,
@@ -268,8 +271,11 @@ pub trait RoleStore: Send + Sync {
         page: PageRequest,
     ) -> Result<Paged<ResourceGroup>, DomainError>;
     /// Updates a custom resource group.
-    async fn update_resource_group(&self, account: &AccountId, rg: &ResourceGroup)
-    -> Result<(), DomainError>;
+    async fn update_resource_group(
+        &self,
+        account: &AccountId,
+        resource_group: &ResourceGroup,
+    ) -> Result<(), DomainError>;
     /// Deletes a custom resource group; `Conflict` while role assignments use it.
     async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
 }
@@ -285,7 +291,7 @@ pub trait RoleAssignmentStore: Send + Sync {
     async fn create_role_assignment(
         &self,
         account: &AccountId,
-        ra: &RoleAssignment,
+        role_assignment: &RoleAssignment,
     ) -> Result<(), DomainError>;
     /// Reads a role assignment.
     async fn get_role_assignment(
@@ -304,7 +310,7 @@ pub trait RoleAssignmentStore: Send + Sync {
     async fn update_role_assignment(
         &self,
         account: &AccountId,
-        ra: &RoleAssignment,
+        role_assignment: &RoleAssignment,
     ) -> Result<(), DomainError>;
     /// Deletes a role assignment.
     async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;

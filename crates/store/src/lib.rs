@@ -23,12 +23,12 @@ pub(crate) use error::{DbResultExt, migrate_error, write_error};
 use time::OffsetDateTime;
 
 /// Microseconds since the Unix epoch, as timestamps are stored.
-pub(crate) fn us(t: OffsetDateTime) -> i64 {
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
 }
 
 /// The inverse of [`us`].
-pub(crate) fn from_us(v: i64) -> OffsetDateTime {
+pub(crate) fn from_micros(v: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 

@@ -506,11 +506,11 @@ fn write_compare(
             };
             let t = OffsetDateTime::parse(s, &Rfc3339)
                 .map_err(|_| invalid(format!("'{s}' is not an RFC 3339 date-time (for '{path}')")))?;
-            let us = (t.unix_timestamp_nanos() / 1_000) as i64;
+            let micros = (t.unix_timestamp_nanos() / 1_000) as i64;
             if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
                 return Err(invalid(format!("'{path}' is a dateTime: use eq, ne, gt, ge, lt or le")));
             }
-            out.push(&format!("{expr} {} ", op_sql(op))).bind(Param::Int(us));
+            out.push(&format!("{expr} {} ", op_sql(op))).bind(Param::Int(micros));
         }
         Operand::Json { expr, attr } => match (attr.attr_type, value) {
             (AttrType::Boolean, _) => write_bool_json(expr, op, value, path, out)?,

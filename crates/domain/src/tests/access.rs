@@ -25,13 +25,13 @@ fn role(id: &str, perms: &[&str]) -> RoleInput {
     }
 }
 
-fn assignment(id: &str, role: &str, rg: &str, kind: PrincipalType, who: &str) -> RoleAssignment {
+fn assignment(id: &str, role: &str, resource_group: &str, kind: PrincipalType, who: &str) -> RoleAssignment {
     let t = time::OffsetDateTime::UNIX_EPOCH;
     RoleAssignment {
         identifier: id.into(),
         scope: Scope::account(),
         role_identifier: role.into(),
-        resource_group_identifier: rg.into(),
+        resource_group_identifier: resource_group.into(),
         principal_type: kind,
         principal_identifier: who.into(),
         disabled: false,
@@ -97,7 +97,7 @@ async fn resource_groups_page_with_the_built_in_first() {
     let admin = w.admin().await;
     let t = time::OffsetDateTime::UNIX_EPOCH;
     for id in ["g1", "g2"] {
-        let rg = ResourceGroup {
+        let resource_group = ResourceGroup {
             identifier: id.into(),
             name: id.into(),
             description: String::new(),
@@ -108,7 +108,7 @@ async fn resource_groups_page_with_the_built_in_first() {
             created: t,
             modified: t,
         };
-        w.access.create_resource_group(&admin, rg).await.expect("rg");
+        w.access.create_resource_group(&admin, resource_group).await.expect("rg");
     }
     let p = w.access.list_resource_groups(&admin, page(0, 2)).await.expect("p");
     assert_eq!(
@@ -168,8 +168,8 @@ async fn an_assignment_needs_an_existing_role_group_scope_and_principal() {
             "projectIdentifier needs orgIdentifier",
         ),
     ];
-    for (ra, want) in cases {
-        let r = w.access.create_role_assignment(&admin, ra).await;
+    for (role_assignment, want) in cases {
+        let r = w.access.create_role_assignment(&admin, role_assignment).await;
         assert!(matches!(&r, Err(DomainError::Invalid(e)) if e.detail.contains(want)), "{want}: {r:?}");
     }
     let dup = assignment("a5", "_account_viewer", all, PrincipalType::User, &uid);
@@ -246,8 +246,9 @@ async fn scope_writes_that_do_not_change_grants_keep_the_caches() {
 async fn service_account_identifiers_names_and_emails() {
     let w = World::new().await;
     let admin = w.admin().await;
-    let sa = w.access.create_service_account(&admin, sa_input("SCIM Provisioner (Okta)")).await.expect("sa");
-    assert_eq!(sa.identifier, "SCIM_Provisioner_Okta");
+    let service_account =
+        w.access.create_service_account(&admin, sa_input("SCIM Provisioner (Okta)")).await.expect("sa");
+    assert_eq!(service_account.identifier, "SCIM_Provisioner_Okta");
     let r = w.access.create_service_account(&admin, sa_input("SCIM Provisioner (Okta)")).await;
     assert!(matches!(r, Err(DomainError::Conflict(_))), "{r:?}");
     let bad = ServiceAccountInput { email: "not an email".into(), ..sa_input("x") };

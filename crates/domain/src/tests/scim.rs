@@ -191,7 +191,7 @@ async fn a_deleted_group_takes_its_members_roles_with_it() {
         .await
         .expect("g");
     let t = time::OffsetDateTime::UNIX_EPOCH;
-    let ra = crate::entities::RoleAssignment {
+    let role_assignment = crate::entities::RoleAssignment {
         identifier: "viewers".into(),
         scope: crate::access::Scope::account(),
         role_identifier: "_account_viewer".into(),
@@ -202,7 +202,7 @@ async fn a_deleted_group_takes_its_members_roles_with_it() {
         created: t,
         modified: t,
     };
-    w.access.create_role_assignment(&admin, ra).await.expect("ra");
+    w.access.create_role_assignment(&admin, role_assignment).await.expect("ra");
     let account = w.account.clone();
     let member = crate::access::Principal::User(uid.clone());
     let c = w.auth.caller_for_principal(&account, member.clone()).await.expect("caller");

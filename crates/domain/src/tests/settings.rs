@@ -126,12 +126,12 @@ async fn each_item_fails_on_its_own() {
 async fn the_named_service_account_must_exist() {
     let w = World::new().await;
     let admin = w.admin().await;
-    let sa = ServiceAccountInput {
+    let service_account = ServiceAccountInput {
         name: "SCIM Provisioner (Okta)".into(),
         email: "s@acme.test".into(),
         ..Default::default()
     };
-    w.access.create_service_account(&admin, sa).await.expect("sa");
+    w.access.create_service_account(&admin, service_account).await.expect("sa");
     let out = w
         .settings
         .update(&admin, &Scope::account(), vec![item(SERVICE_ACCOUNT_ID, "SCIM_Provisioner_Okta")])

@@ -30,7 +30,7 @@ fn sa_key(id: &str) -> ApiKeyRef {
     }
 }
 
-fn ra(id: &str) -> RoleAssignment {
+fn role_assignment(id: &str) -> RoleAssignment {
     let t = time::OffsetDateTime::UNIX_EPOCH;
     RoleAssignment {
         identifier: id.into(),
@@ -45,7 +45,7 @@ fn ra(id: &str) -> RoleAssignment {
     }
 }
 
-fn rg(id: &str) -> ResourceGroup {
+fn resource_group(id: &str) -> ResourceGroup {
     let t = time::OffsetDateTime::UNIX_EPOCH;
     ResourceGroup {
         identifier: id.into(),
@@ -91,7 +91,7 @@ async fn invoke(w: &World, uc: UseCase, c: &Caller, n: usize) -> Result<(), Doma
         modified: time::OffsetDateTime::UNIX_EPOCH,
     };
     let role = || RoleInput { identifier: id.clone(), name: id.clone(), ..RoleInput::default() };
-    let sa = || ServiceAccountInput {
+    let service_account = || ServiceAccountInput {
         identifier: Some(id.clone()),
         name: id.clone(),
         email: "r@acme.test".into(),
@@ -133,25 +133,25 @@ async fn invoke(w: &World, uc: UseCase, c: &Caller, n: usize) -> Result<(), Doma
         ListProjects => a.list_projects(c, None, None, PAGE).await.map(|_| ()),
         UpdateProject => a.update_project(c, project()).await.map(|_| ()),
         DeleteProject => a.delete_project(c, "org1", "nosuch").await,
-        CreateServiceAccount => a.create_service_account(c, sa()).await.map(|_| ()),
+        CreateServiceAccount => a.create_service_account(c, service_account()).await.map(|_| ()),
         GetServiceAccount => a.get_service_account(c, "robot").await.map(|_| ()),
         ListServiceAccounts => a.list_service_accounts(c, None, PAGE).await.map(|_| ()),
-        UpdateServiceAccount => a.update_service_account(c, "robot", sa()).await.map(|_| ()),
+        UpdateServiceAccount => a.update_service_account(c, "robot", service_account()).await.map(|_| ()),
         DeleteServiceAccount => a.delete_service_account(c, "nosuch").await,
         CreateRole => a.create_role(c, role()).await.map(|_| ()),
         GetRole => a.get_role(c, "_account_viewer").await.map(|_| ()),
         ListRoles => a.list_roles(c, PAGE).await.map(|_| ()),
         UpdateRole => a.update_role(c, role()).await.map(|_| ()),
         DeleteRole => a.delete_role(c, "nosuch").await,
-        CreateResourceGroup => a.create_resource_group(c, rg(&id)).await.map(|_| ()),
+        CreateResourceGroup => a.create_resource_group(c, resource_group(&id)).await.map(|_| ()),
         GetResourceGroup => a.get_resource_group(c, "_all_account_level_resources").await.map(|_| ()),
         ListResourceGroups => a.list_resource_groups(c, PAGE).await.map(|_| ()),
-        UpdateResourceGroup => a.update_resource_group(c, rg("nosuch")).await.map(|_| ()),
+        UpdateResourceGroup => a.update_resource_group(c, resource_group("nosuch")).await.map(|_| ()),
         DeleteResourceGroup => a.delete_resource_group(c, "nosuch").await,
-        CreateRoleAssignment => a.create_role_assignment(c, ra(&id)).await.map(|_| ()),
+        CreateRoleAssignment => a.create_role_assignment(c, role_assignment(&id)).await.map(|_| ()),
         GetRoleAssignment => a.get_role_assignment(c, "bootstrap_admin").await.map(|_| ()),
         ListRoleAssignments => a.list_role_assignments(c, None, PAGE).await.map(|_| ()),
-        UpdateRoleAssignment => a.update_role_assignment(c, ra("nosuch")).await.map(|_| ()),
+        UpdateRoleAssignment => a.update_role_assignment(c, role_assignment("nosuch")).await.map(|_| ()),
         DeleteRoleAssignment => a.delete_role_assignment(c, "nosuch").await.map(|_| ()),
         CreateApiKey => a.create_api_key(c, key()).await.map(|_| ()),
         GetApiKey => a.get_api_key(c, &sa_key("k1")).await.map(|_| ()),

@@ -110,9 +110,9 @@ async fn documented_flow_service_account_role_token_scim() {
             Some(json!({"name": "SCIM Provisioner (Okta)", "email": "scim@acme.test", "description": "IdP"})),
         )
         .await;
-    let sa = ok_data(&r);
-    assert_eq!(sa["identifier"], "SCIM_Provisioner_Okta");
-    assert_eq!(sa["accountIdentifier"], "acme");
+    let service_account = ok_data(&r);
+    assert_eq!(service_account["identifier"], "SCIM_Provisioner_Okta");
+    assert_eq!(service_account["accountIdentifier"], "acme");
     // 2. A role with the five SCIM permissions, assigned on all account resources.
     let r = app
         .admin(
@@ -446,7 +446,7 @@ async fn group_members_inherit_roles_and_lose_them_at_once() {
         .await;
     assert!(r.status.is_success(), "{}", r.text);
     assert_eq!(scim_as(&app, &pat, Method::GET, "/Users", None).await.status, StatusCode::OK);
-    let ra = |disabled: bool| {
+    let role_assignment = |disabled: bool| {
         json!({
             "identifier": "viewers_ra",
             "roleIdentifier": "_account_viewer",
@@ -455,10 +455,14 @@ async fn group_members_inherit_roles_and_lose_them_at_once() {
             "disabled": disabled
         })
     };
-    let r = app.admin(Method::PUT, &u("/authz/api/roleassignments/viewers_ra"), Some(ra(true))).await;
+    let r = app
+        .admin(Method::PUT, &u("/authz/api/roleassignments/viewers_ra"), Some(role_assignment(true)))
+        .await;
     assert_eq!(ok_data(&r)["roleAssignment"]["disabled"], true);
     assert_scim_error(&scim_as(&app, &pat, Method::GET, "/Users", None).await, 403, None);
-    let r = app.admin(Method::PUT, &u("/authz/api/roleassignments/viewers_ra"), Some(ra(false))).await;
+    let r = app
+        .admin(Method::PUT, &u("/authz/api/roleassignments/viewers_ra"), Some(role_assignment(false)))
+        .await;
     ok_data(&r);
     assert_eq!(scim_as(&app, &pat, Method::GET, "/Users", None).await.status, StatusCode::OK);
     let r = app.admin(Method::DELETE, &u("/authz/api/roleassignments/viewers_ra"), None).await;
@@ -727,9 +731,9 @@ async fn orgs_projects_roles_resource_groups_crud() {
         .admin(Method::GET, &u("/resourcegroup/api/v2/resourcegroup/_all_account_level_resources"), None)
         .await;
     assert_eq!(ok_data(&r)["resourceGroup"]["resourceFilter"]["includeAllResources"], true);
-    let rg = json!({"resourceGroup": {"identifier": "groups_only", "name": "Groups only",
+    let resource_group = json!({"resourceGroup": {"identifier": "groups_only", "name": "Groups only",
         "resourceFilter": {"includeAllResources": false, "resources": [{"resourceType": "USERGROUP"}]}}});
-    ok_data(&app.admin(Method::POST, &u("/resourcegroup/api/v2/resourcegroup"), Some(rg)).await);
+    ok_data(&app.admin(Method::POST, &u("/resourcegroup/api/v2/resourcegroup"), Some(resource_group)).await);
     let bad = json!({"resourceGroup": {"identifier": "bad", "name": "Bad",
         "resourceFilter": {"resources": [{"resourceType": "SPACESHIP"}]}}});
     assert_envelope_error(

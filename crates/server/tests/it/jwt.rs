@@ -82,14 +82,14 @@ fn setting(id: &str, value: &str) -> Value {
     json!({"identifier": id, "value": value, "allowOverrides": false, "updateType": "UPDATE"})
 }
 
-async fn configure(app: &TestApp, url: &str, sa: &str) {
+async fn configure(app: &TestApp, url: &str, service_account: &str) {
     let res = put_settings(
         app,
         json!([
             setting("scim_jwt_token_jwks_keys_url", url),
             setting("scim_jwt_token_key_field", "email"),
             setting("scim_jwt_token_value_field", CLAIM),
-            setting("scim_jwt_token_service_account_id", sa),
+            setting("scim_jwt_token_service_account_id", service_account),
         ]),
     )
     .await;

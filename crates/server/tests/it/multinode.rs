@@ -89,13 +89,13 @@ async fn writes_races_and_invalidations_across_two_nodes() {
     for round in 0..10 {
         let body = json!({"userName": format!("race{round}@acme.test")});
         let users = scim("/Users");
-        let (ra, rb) = tokio::join!(
+        let (role_assignment, rb) = tokio::join!(
             call(&n.a.router, Method::POST, &users, ("authorization", &bearer), Some(body.clone())),
             call(&n.b_router, Method::POST, &users, ("authorization", &bearer), Some(body.clone())),
         );
-        let mut statuses = [ra.0.as_u16(), rb.0.as_u16()];
+        let mut statuses = [role_assignment.0.as_u16(), rb.0.as_u16()];
         statuses.sort_unstable();
-        assert_eq!(statuses, [201, 409], "round {round}: {} / {}", ra.1, rb.1);
+        assert_eq!(statuses, [201, 409], "round {round}: {} / {}", role_assignment.1, rb.1);
     }
     // Concurrent member adds on both nodes lose none.
     let gid = n.a.group("busy", &[]).await;
@@ -149,19 +149,31 @@ async fn writes_races_and_invalidations_across_two_nodes() {
 
     // A token deleted on A stops working on B just as fast (B had it cached).
     let q = "accountIdentifier=acme";
-    let sa = json!({"identifier": "svc", "name": "svc", "email": "svc@acme.test"});
+    let service_account = json!({"identifier": "svc", "name": "svc", "email": "svc@acme.test"});
     assert_eq!(
-        call(&n.a.router, Method::POST, &format!("/gateway/ng/api/serviceaccount?{q}"), key, Some(sa))
-            .await
-            .0,
+        call(
+            &n.a.router,
+            Method::POST,
+            &format!("/gateway/ng/api/serviceaccount?{q}"),
+            key,
+            Some(service_account)
+        )
+        .await
+        .0,
         StatusCode::OK
     );
-    let ra = json!({"roleIdentifier": "_account_viewer", "resourceGroupIdentifier": "_all_account_level_resources",
+    let role_assignment = json!({"roleIdentifier": "_account_viewer", "resourceGroupIdentifier": "_all_account_level_resources",
                     "principal": {"identifier": "svc", "type": "SERVICE_ACCOUNT"}});
     assert_eq!(
-        call(&n.a.router, Method::POST, &format!("/gateway/authz/api/roleassignments?{q}"), key, Some(ra))
-            .await
-            .0,
+        call(
+            &n.a.router,
+            Method::POST,
+            &format!("/gateway/authz/api/roleassignments?{q}"),
+            key,
+            Some(role_assignment)
+        )
+        .await
+        .0,
         StatusCode::OK
     );
     let apikey = json!({"identifier": "k", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "svc"});

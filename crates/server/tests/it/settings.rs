@@ -84,14 +84,14 @@ async fn value_at(app: &TestApp, id: &str, org: &str, project: &str) -> Value {
 async fn documented_curl_request_runs_verbatim() {
     let app = TestApp::new().await;
     enable_settings(&app).await;
-    let sa = app
+    let service_account = app
         .admin(
             Method::POST,
             "/gateway/ng/api/serviceaccount?accountIdentifier=acme",
             Some(json!({"name": "SCIM Provisioner (Okta)", "email": "scim@acme.test"})),
         )
         .await;
-    assert_eq!(sa.status, StatusCode::OK, "{}", sa.text);
+    assert_eq!(service_account.status, StatusCode::OK, "{}", service_account.text);
     let body = DOCUMENTED_BODY
         .replace("JWT_KEYS_URL_VALUE", "https://login.example.com/common/discovery/v2.0/keys")
         .replace("KEY_FIELD_VALUE", "email")
@@ -499,13 +499,19 @@ async fn jwt_settings_need_the_power_to_act_as_the_service_account() {
         async move { app.api(method, &path, &key, Some(body)).await }
     };
     let admin = app.token.clone();
-    let sa = json!({"identifier": "editor", "name": "editor", "email": "e@acme.test"});
-    assert_eq!(api(Method::POST, "/ng/api/serviceaccount", &admin, sa).await.status, StatusCode::OK);
+    let service_account = json!({"identifier": "editor", "name": "editor", "email": "e@acme.test"});
+    assert_eq!(
+        api(Method::POST, "/ng/api/serviceaccount", &admin, service_account).await.status,
+        StatusCode::OK
+    );
     let role = json!({"identifier": "settings_editor", "name": "s", "permissions": ["core_setting_view", "core_setting_edit"]});
     assert_eq!(api(Method::POST, "/authz/api/roles", &admin, role).await.status, StatusCode::OK);
-    let ra = json!({"roleIdentifier": "settings_editor", "resourceGroupIdentifier": "_all_account_level_resources",
+    let role_assignment = json!({"roleIdentifier": "settings_editor", "resourceGroupIdentifier": "_all_account_level_resources",
                     "principal": {"identifier": "editor", "type": "SERVICE_ACCOUNT"}});
-    assert_eq!(api(Method::POST, "/authz/api/roleassignments", &admin, ra).await.status, StatusCode::OK);
+    assert_eq!(
+        api(Method::POST, "/authz/api/roleassignments", &admin, role_assignment).await.status,
+        StatusCode::OK
+    );
     let key = json!({"identifier": "k", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "editor"});
     assert_eq!(api(Method::POST, "/ng/api/apikey", &admin, key).await.status, StatusCode::OK);
     let tok = json!({"identifier": "t", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "editor", "apiKeyIdentifier": "k"});

@@ -15,7 +15,7 @@ use super::common::write_tx;
 use super::resources::columns;
 use super::{DIALECT, Store};
 use crate::dialect::json_param;
-use crate::{DbResultExt, us};
+use crate::{DbResultExt, micros};
 
 #[async_trait]
 impl AccountStore for Store {
@@ -24,7 +24,7 @@ impl AccountStore for Store {
             sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ($1, $2, $3)")
                 .bind(a.id.as_str())
                 .bind(&a.name)
-                .bind(us(now))
+                .bind(micros(now))
                 .execute(&mut **tx)
                 .await
                 .on_unique(|| format!("account '{}' already exists", a.id))?;
@@ -52,8 +52,8 @@ impl AccountStore for Store {
             .bind(cols.display_name)
             .bind(cols.active)
             .bind(Value::Object(a.admin_doc.clone()).to_string())
-            .bind(us(now))
-            .bind(us(now))
+            .bind(micros(now))
+            .bind(micros(now))
             .execute(&mut **tx)
             .await
             .db()?;
@@ -62,8 +62,8 @@ impl AccountStore for Store {
                  VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",
             )
             .bind(a.id.as_str())
-            .bind(us(now))
-            .bind(us(now))
+            .bind(micros(now))
+            .bind(micros(now))
             .execute(&mut **tx)
             .await
             .db()?;
@@ -75,8 +75,8 @@ impl AccountStore for Store {
             )
             .bind(a.id.as_str())
             .bind(&a.admin_user_id)
-            .bind(us(now))
-            .bind(us(now))
+            .bind(micros(now))
+            .bind(micros(now))
             .execute(&mut **tx)
             .await
             .db()?;
@@ -89,9 +89,9 @@ impl AccountStore for Store {
             .bind(a.id.as_str())
             .bind(&a.admin_user_id)
             .bind(&a.admin_token.secret_hash)
-            .bind(us(now))
-            .bind(us(now))
-            .bind(us(now))
+            .bind(micros(now))
+            .bind(micros(now))
+            .bind(micros(now))
             .execute(&mut **tx)
             .await
             .db()?;
@@ -104,8 +104,8 @@ impl AccountStore for Store {
             .bind(ACCOUNT_ADMIN_ROLE)
             .bind(ALL_ACCOUNT_RESOURCES)
             .bind(&a.admin_user_id)
-            .bind(us(now))
-            .bind(us(now))
+            .bind(micros(now))
+            .bind(micros(now))
             .execute(&mut **tx)
             .await
             .db()?;

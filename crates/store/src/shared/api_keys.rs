@@ -20,7 +20,7 @@ use super::common::{col, write_tx};
 use super::rows::{account_missing, changed, is_primary_key_violation, tags_from, tags_json};
 use super::{DIALECT, DbRow, Store};
 use crate::dialect::greatest;
-use crate::{DbResultExt, from_us, us, write_error};
+use crate::{DbResultExt, from_micros, micros, write_error};
 
 /// The principal type a token acts for: its `api_key_type` as stored.
 fn principal_type(kind: TokenKind) -> PrincipalType {
@@ -46,8 +46,8 @@ fn kind_from(s: &str) -> Result<TokenKind, DomainError> {
     }
 }
 
-fn opt_us(t: Option<OffsetDateTime>) -> Option<i64> {
-    t.map(us)
+fn opt_micros(t: Option<OffsetDateTime>) -> Option<i64> {
+    t.map(micros)
 }
 
 fn key_missing(key: &ApiKeyRef) -> String {
@@ -63,8 +63,8 @@ fn api_key_row(r: &DbRow) -> Result<ApiKey, DomainError> {
         description: col(r, "description")?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
         default_ttl_ms: col(r, "default_ttl_ms")?,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -78,12 +78,12 @@ fn token_info_row(r: &DbRow) -> Result<TokenInfo, DomainError> {
         name: col(r, "name")?,
         description: col(r, "description")?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
-        valid_from: from_us(col(r, "valid_from_us")?),
-        valid_to: col::<Option<i64>>(r, "valid_to_us")?.map(from_us),
-        last_used: col::<Option<i64>>(r, "last_used_us")?.map(from_us),
-        previous_valid_to: col::<Option<i64>>(r, "previous_valid_to_us")?.map(from_us),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
+        valid_from: from_micros(col(r, "valid_from_us")?),
+        valid_to: col::<Option<i64>>(r, "valid_to_us")?.map(from_micros),
+        last_used: col::<Option<i64>>(r, "last_used_us")?.map(from_micros),
+        previous_valid_to: col::<Option<i64>>(r, "previous_valid_to_us")?.map(from_micros),
     })
 }
 
@@ -102,8 +102,8 @@ impl ApiKeyStore for Store {
         .bind(&key.description)
         .bind(tags_json(&key.tags))
         .bind(key.default_ttl_ms)
-        .bind(us(key.created))
-        .bind(us(key.modified))
+        .bind(micros(key.created))
+        .bind(micros(key.modified))
         .execute(&self.pool)
         .await
         .on_write(
@@ -166,7 +166,7 @@ impl ApiKeyStore for Store {
         .bind(&key.description)
         .bind(tags_json(&key.tags))
         .bind(key.default_ttl_ms)
-        .bind(us(key.modified))
+        .bind(micros(key.modified))
         .bind(account.as_str())
         .bind(kind_str(key.api_key_type))
         .bind(&key.parent_identifier)
@@ -217,11 +217,11 @@ impl ApiKeyStore for Store {
         .bind(&info.description)
         .bind(tags_json(&info.tags))
         .bind(secret_hash)
-        .bind(us(info.created))
-        .bind(us(info.modified))
-        .bind(us(info.valid_from))
-        .bind(opt_us(info.valid_to))
-        .bind(opt_us(info.last_used))
+        .bind(micros(info.created))
+        .bind(micros(info.modified))
+        .bind(micros(info.valid_from))
+        .bind(opt_micros(info.valid_to))
+        .bind(opt_micros(info.last_used))
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -307,10 +307,10 @@ impl ApiKeyStore for Store {
              previous_valid_to_us = $2, secret_hash = $3, modified_us = $4 \
              WHERE account_id = $5 AND id = $6",
         )
-        .bind(opt_us(previous_valid_to))
-        .bind(opt_us(previous_valid_to))
+        .bind(opt_micros(previous_valid_to))
+        .bind(opt_micros(previous_valid_to))
         .bind(new_hash)
-        .bind(us(now))
+        .bind(micros(now))
         .bind(account.as_str())
         .bind(token_id)
         .execute(&self.pool)
@@ -327,8 +327,8 @@ impl ApiKeyStore for Store {
         .bind(&info.name)
         .bind(&info.description)
         .bind(tags_json(&info.tags))
-        .bind(opt_us(info.valid_to))
-        .bind(us(info.modified))
+        .bind(opt_micros(info.valid_to))
+        .bind(micros(info.modified))
         .bind(account.as_str())
         .bind(&info.token_id)
         .execute(&self.pool)
@@ -368,10 +368,10 @@ impl ApiKeyStore for Store {
             kind: kind_from(&col::<String>(&r, "api_key_type")?)?,
             principal_id: col(&r, "parent_identifier")?,
             secret_hash: col(&r, "secret_hash")?,
-            valid_from: Some(from_us(col(&r, "valid_from_us")?)),
-            valid_to: col::<Option<i64>>(&r, "valid_to_us")?.map(from_us),
+            valid_from: Some(from_micros(col(&r, "valid_from_us")?)),
+            valid_to: col::<Option<i64>>(&r, "valid_to_us")?.map(from_micros),
             previous_secret_hash: col(&r, "previous_secret_hash")?,
-            previous_valid_to: col::<Option<i64>>(&r, "previous_valid_to_us")?.map(from_us),
+            previous_valid_to: col::<Option<i64>>(&r, "previous_valid_to_us")?.map(from_micros),
         }))
     }
 
@@ -394,7 +394,7 @@ impl ApiKeyStore for Store {
             for (&token_id, &at) in &latest {
                 // Never moves backwards: batches may arrive out of order.
                 sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(us(at))
+                    .bind(micros(at))
                     .bind(token_id)
                     .execute(&mut **tx)
                     .await
@@ -417,7 +417,7 @@ mod tests {
     async fn api_keys_and_tokens_lifecycle() {
         let Some((store, account, _)) = setup().await else { return };
         let sat = TokenKind::ServiceAccount;
-        store.create_service_account(&account, &sa("ci", "CI")).await.expect("sa");
+        store.create_service_account(&account, &service_account("ci", "CI")).await.expect("sa");
         let key = api_key(sat, "ci", "k1");
         store.create_api_key(&account, &key).await.expect("key");
         assert_eq!(store.get_api_key(&account, &key_ref(&key)).await.expect("get"), key);

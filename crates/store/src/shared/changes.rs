@@ -10,7 +10,7 @@ use scimgate_domain::{AccountId, DomainError};
 
 use super::Store;
 use super::common::write_tx;
-use crate::{DbResultExt, us};
+use crate::{DbResultExt, micros};
 
 #[async_trait]
 impl ChangeStore for Store {
@@ -27,7 +27,7 @@ impl ChangeStore for Store {
                 sqlx::query("INSERT INTO change_log (account_id, kind, at_us) VALUES ($1, $2, $3)")
                     .bind(account.as_str())
                     .bind(kind.as_str())
-                    .bind(us(now))
+                    .bind(micros(now))
                     .execute(&mut **tx)
                     .await
                     .db()?;
@@ -65,7 +65,7 @@ impl ChangeStore for Store {
 
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError> {
         let done = sqlx::query("DELETE FROM change_log WHERE at_us < $1")
-            .bind(us(before))
+            .bind(micros(before))
             .execute(self.pool())
             .await
             .db()?;

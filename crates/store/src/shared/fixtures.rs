@@ -81,7 +81,7 @@ pub(crate) mod access {
         }
     }
 
-    pub(crate) fn sa(identifier: &str, name: &str) -> ServiceAccount {
+    pub(crate) fn service_account(identifier: &str, name: &str) -> ServiceAccount {
         ServiceAccount {
             identifier: identifier.into(),
             name: name.into(),
@@ -93,11 +93,11 @@ pub(crate) mod access {
         }
     }
 
-    pub(crate) fn ra(
+    pub(crate) fn role_assignment(
         identifier: &str,
         scope: (&str, &str),
         role: &str,
-        rg: &str,
+        resource_group: &str,
         principal_type: PrincipalType,
         principal: &str,
     ) -> RoleAssignment {
@@ -105,7 +105,7 @@ pub(crate) mod access {
             identifier: identifier.into(),
             scope: Scope { org: scope.0.into(), project: scope.1.into() },
             role_identifier: role.into(),
-            resource_group_identifier: rg.into(),
+            resource_group_identifier: resource_group.into(),
             principal_type,
             principal_identifier: principal.into(),
             disabled: false,

@@ -15,7 +15,7 @@ use scimgate_domain::{AccountId, DomainError};
 use super::common::{col, push_search, write_tx};
 use super::rows::{account_missing, changed, tags_from, tags_json};
 use super::{DbRow, Store};
-use crate::{DbResultExt, from_us, us};
+use crate::{DbResultExt, from_micros, micros};
 
 fn org_row(r: &DbRow) -> Result<Organization, DomainError> {
     Ok(Organization {
@@ -23,8 +23,8 @@ fn org_row(r: &DbRow) -> Result<Organization, DomainError> {
         name: col(r, "name")?,
         description: col(r, "description")?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -36,8 +36,8 @@ fn project_row(r: &DbRow) -> Result<Project, DomainError> {
         description: col(r, "description")?,
         color: col(r, "color")?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -56,8 +56,8 @@ impl OrganizationStore for Store {
         .bind(&org.name)
         .bind(&org.description)
         .bind(tags_json(&org.tags))
-        .bind(us(org.created))
-        .bind(us(org.modified))
+        .bind(micros(org.created))
+        .bind(micros(org.modified))
         .execute(&self.pool)
         .await
         .on_write(
@@ -99,7 +99,7 @@ impl OrganizationStore for Store {
         .bind(&org.name)
         .bind(&org.description)
         .bind(tags_json(&org.tags))
-        .bind(us(org.modified))
+        .bind(micros(org.modified))
         .bind(account.as_str())
         .bind(&org.identifier)
         .execute(&self.pool)
@@ -142,8 +142,8 @@ impl OrganizationStore for Store {
         .bind(&project.description)
         .bind(&project.color)
         .bind(tags_json(&project.tags))
-        .bind(us(project.created))
-        .bind(us(project.modified))
+        .bind(micros(project.created))
+        .bind(micros(project.modified))
         .execute(&self.pool)
         .await
         .on_write(
@@ -211,7 +211,7 @@ impl OrganizationStore for Store {
         .bind(&project.description)
         .bind(&project.color)
         .bind(tags_json(&project.tags))
-        .bind(us(project.modified))
+        .bind(micros(project.modified))
         .bind(account.as_str())
         .bind(&project.org_identifier)
         .bind(&project.identifier)
@@ -351,10 +351,31 @@ mod tests {
 
         let user = PrincipalType::User;
         for a in [
-            ra("at-eng", ("eng", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN),
-            ra("at-web", ("eng", "web"), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN),
-            ra("at-site", ("default", "site"), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN),
-            ra("at-default", ("default", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN),
+            role_assignment("at-eng", ("eng", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN),
+            role_assignment(
+                "at-web",
+                ("eng", "web"),
+                ACCOUNT_VIEWER_ROLE,
+                ALL_ACCOUNT_RESOURCES,
+                user,
+                ADMIN,
+            ),
+            role_assignment(
+                "at-site",
+                ("default", "site"),
+                ACCOUNT_VIEWER_ROLE,
+                ALL_ACCOUNT_RESOURCES,
+                user,
+                ADMIN,
+            ),
+            role_assignment(
+                "at-default",
+                ("default", ""),
+                ACCOUNT_VIEWER_ROLE,
+                ALL_ACCOUNT_RESOURCES,
+                user,
+                ADMIN,
+            ),
         ] {
             store.create_role_assignment(&account, &a).await.expect("assignment");
         }

@@ -20,7 +20,7 @@ use super::memberships::{add_members, apply_member_changes};
 use super::{DIALECT, DbRow, Store};
 use crate::dialect::{doc_column, json_param};
 use crate::query::{Param, SqlBuf, sort_expr, write_filter};
-use crate::{DbResultExt, from_us, us};
+use crate::{DbResultExt, from_micros, micros};
 
 pub(super) fn table(kind: ResourceKind) -> &'static str {
     match kind {
@@ -99,8 +99,8 @@ fn row_to_resource(r: &DbRow) -> Result<StoredResource, DomainError> {
     Ok(StoredResource {
         id: r.try_get("id").db()?,
         doc,
-        created: from_us(r.try_get("created_us").db()?),
-        last_modified: from_us(r.try_get("modified_us").db()?),
+        created: from_micros(r.try_get("created_us").db()?),
+        last_modified: from_micros(r.try_get("modified_us").db()?),
         version: r.try_get("version").db()?,
         members: None,
         groups: None,
@@ -146,8 +146,8 @@ impl ScimStore for Store {
                 .bind(cols.external_id),
             };
             q.bind(&text)
-                .bind(us(now))
-                .bind(us(now))
+                .bind(micros(now))
+                .bind(micros(now))
                 .execute(&mut **tx)
                 .await
                 .on_unique(|| conflict_message(kind, doc))?;
@@ -238,7 +238,7 @@ impl ScimStore for Store {
                         .bind(cols.name_lower)
                         .bind(cols.external_id),
                     };
-                    let mut q = q.bind(text).bind(us(now)).bind(account.as_str()).bind(id);
+                    let mut q = q.bind(text).bind(micros(now)).bind(account.as_str()).bind(id);
                     if let Some(v) = update.expected_version {
                         q = q.bind(v);
                     }
@@ -251,7 +251,7 @@ impl ScimStore for Store {
                         table(kind),
                         version_check(update.expected_version, 4)
                     )))
-                    .bind(us(now))
+                    .bind(micros(now))
                     .bind(account.as_str())
                     .bind(id);
                     if let Some(v) = update.expected_version {

@@ -15,7 +15,7 @@ use scimgate_domain::{AccountId, DomainError};
 use super::common::col;
 use super::rows::{account_missing, changed, is_primary_key_violation, permissions_from, strings_from};
 use super::{DbRow, Store};
-use crate::{DbResultExt, from_us, us, write_error};
+use crate::{DbResultExt, from_micros, micros, write_error};
 
 fn principal_type_from(s: &str) -> Result<PrincipalType, DomainError> {
     PrincipalType::parse(s)
@@ -31,8 +31,8 @@ fn role_assignment_row(r: &DbRow) -> Result<RoleAssignment, DomainError> {
         principal_type: principal_type_from(&col::<String>(r, "principal_type")?)?,
         principal_identifier: col(r, "principal_identifier")?,
         disabled: col::<i64>(r, "disabled")? != 0,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -80,7 +80,7 @@ impl RoleAssignmentStore for Store {
     async fn create_role_assignment(
         &self,
         account: &AccountId,
-        ra: &RoleAssignment,
+        role_assignment: &RoleAssignment,
     ) -> Result<(), DomainError> {
         sqlx::query(
             "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
@@ -88,16 +88,16 @@ impl RoleAssignmentStore for Store {
              created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(account.as_str())
-        .bind(&ra.identifier)
-        .bind(&ra.scope.org)
-        .bind(&ra.scope.project)
-        .bind(&ra.role_identifier)
-        .bind(&ra.resource_group_identifier)
-        .bind(ra.principal_type.as_str())
-        .bind(&ra.principal_identifier)
-        .bind(i64::from(ra.disabled))
-        .bind(us(ra.created))
-        .bind(us(ra.modified))
+        .bind(&role_assignment.identifier)
+        .bind(&role_assignment.scope.org)
+        .bind(&role_assignment.scope.project)
+        .bind(&role_assignment.role_identifier)
+        .bind(&role_assignment.resource_group_identifier)
+        .bind(role_assignment.principal_type.as_str())
+        .bind(&role_assignment.principal_identifier)
+        .bind(i64::from(role_assignment.disabled))
+        .bind(micros(role_assignment.created))
+        .bind(micros(role_assignment.modified))
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -106,14 +106,17 @@ impl RoleAssignmentStore for Store {
                 e,
                 || {
                     if duplicate_id {
-                        format!("a role assignment with identifier '{}' already exists", ra.identifier)
+                        format!(
+                            "a role assignment with identifier '{}' already exists",
+                            role_assignment.identifier
+                        )
                     } else {
                         format!(
                             "role '{}' on resource group '{}' is already assigned to {} '{}' at this scope",
-                            ra.role_identifier,
-                            ra.resource_group_identifier,
-                            ra.principal_type.as_str(),
-                            ra.principal_identifier
+                            role_assignment.role_identifier,
+                            role_assignment.resource_group_identifier,
+                            role_assignment.principal_type.as_str(),
+                            role_assignment.principal_identifier
                         )
                     }
                 },
@@ -164,19 +167,19 @@ impl RoleAssignmentStore for Store {
     async fn update_role_assignment(
         &self,
         account: &AccountId,
-        ra: &RoleAssignment,
+        role_assignment: &RoleAssignment,
     ) -> Result<(), DomainError> {
         let done = sqlx::query(
             "UPDATE role_assignments SET disabled = $1, modified_us = $2 WHERE account_id = $3 AND identifier = $4",
         )
-        .bind(i64::from(ra.disabled))
-        .bind(us(ra.modified))
+        .bind(i64::from(role_assignment.disabled))
+        .bind(micros(role_assignment.modified))
         .bind(account.as_str())
-        .bind(&ra.identifier)
+        .bind(&role_assignment.identifier)
         .execute(&self.pool)
         .await
         .db()?;
-        changed(done, || format!("role assignment '{}' does not exist", ra.identifier))
+        changed(done, || format!("role assignment '{}' does not exist", role_assignment.identifier))
     }
 
     async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
@@ -251,7 +254,7 @@ mod tests {
     async fn role_assignments_conflicts_listing_and_updates() {
         let Some((store, account, _)) = setup().await else { return };
         let user = PrincipalType::User;
-        let a1 = ra("a1", ("", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN);
+        let a1 = role_assignment("a1", ("", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN);
         store.create_role_assignment(&account, &a1).await.expect("create");
         assert_eq!(store.get_role_assignment(&account, "a1").await.expect("get"), a1);
 
@@ -322,7 +325,7 @@ mod tests {
             modified: t(1),
         };
         store.create_role(&account, &role).await.expect("role");
-        let rg = ResourceGroup {
+        let resource_group = ResourceGroup {
             identifier: "people".into(),
             name: "People".into(),
             description: String::new(),
@@ -333,19 +336,27 @@ mod tests {
             created: t(1),
             modified: t(1),
         };
-        store.create_resource_group(&account, &rg).await.expect("rg");
+        store.create_resource_group(&account, &resource_group).await.expect("rg");
 
         let (user, group) = (PrincipalType::User, PrincipalType::UserGroup);
-        let mut off = ra("r-off", ("", ""), ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES, user, "u1");
+        let mut off =
+            role_assignment("r-off", ("", ""), ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES, user, "u1");
         off.disabled = true;
         let mut group_off =
-            ra("r-group-off", ("", ""), ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES, group, "g1");
+            role_assignment("r-group-off", ("", ""), ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES, group, "g1");
         group_off.disabled = true;
         for a in [
-            ra("r-direct", ("default", ""), "auditor", "people", user, "u1"),
-            ra("r-group", ("", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, group, "g1"),
-            ra("r-other-group", ("", ""), ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES, group, "g2"),
-            ra(
+            role_assignment("r-direct", ("default", ""), "auditor", "people", user, "u1"),
+            role_assignment("r-group", ("", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, group, "g1"),
+            role_assignment(
+                "r-other-group",
+                ("", ""),
+                ACCOUNT_ADMIN_ROLE,
+                ALL_ACCOUNT_RESOURCES,
+                group,
+                "g2",
+            ),
+            role_assignment(
                 "r-sa",
                 ("", ""),
                 ACCOUNT_VIEWER_ROLE,

@@ -17,7 +17,7 @@ use super::rows::{
     tags_json,
 };
 use super::{DbRow, Store};
-use crate::{DbResultExt, from_us, us};
+use crate::{DbResultExt, from_micros, micros};
 
 fn role_row(r: &DbRow) -> Result<Role, DomainError> {
     Ok(Role {
@@ -27,8 +27,8 @@ fn role_row(r: &DbRow) -> Result<Role, DomainError> {
         permissions: permissions_from(&col::<String>(r, "permissions")?)?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
         builtin: false,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -41,8 +41,8 @@ fn resource_group_row(r: &DbRow) -> Result<ResourceGroup, DomainError> {
         resource_types: strings_from(&col::<String>(r, "resource_types")?)?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
         builtin: false,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -106,8 +106,8 @@ impl RoleStore for Store {
         .bind(&role.description)
         .bind(permissions_json(&role.permissions))
         .bind(tags_json(&role.tags))
-        .bind(us(role.created))
-        .bind(us(role.modified))
+        .bind(micros(role.created))
+        .bind(micros(role.modified))
         .execute(&self.pool)
         .await
         .on_write(
@@ -143,7 +143,7 @@ impl RoleStore for Store {
         .bind(&role.description)
         .bind(permissions_json(&role.permissions))
         .bind(tags_json(&role.tags))
-        .bind(us(role.modified))
+        .bind(micros(role.modified))
         .bind(account.as_str())
         .bind(&role.identifier)
         .execute(&self.pool)
@@ -169,25 +169,25 @@ impl RoleStore for Store {
     async fn create_resource_group(
         &self,
         account: &AccountId,
-        rg: &ResourceGroup,
+        resource_group: &ResourceGroup,
     ) -> Result<(), DomainError> {
         sqlx::query(
             "INSERT INTO resource_groups (account_id, identifier, name, description, include_all, \
              resource_types, tags, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(account.as_str())
-        .bind(&rg.identifier)
-        .bind(&rg.name)
-        .bind(&rg.description)
-        .bind(i64::from(rg.include_all))
-        .bind(strings_json(rg.resource_types.iter().map(String::as_str)))
-        .bind(tags_json(&rg.tags))
-        .bind(us(rg.created))
-        .bind(us(rg.modified))
+        .bind(&resource_group.identifier)
+        .bind(&resource_group.name)
+        .bind(&resource_group.description)
+        .bind(i64::from(resource_group.include_all))
+        .bind(strings_json(resource_group.resource_types.iter().map(String::as_str)))
+        .bind(tags_json(&resource_group.tags))
+        .bind(micros(resource_group.created))
+        .bind(micros(resource_group.modified))
         .execute(&self.pool)
         .await
         .on_write(
-            || format!("a resource group with identifier '{}' already exists", rg.identifier),
+            || format!("a resource group with identifier '{}' already exists", resource_group.identifier),
             || account_missing(account),
         )?;
         Ok(())
@@ -229,24 +229,24 @@ impl RoleStore for Store {
     async fn update_resource_group(
         &self,
         account: &AccountId,
-        rg: &ResourceGroup,
+        resource_group: &ResourceGroup,
     ) -> Result<(), DomainError> {
         let done = sqlx::query(
             "UPDATE resource_groups SET name = $1, description = $2, include_all = $3, resource_types = $4, tags = $5, \
              modified_us = $6 WHERE account_id = $7 AND identifier = $8",
         )
-        .bind(&rg.name)
-        .bind(&rg.description)
-        .bind(i64::from(rg.include_all))
-        .bind(strings_json(rg.resource_types.iter().map(String::as_str)))
-        .bind(tags_json(&rg.tags))
-        .bind(us(rg.modified))
+        .bind(&resource_group.name)
+        .bind(&resource_group.description)
+        .bind(i64::from(resource_group.include_all))
+        .bind(strings_json(resource_group.resource_types.iter().map(String::as_str)))
+        .bind(tags_json(&resource_group.tags))
+        .bind(micros(resource_group.modified))
         .bind(account.as_str())
-        .bind(&rg.identifier)
+        .bind(&resource_group.identifier)
         .execute(&self.pool)
         .await
         .db()?;
-        changed(done, || format!("resource group '{}' does not exist", rg.identifier))
+        changed(done, || format!("resource group '{}' does not exist", resource_group.identifier))
     }
 
     async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
@@ -306,7 +306,7 @@ mod tests {
         let roles = store.list_roles(&account, page(0, 10)).await.expect("list");
         assert_eq!((roles.items.len(), roles.total), (1, 1));
 
-        let rg = ResourceGroup {
+        let resource_group = ResourceGroup {
             identifier: "people".into(),
             name: "People".into(),
             description: String::new(),
@@ -317,20 +317,20 @@ mod tests {
             created: t(7),
             modified: t(7),
         };
-        store.create_resource_group(&account, &rg).await.expect("rg");
-        assert_eq!(store.get_resource_group(&account, "people").await.expect("get"), rg);
+        store.create_resource_group(&account, &resource_group).await.expect("rg");
+        assert_eq!(store.get_resource_group(&account, "people").await.expect("get"), resource_group);
         assert_eq!(
-            conflict_message(store.create_resource_group(&account, &rg).await),
+            conflict_message(store.create_resource_group(&account, &resource_group).await),
             "a resource group with identifier 'people' already exists"
         );
-        let mut all = rg.clone();
+        let mut all = resource_group.clone();
         all.include_all = true;
         all.resource_types = vec![];
         store.update_resource_group(&account, &all).await.expect("update");
         assert_eq!(store.get_resource_group(&account, "people").await.expect("get"), all);
         assert_eq!(store.list_resource_groups(&account, page(0, 10)).await.expect("list").total, 1);
 
-        let a = ra("uses-both", ("", ""), "auditor", "people", PrincipalType::User, ADMIN);
+        let a = role_assignment("uses-both", ("", ""), "auditor", "people", PrincipalType::User, ADMIN);
         store.create_role_assignment(&account, &a).await.expect("assignment");
         assert_eq!(
             conflict_message(store.delete_role(&account, "auditor").await),

@@ -14,7 +14,7 @@ use scimgate_domain::{AccountId, DomainError};
 use super::common::{col, push_search, write_tx};
 use super::rows::{account_missing, changed, tags_from, tags_json};
 use super::{DbRow, Store};
-use crate::{DbResultExt, from_us, us};
+use crate::{DbResultExt, from_micros, micros};
 
 fn service_account_row(r: &DbRow) -> Result<ServiceAccount, DomainError> {
     Ok(ServiceAccount {
@@ -23,8 +23,8 @@ fn service_account_row(r: &DbRow) -> Result<ServiceAccount, DomainError> {
         email: col(r, "email")?,
         description: col(r, "description")?,
         tags: tags_from(&col::<String>(r, "tags")?)?,
-        created: from_us(col(r, "created_us")?),
-        modified: from_us(col(r, "modified_us")?),
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -36,24 +36,24 @@ impl ServiceAccountStore for Store {
     async fn create_service_account(
         &self,
         account: &AccountId,
-        sa: &ServiceAccount,
+        service_account: &ServiceAccount,
     ) -> Result<(), DomainError> {
         sqlx::query(
             "INSERT INTO service_accounts (account_id, identifier, name, email, description, tags, created_us, \
              modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(account.as_str())
-        .bind(&sa.identifier)
-        .bind(&sa.name)
-        .bind(&sa.email)
-        .bind(&sa.description)
-        .bind(tags_json(&sa.tags))
-        .bind(us(sa.created))
-        .bind(us(sa.modified))
+        .bind(&service_account.identifier)
+        .bind(&service_account.name)
+        .bind(&service_account.email)
+        .bind(&service_account.description)
+        .bind(tags_json(&service_account.tags))
+        .bind(micros(service_account.created))
+        .bind(micros(service_account.modified))
         .execute(&self.pool)
         .await
         .on_write(
-            || format!("a service account with identifier '{}' already exists", sa.identifier),
+            || format!("a service account with identifier '{}' already exists", service_account.identifier),
             || account_missing(account),
         )?;
         Ok(())
@@ -97,23 +97,23 @@ impl ServiceAccountStore for Store {
     async fn update_service_account(
         &self,
         account: &AccountId,
-        sa: &ServiceAccount,
+        service_account: &ServiceAccount,
     ) -> Result<(), DomainError> {
         let done = sqlx::query(
             "UPDATE service_accounts SET name = $1, email = $2, description = $3, tags = $4, modified_us = $5 \
              WHERE account_id = $6 AND identifier = $7",
         )
-        .bind(&sa.name)
-        .bind(&sa.email)
-        .bind(&sa.description)
-        .bind(tags_json(&sa.tags))
-        .bind(us(sa.modified))
+        .bind(&service_account.name)
+        .bind(&service_account.email)
+        .bind(&service_account.description)
+        .bind(tags_json(&service_account.tags))
+        .bind(micros(service_account.modified))
         .bind(account.as_str())
-        .bind(&sa.identifier)
+        .bind(&service_account.identifier)
         .execute(&self.pool)
         .await
         .db()?;
-        changed(done, || format!("service account '{}' does not exist", sa.identifier))
+        changed(done, || format!("service account '{}' does not exist", service_account.identifier))
     }
 
     async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
@@ -162,9 +162,12 @@ mod tests {
     async fn service_accounts_crud_paging_and_search() {
         let Some((store, account, _)) = setup().await else { return };
         for (id, name) in [("deployer", "Deployer"), ("ci-bot", "CI Bot"), ("backup", "Nightly backup")] {
-            store.create_service_account(&account, &sa(id, name)).await.expect("create");
+            store.create_service_account(&account, &service_account(id, name)).await.expect("create");
         }
-        assert_eq!(store.get_service_account(&account, "ci-bot").await.expect("get"), sa("ci-bot", "CI Bot"));
+        assert_eq!(
+            store.get_service_account(&account, "ci-bot").await.expect("get"),
+            service_account("ci-bot", "CI Bot")
+        );
         let ident = |s: &ServiceAccount| s.identifier.clone();
         let p0 = store.list_service_accounts(&account, None, page(0, 2)).await.expect("list");
         assert_eq!((ids(&p0, ident), p0.total), (vec!["backup".into(), "ci-bot".into()], 3));
@@ -175,16 +178,18 @@ mod tests {
         let s = store.list_service_accounts(&account, Some("nightly"), page(0, 10)).await.expect("search");
         assert_eq!(ids(&s, ident), vec!["backup".to_string()]);
 
-        let msg = conflict_message(store.create_service_account(&account, &sa("ci-bot", "Other")).await);
+        let msg = conflict_message(
+            store.create_service_account(&account, &service_account("ci-bot", "Other")).await,
+        );
         assert_eq!(msg, "a service account with identifier 'ci-bot' already exists");
 
-        let mut updated = sa("ci-bot", "CI Robot");
+        let mut updated = service_account("ci-bot", "CI Robot");
         updated.email = "robot@acme.test".into();
         updated.modified = t(77);
         store.update_service_account(&account, &updated).await.expect("update");
         assert_eq!(store.get_service_account(&account, "ci-bot").await.expect("get"), updated);
         assert_not_found(
-            store.update_service_account(&account, &sa("nope", "x")).await,
+            store.update_service_account(&account, &service_account("nope", "x")).await,
             "service account 'nope' does not exist",
         );
         assert_not_found(
@@ -210,14 +215,21 @@ mod tests {
         let sat = TokenKind::ServiceAccount;
         let spt = PrincipalType::ServiceAccount;
         for id in ["ci", "other"] {
-            store.create_service_account(&account, &sa(id, id)).await.expect("sa");
+            store.create_service_account(&account, &service_account(id, id)).await.expect("sa");
             let key = api_key(sat, id, "main");
             store.create_api_key(&account, &key).await.expect("key");
             store
                 .create_token(&account, &token(&key, "t", &format!("tok-{id}")), &[1, 2, 3])
                 .await
                 .expect("token");
-            let a = ra(&format!("ra-{id}"), ("", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, spt, id);
+            let a = role_assignment(
+                &format!("ra-{id}"),
+                ("", ""),
+                ACCOUNT_VIEWER_ROLE,
+                ALL_ACCOUNT_RESOURCES,
+                spt,
+                id,
+            );
             store.create_role_assignment(&account, &a).await.expect("assignment");
         }
         store.delete_service_account(&account, "ci").await.expect("delete");

@@ -17,7 +17,7 @@ use scimgate_domain::{AccountId, DomainError};
 
 use super::common::{col, write_tx};
 use super::{DbConn, DbRow, Store};
-use crate::{DbResultExt, from_us, us, write_error};
+use crate::{DbResultExt, from_micros, micros, write_error};
 
 /// Maps a write error: a foreign-key violation means the account does not exist.
 fn setting_write_error(e: sqlx::Error, account: &AccountId) -> DomainError {
@@ -34,7 +34,7 @@ fn setting_row(r: &DbRow) -> Result<SettingRow, DomainError> {
         identifier: col(r, "identifier")?,
         value: col(r, "value")?,
         allow_overrides: col::<i64>(r, "allow_overrides")? != 0,
-        modified: from_us(col(r, "modified_us")?),
+        modified: from_micros(col(r, "modified_us")?),
     })
 }
 
@@ -46,7 +46,7 @@ fn audit_row(r: &DbRow) -> Result<SettingAudit, DomainError> {
         old_value: col(r, "old_value")?,
         new_value: col(r, "new_value")?,
         actor: col(r, "actor")?,
-        at: from_us(col(r, "at_us")?),
+        at: from_micros(col(r, "at_us")?),
     })
 }
 
@@ -181,7 +181,7 @@ impl SettingsStore for Store {
             .bind(&row.identifier)
             .bind(&row.value)
             .bind(i64::from(row.allow_overrides))
-            .bind(us(row.modified))
+            .bind(micros(row.modified))
             .execute(&mut **tx)
             .await
             .map_err(|e| setting_write_error(e, account))?;
@@ -211,7 +211,7 @@ impl SettingsStore for Store {
                     old_value: old.map(|v| audit_text(secret, &v)),
                     new_value: audit.new_value.as_deref().map(|v| audit_text(secret, v)),
                     actor: &audit.actor,
-                    at_us: us(audit.at),
+                    at_us: micros(audit.at),
                 },
             )
             .await?;
@@ -254,7 +254,7 @@ impl SettingsStore for Store {
                     old_value: Some(audit_text(secret, &old)),
                     new_value: None,
                     actor: &audit.actor,
-                    at_us: us(audit.at),
+                    at_us: micros(audit.at),
                 },
             )
             .await?;

@@ -40,7 +40,9 @@ impl OrganizationStore for MemoryStore {
         let mut d = self.data();
         d.orgs.remove(&key(account, identifier)).ok_or_else(|| not_found("organization", identifier))?;
         d.projects.retain(|(a, o, _), _| !(a == account.as_str() && o == identifier));
-        d.assignments.retain(|(a, _), ra| !(a == account.as_str() && ra.scope.org == identifier));
+        d.assignments.retain(|(a, _), role_assignment| {
+            !(a == account.as_str() && role_assignment.scope.org == identifier)
+        });
         Ok(())
     }
     async fn create_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError> {
@@ -111,9 +113,14 @@ impl ServiceAccountStore for MemoryStore {
     async fn create_service_account(
         &self,
         account: &AccountId,
-        sa: &ServiceAccount,
+        service_account: &ServiceAccount,
     ) -> Result<(), DomainError> {
-        insert_new(&mut self.data().service_accounts, key(account, &sa.identifier), sa, "service account")
+        insert_new(
+            &mut self.data().service_accounts,
+            key(account, &service_account.identifier),
+            service_account,
+            "service account",
+        )
     }
     async fn get_service_account(
         &self,
@@ -144,9 +151,14 @@ impl ServiceAccountStore for MemoryStore {
     async fn update_service_account(
         &self,
         account: &AccountId,
-        sa: &ServiceAccount,
+        service_account: &ServiceAccount,
     ) -> Result<(), DomainError> {
-        replace_row(&mut self.data().service_accounts, key(account, &sa.identifier), sa, "service account")
+        replace_row(
+            &mut self.data().service_accounts,
+            key(account, &service_account.identifier),
+            service_account,
+            "service account",
+        )
     }
     async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
@@ -160,10 +172,10 @@ impl ServiceAccountStore for MemoryStore {
                 && t.api_key_type == TokenKind::ServiceAccount
                 && t.parent_identifier == identifier)
         });
-        d.assignments.retain(|(acc, _), ra| {
+        d.assignments.retain(|(acc, _), role_assignment| {
             !(acc == a
-                && ra.principal_type == PrincipalType::ServiceAccount
-                && ra.principal_identifier == identifier)
+                && role_assignment.principal_type == PrincipalType::ServiceAccount
+                && role_assignment.principal_identifier == identifier)
         });
         Ok(())
     }
@@ -188,8 +200,9 @@ impl RoleStore for MemoryStore {
     }
     async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
-        if d.assignments.iter().any(|((a, _), ra)| a == account.as_str() && ra.role_identifier == identifier)
-        {
+        if d.assignments.iter().any(|((a, _), role_assignment)| {
+            a == account.as_str() && role_assignment.role_identifier == identifier
+        }) {
             return Err(DomainError::Conflict(format!("role '{identifier}' is used by role assignments")));
         }
         d.roles.remove(&key(account, identifier)).map(|_| ()).ok_or_else(|| not_found("role", identifier))
@@ -197,9 +210,14 @@ impl RoleStore for MemoryStore {
     async fn create_resource_group(
         &self,
         account: &AccountId,
-        rg: &ResourceGroup,
+        resource_group: &ResourceGroup,
     ) -> Result<(), DomainError> {
-        insert_new(&mut self.data().resource_groups, key(account, &rg.identifier), rg, "resource group")
+        insert_new(
+            &mut self.data().resource_groups,
+            key(account, &resource_group.identifier),
+            resource_group,
+            "resource group",
+        )
     }
     async fn get_resource_group(
         &self,
@@ -229,16 +247,20 @@ impl RoleStore for MemoryStore {
     async fn update_resource_group(
         &self,
         account: &AccountId,
-        rg: &ResourceGroup,
+        resource_group: &ResourceGroup,
     ) -> Result<(), DomainError> {
-        replace_row(&mut self.data().resource_groups, key(account, &rg.identifier), rg, "resource group")
+        replace_row(
+            &mut self.data().resource_groups,
+            key(account, &resource_group.identifier),
+            resource_group,
+            "resource group",
+        )
     }
     async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         let mut d = self.data();
-        if d.assignments
-            .iter()
-            .any(|((a, _), ra)| a == account.as_str() && ra.resource_group_identifier == identifier)
-        {
+        if d.assignments.iter().any(|((a, _), role_assignment)| {
+            a == account.as_str() && role_assignment.resource_group_identifier == identifier
+        }) {
             return Err(DomainError::Conflict(format!(
                 "resource group '{identifier}' is used by role assignments"
             )));
@@ -255,23 +277,23 @@ impl RoleAssignmentStore for MemoryStore {
     async fn create_role_assignment(
         &self,
         account: &AccountId,
-        ra: &RoleAssignment,
+        role_assignment: &RoleAssignment,
     ) -> Result<(), DomainError> {
         let mut d = self.data();
-        let k = key(account, &ra.identifier);
+        let k = key(account, &role_assignment.identifier);
         let same = |x: &RoleAssignment| {
-            x.scope == ra.scope
-                && x.role_identifier == ra.role_identifier
-                && x.resource_group_identifier == ra.resource_group_identifier
-                && x.principal_type == ra.principal_type
-                && x.principal_identifier == ra.principal_identifier
+            x.scope == role_assignment.scope
+                && x.role_identifier == role_assignment.role_identifier
+                && x.resource_group_identifier == role_assignment.resource_group_identifier
+                && x.principal_type == role_assignment.principal_type
+                && x.principal_identifier == role_assignment.principal_identifier
         };
         if d.assignments.contains_key(&k)
             || d.assignments.iter().any(|((a, _), x)| a == account.as_str() && same(x))
         {
-            return Err(conflict("role assignment", &ra.identifier));
+            return Err(conflict("role assignment", &role_assignment.identifier));
         }
-        d.assignments.insert(k, ra.clone());
+        d.assignments.insert(k, role_assignment.clone());
         Ok(())
     }
     async fn get_role_assignment(
@@ -295,20 +317,27 @@ impl RoleAssignmentStore for MemoryStore {
         let items = d
             .assignments
             .iter()
-            .filter(|((a, _), ra)| {
+            .filter(|((a, _), role_assignment)| {
                 a == account.as_str()
-                    && principal.is_none_or(|(t, id)| ra.principal_type == t && ra.principal_identifier == id)
+                    && principal.is_none_or(|(t, id)| {
+                        role_assignment.principal_type == t && role_assignment.principal_identifier == id
+                    })
             })
-            .map(|(_, ra)| ra.clone())
+            .map(|(_, role_assignment)| role_assignment.clone())
             .collect();
         Ok(paged(items, page))
     }
     async fn update_role_assignment(
         &self,
         account: &AccountId,
-        ra: &RoleAssignment,
+        role_assignment: &RoleAssignment,
     ) -> Result<(), DomainError> {
-        replace_row(&mut self.data().assignments, key(account, &ra.identifier), ra, "role assignment")
+        replace_row(
+            &mut self.data().assignments,
+            key(account, &role_assignment.identifier),
+            role_assignment,
+            "role assignment",
+        )
     }
     async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
         self.data()
@@ -338,25 +367,28 @@ impl RoleAssignmentStore for MemoryStore {
                 .collect(),
             _ => vec![],
         };
-        let applies = |ra: &RoleAssignment| {
-            (ra.principal_type.as_str() == principal.type_name() && ra.principal_identifier == principal.id())
-                || (ra.principal_type == PrincipalType::UserGroup
-                    && groups.contains(&ra.principal_identifier))
+        let applies = |role_assignment: &RoleAssignment| {
+            (role_assignment.principal_type.as_str() == principal.type_name()
+                && role_assignment.principal_identifier == principal.id())
+                || (role_assignment.principal_type == PrincipalType::UserGroup
+                    && groups.contains(&role_assignment.principal_identifier))
         };
         Ok(d.assignments
             .iter()
-            .filter(|((acc, _), ra)| acc == a && !ra.disabled && applies(ra))
-            .map(|(_, ra)| GrantRow {
-                scope: ra.scope.clone(),
-                role_identifier: ra.role_identifier.clone(),
+            .filter(|((acc, _), role_assignment)| {
+                acc == a && !role_assignment.disabled && applies(role_assignment)
+            })
+            .map(|(_, role_assignment)| GrantRow {
+                scope: role_assignment.scope.clone(),
+                role_identifier: role_assignment.role_identifier.clone(),
                 role_permissions: d
                     .roles
-                    .get(&key(account, &ra.role_identifier))
+                    .get(&key(account, &role_assignment.role_identifier))
                     .map(|r| r.permissions.clone()),
-                resource_group_identifier: ra.resource_group_identifier.clone(),
+                resource_group_identifier: role_assignment.resource_group_identifier.clone(),
                 resource_group: d
                     .resource_groups
-                    .get(&key(account, &ra.resource_group_identifier))
+                    .get(&key(account, &role_assignment.resource_group_identifier))
                     .map(|g| (g.include_all, g.resource_types.clone())),
             })
             .collect())

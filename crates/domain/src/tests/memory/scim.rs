@@ -176,8 +176,9 @@ impl ScimStore for MemoryStore {
             }
         }
         let pt = if kind == ResourceKind::User { PrincipalType::User } else { PrincipalType::UserGroup };
-        d.assignments
-            .retain(|(acc, _), ra| !(*acc == a && ra.principal_type == pt && ra.principal_identifier == id));
+        d.assignments.retain(|(acc, _), role_assignment| {
+            !(*acc == a && role_assignment.principal_type == pt && role_assignment.principal_identifier == id)
+        });
         if kind == ResourceKind::User {
             d.tokens.retain(|_, (acc, t, _, _)| {
                 !(acc == account && t.api_key_type == TokenKind::User && t.parent_identifier == id)

@@ -161,19 +161,19 @@ fn principal_type(s: &str) -> Result<PrincipalType, DomainError> {
     })
 }
 
-fn assignment_json(account: &str, ra: &RoleAssignment) -> Value {
+fn assignment_json(account: &str, role_assignment: &RoleAssignment) -> Value {
     json!({
         "roleAssignment": {
-            "identifier": ra.identifier,
-            "roleIdentifier": ra.role_identifier,
-            "resourceGroupIdentifier": ra.resource_group_identifier,
-            "principal": {"identifier": ra.principal_identifier, "type": ra.principal_type.as_str()},
-            "disabled": ra.disabled,
+            "identifier": role_assignment.identifier,
+            "roleIdentifier": role_assignment.role_identifier,
+            "resourceGroupIdentifier": role_assignment.resource_group_identifier,
+            "principal": {"identifier": role_assignment.principal_identifier, "type": role_assignment.principal_type.as_str()},
+            "disabled": role_assignment.disabled,
             "managed": false,
         },
-        "scope": scope_json(account, &ra.scope),
-        "createdAt": millis(ra.created),
-        "lastModifiedAt": millis(ra.modified),
+        "scope": scope_json(account, &role_assignment.scope),
+        "createdAt": millis(role_assignment.created),
+        "lastModifiedAt": millis(role_assignment.modified),
         "harnessManaged": false,
     })
 }
@@ -186,7 +186,7 @@ async fn create_assignment(
 ) -> NgResult {
     let scope = scope_of(&q);
     let t = OffsetDateTime::UNIX_EPOCH;
-    let ra = RoleAssignment {
+    let role_assignment = RoleAssignment {
         identifier: b.identifier.unwrap_or_default(),
         scope,
         role_identifier: b.role_identifier,
@@ -197,8 +197,8 @@ async fn create_assignment(
         created: t,
         modified: t,
     };
-    let ra = st.access.create_role_assignment(&caller, ra).await?;
-    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+    let role_assignment = st.access.create_role_assignment(&caller, role_assignment).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
 #[derive(Deserialize)]
@@ -226,12 +226,12 @@ async fn list_assignments(
         }
     };
     let p = st.access.list_role_assignments(&caller, principal, page).await?;
-    Ok(ok(page_data(page, p, |ra| assignment_json(caller.account().as_str(), ra))))
+    Ok(ok(page_data(page, p, |role_assignment| assignment_json(caller.account().as_str(), role_assignment))))
 }
 
 async fn get_assignment(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
-    let ra = st.access.get_role_assignment(&caller, &id).await?;
-    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+    let role_assignment = st.access.get_role_assignment(&caller, &id).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
 async fn update_assignment(
@@ -253,8 +253,8 @@ async fn update_assignment(
         created: t,
         modified: t,
     };
-    let ra = st.access.update_role_assignment(&caller, wanted).await?;
-    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+    let role_assignment = st.access.update_role_assignment(&caller, wanted).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
 async fn delete_assignment(
@@ -262,8 +262,8 @@ async fn delete_assignment(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> NgResult {
-    let ra = st.access.delete_role_assignment(&caller, &id).await?;
-    Ok(ok(assignment_json(caller.account().as_str(), &ra)))
+    let role_assignment = st.access.delete_role_assignment(&caller, &id).await?;
+    Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
 // ---- resource groups -----------------------------------------------------------------
@@ -321,40 +321,40 @@ fn rg_from(f: RgFields) -> ResourceGroup {
     }
 }
 
-fn rg_json(account: &str, rg: &ResourceGroup) -> Value {
+fn rg_json(account: &str, resource_group: &ResourceGroup) -> Value {
     json!({
         "resourceGroup": {
-            "identifier": rg.identifier,
-            "name": rg.name,
+            "identifier": resource_group.identifier,
+            "name": resource_group.name,
             "accountIdentifier": account,
-            "description": rg.description,
-            "tags": tags_json(&rg.tags),
+            "description": resource_group.description,
+            "tags": tags_json(&resource_group.tags),
             "includedScopes": [{"filter": "EXCLUDING_CHILD_SCOPES", "accountIdentifier": account}],
             "resourceFilter": {
-                "includeAllResources": rg.include_all,
-                "resources": rg.resource_types.iter().map(|t| json!({"resourceType": t})).collect::<Vec<_>>(),
+                "includeAllResources": resource_group.include_all,
+                "resources": resource_group.resource_types.iter().map(|t| json!({"resourceType": t})).collect::<Vec<_>>(),
             },
         },
-        "harnessManaged": rg.builtin,
-        "createdAt": if rg.builtin { Value::Null } else { json!(millis(rg.created)) },
-        "lastModifiedAt": if rg.builtin { Value::Null } else { json!(millis(rg.modified)) },
+        "harnessManaged": resource_group.builtin,
+        "createdAt": if resource_group.builtin { Value::Null } else { json!(millis(resource_group.created)) },
+        "lastModifiedAt": if resource_group.builtin { Value::Null } else { json!(millis(resource_group.modified)) },
     })
 }
 
 async fn create_rg(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<RgBody>) -> NgResult {
-    let rg = st.access.create_resource_group(&caller, rg_from(b.resource_group)).await?;
-    Ok(ok(rg_json(caller.account().as_str(), &rg)))
+    let resource_group = st.access.create_resource_group(&caller, rg_from(b.resource_group)).await?;
+    Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
 async fn list_rgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
     let page = q.page()?;
     let p = st.access.list_resource_groups(&caller, page).await?;
-    Ok(ok(page_data(page, p, |rg| rg_json(caller.account().as_str(), rg))))
+    Ok(ok(page_data(page, p, |resource_group| rg_json(caller.account().as_str(), resource_group))))
 }
 
 async fn get_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
-    let rg = st.access.get_resource_group(&caller, &id).await?;
-    Ok(ok(rg_json(caller.account().as_str(), &rg)))
+    let resource_group = st.access.get_resource_group(&caller, &id).await?;
+    Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
 async fn update_rg(
@@ -364,8 +364,8 @@ async fn update_rg(
     NgJson(b): NgJson<RgBody>,
 ) -> NgResult {
     same_identifier(Some(&b.resource_group.identifier), &id)?;
-    let rg = st.access.update_resource_group(&caller, rg_from(b.resource_group)).await?;
-    Ok(ok(rg_json(caller.account().as_str(), &rg)))
+    let resource_group = st.access.update_resource_group(&caller, rg_from(b.resource_group)).await?;
+    Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
 async fn delete_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {

@@ -50,35 +50,35 @@ impl From<Body> for ServiceAccountInput {
 }
 
 /// JSON of a service account.
-pub fn sa_json(account: &str, sa: &ServiceAccount) -> Value {
+pub fn sa_json(account: &str, service_account: &ServiceAccount) -> Value {
     json!({
-        "identifier": sa.identifier,
-        "name": sa.name,
-        "email": sa.email,
-        "description": sa.description,
-        "tags": tags_json(&sa.tags),
+        "identifier": service_account.identifier,
+        "name": service_account.name,
+        "email": service_account.email,
+        "description": service_account.description,
+        "tags": tags_json(&service_account.tags),
         "accountIdentifier": account,
         "orgIdentifier": null,
         "projectIdentifier": null,
-        "createdAt": millis(sa.created),
-        "lastModifiedAt": millis(sa.modified),
+        "createdAt": millis(service_account.created),
+        "lastModifiedAt": millis(service_account.modified),
     })
 }
 
 async fn create(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<Body>) -> NgResult {
-    let sa = st.access.create_service_account(&caller, b.into()).await?;
-    Ok(ok(sa_json(caller.account().as_str(), &sa)))
+    let service_account = st.access.create_service_account(&caller, b.into()).await?;
+    Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
 async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
     let page = q.page()?;
     let p = st.access.list_service_accounts(&caller, q.search(), page).await?;
-    Ok(ok(page_data(page, p, |sa| sa_json(caller.account().as_str(), sa))))
+    Ok(ok(page_data(page, p, |service_account| sa_json(caller.account().as_str(), service_account))))
 }
 
 async fn get_one(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
-    let sa = st.access.get_service_account(&caller, &id).await?;
-    Ok(ok(sa_json(caller.account().as_str(), &sa)))
+    let service_account = st.access.get_service_account(&caller, &id).await?;
+    Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
 async fn update(
@@ -87,8 +87,8 @@ async fn update(
     Path(id): Path<String>,
     NgJson(b): NgJson<Body>,
 ) -> NgResult {
-    let sa = st.access.update_service_account(&caller, &id, b.into()).await?;
-    Ok(ok(sa_json(caller.account().as_str(), &sa)))
+    let service_account = st.access.update_service_account(&caller, &id, b.into()).await?;
+    Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
 async fn remove(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
