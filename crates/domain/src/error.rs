@@ -29,11 +29,13 @@ pub enum DomainError {
     /// A valid credential that may not do this for another reason (403).
     #[error("{0}")]
     ForbiddenMessage(String),
-    /// A credential kind the account has not set up (401; the message says what is missing
-    /// and reveals nothing about keys).
+    /// A credential kind the account has not set up or not enabled (401 on every API: the
+    /// credential cannot be accepted; the message says what is missing and reveals nothing
+    /// about keys).
     #[error("{0}")]
     NotConfigured(String),
-    /// A feature behind a flag that is off for the account.
+    /// A feature an authenticated caller asked for is behind a flag that is off for the
+    /// account (403 on every API: who the caller is is settled, the feature is not there).
     #[error("feature flag {0} is not enabled for this account")]
     FeatureDisabled(&'static str),
     /// The database cannot be reached right now (503; the client may retry).

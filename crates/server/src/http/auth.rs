@@ -10,7 +10,7 @@ use scimgate_domain::DomainError;
 use scimgate_domain::access::Caller;
 
 use crate::http::error::ScimApiError;
-use crate::http::ng::NgError;
+use crate::http::product_api::ApiError;
 use crate::state::AppState;
 
 /// A verified SCIM caller. Handlers pass it to a service, which checks the permission the
@@ -74,7 +74,7 @@ struct AccountParam {
 }
 
 impl FromRequestParts<AppState> for ApiCaller {
-    type Rejection = NgError;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let key = parts

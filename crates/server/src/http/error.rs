@@ -46,7 +46,7 @@ impl From<DomainError> for ScimApiError {
             }
             DomainError::FeatureDisabled(flag) => {
                 tracing::info!(flag, "feature flag off");
-                ScimError::new(401, None, format!("the feature flag {flag} is not enabled for this account"))
+                ScimError::new(403, None, format!("the feature flag {flag} is not enabled for this account"))
             }
             DomainError::Unavailable(m) | DomainError::SerializationFailure(m) => {
                 tracing::error!(error = %m, "database unavailable");
@@ -85,5 +85,30 @@ impl IntoResponse for ScimApiError {
             );
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use scimgate_domain::DomainError;
+
+    use super::ScimApiError;
+    use crate::http::product_api::ApiError;
+
+    /// docs/contract.md §3: a flag that gates an API is 403, a credential that cannot be
+    /// accepted is 401, on the SCIM API and the product API alike.
+    #[test]
+    fn both_apis_answer_a_disabled_feature_and_an_unusable_credential_alike() {
+        let cases: [(fn() -> DomainError, u16); 3] = [
+            (|| DomainError::FeatureDisabled("NG_SETTINGS"), 403),
+            (|| DomainError::NotConfigured("the feature flag X is not enabled for this account".into()), 401),
+            (|| DomainError::Unauthenticated("unknown token id"), 401),
+        ];
+        for (error, status) in cases {
+            let scim = ScimApiError::from(error()).into_response().status().as_u16();
+            let product = ApiError(error()).into_response().status().as_u16();
+            assert_eq!((scim, product), (status, status), "{:?}", error());
+        }
     }
 }

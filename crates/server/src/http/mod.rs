@@ -4,7 +4,7 @@ pub mod auth;
 pub mod body;
 pub mod bulk;
 pub mod error;
-pub mod ng;
+pub mod product_api;
 pub mod scim;
 
 use axum::Router;
@@ -24,7 +24,7 @@ pub fn router(state: AppState) -> Router {
     with_layers(
         Router::new()
             .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
-            .merge(ng::routes())
+            .merge(product_api::routes())
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
@@ -38,10 +38,10 @@ pub fn router(state: AppState) -> Router {
 pub fn with_layers(routes: Router) -> Router {
     routes
         .layer(CatchPanicLayer::custom(|_| {
-            ng::error_envelope(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
+            product_api::error_envelope(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
         }))
         // Outside the panic layer, so that its envelope carries the correlation id too.
-        .layer(axum::middleware::from_fn(ng::correlation))
+        .layer(axum::middleware::from_fn(product_api::correlation))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
@@ -73,5 +73,9 @@ async fn fallback(uri: axum::http::Uri) -> Response {
         )))
         .into_response();
     }
-    ng::error_envelope(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("no endpoint at {}", uri.path()))
+    product_api::error_envelope(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_NOT_FOUND",
+        &format!("no endpoint at {}", uri.path()),
+    )
 }

@@ -18,7 +18,7 @@ use scimgate_scim::{LIST_RESPONSE_URN, ScimError, patch};
 use crate::http::auth::ScimCaller;
 use crate::http::body::ScimBody;
 use crate::http::error::{SCIM_JSON, ScimApiError};
-use crate::http::ng::{Endpoint, ep};
+use crate::http::product_api::{Endpoint, ep};
 use crate::state::AppState;
 
 pub use scimgate_scim::list::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};

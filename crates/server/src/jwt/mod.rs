@@ -332,7 +332,12 @@ impl JwtAuthenticator {
         if !self.auth.is_feature_enabled(&account, JWT_FLAG).await? {
             self.metrics.add(Reason::FlagOff.label());
             tracing::info!(reason = "flag_off", account = path_account, "JWT refused");
-            return Err(DomainError::FeatureDisabled(JWT_FLAG).into());
+            // The flag decides whether this credential can be accepted at all: an
+            // authentication failure (401), not a feature refused to a known caller (403).
+            return Err(DomainError::NotConfigured(format!(
+                "the feature flag {JWT_FLAG} is not enabled for this account"
+            ))
+            .into());
         }
         let cfg = match self.config(&account).await {
             Ok(c) => c,

@@ -952,7 +952,7 @@ async fn cross_account_isolation_on_every_route() {
         )
         .await,
     );
-    let routes = scimgate::http::ng::route_list();
+    let routes = scimgate::http::product_api::route_list();
     assert!(routes.len() >= 35, "{}", routes.len());
     for (method, path) in &routes {
         let concrete = path.replace("{identifier}", "secret");

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{
-    Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, same_identifier,
+    ApiJson, ApiResult, Endpoint, ListParams, ScopeParams, ep, millis, ok, page_data, same_identifier,
     tags_json,
 };
 use crate::http::auth::ApiCaller;
@@ -92,18 +92,22 @@ fn role_json(account: &str, r: &Role) -> Value {
     })
 }
 
-async fn create_role(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<RoleBody>) -> NgResult {
+async fn create_role(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(b): ApiJson<RoleBody>,
+) -> ApiResult {
     let r = st.access.create_role(&caller, role_input(b)).await?;
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
 
-async fn list_roles(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+async fn list_roles(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_roles(&caller, page).await?;
     Ok(ok(page_data(page, p, |r| role_json(caller.account().as_str(), r))))
 }
 
-async fn get_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn get_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let r = st.access.get_role(&caller, &id).await?;
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
@@ -112,14 +116,14 @@ async fn update_role(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<RoleBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<RoleBody>,
+) -> ApiResult {
     same_identifier(Some(&b.identifier), &id)?;
     let r = st.access.update_role(&caller, role_input(b)).await?;
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
 
-async fn delete_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn delete_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_role(&caller, &id).await?;
     Ok(ok(json!(true)))
 }
@@ -182,8 +186,8 @@ async fn create_assignment(
     State(st): State<AppState>,
     caller: ApiCaller,
     Query(q): Query<ScopeParams>,
-    NgJson(b): NgJson<AssignmentBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<AssignmentBody>,
+) -> ApiResult {
     let scope = scope_of(&q);
     let t = OffsetDateTime::UNIX_EPOCH;
     let role_assignment = RoleAssignment {
@@ -214,7 +218,7 @@ async fn list_assignments(
     State(st): State<AppState>,
     caller: ApiCaller,
     Query(q): Query<AssignmentListParams>,
-) -> NgResult {
+) -> ApiResult {
     let page = q.list.page()?;
     let principal = match (q.principal_type.as_deref(), q.principal_identifier.as_deref()) {
         (Some(t), Some(id)) => Some((principal_type(t)?, id)),
@@ -229,7 +233,7 @@ async fn list_assignments(
     Ok(ok(page_data(page, p, |role_assignment| assignment_json(caller.account().as_str(), role_assignment))))
 }
 
-async fn get_assignment(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn get_assignment(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let role_assignment = st.access.get_role_assignment(&caller, &id).await?;
     Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
@@ -238,8 +242,8 @@ async fn update_assignment(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<AssignmentBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<AssignmentBody>,
+) -> ApiResult {
     same_identifier(b.identifier.as_deref(), &id)?;
     let t = OffsetDateTime::UNIX_EPOCH;
     let wanted = RoleAssignment {
@@ -261,7 +265,7 @@ async fn delete_assignment(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-) -> NgResult {
+) -> ApiResult {
     let role_assignment = st.access.delete_role_assignment(&caller, &id).await?;
     Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
@@ -341,18 +345,18 @@ fn rg_json(account: &str, resource_group: &ResourceGroup) -> Value {
     })
 }
 
-async fn create_rg(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<RgBody>) -> NgResult {
+async fn create_rg(State(st): State<AppState>, caller: ApiCaller, ApiJson(b): ApiJson<RgBody>) -> ApiResult {
     let resource_group = st.access.create_resource_group(&caller, rg_from(b.resource_group)).await?;
     Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
-async fn list_rgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+async fn list_rgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_resource_groups(&caller, page).await?;
     Ok(ok(page_data(page, p, |resource_group| rg_json(caller.account().as_str(), resource_group))))
 }
 
-async fn get_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn get_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let resource_group = st.access.get_resource_group(&caller, &id).await?;
     Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
@@ -361,14 +365,14 @@ async fn update_rg(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<RgBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<RgBody>,
+) -> ApiResult {
     same_identifier(Some(&b.resource_group.identifier), &id)?;
     let resource_group = st.access.update_resource_group(&caller, rg_from(b.resource_group)).await?;
     Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
-async fn delete_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn delete_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_resource_group(&caller, &id).await?;
     Ok(ok(json!(true)))
 }

@@ -8,7 +8,7 @@ use scimgate_domain::entities::{ServiceAccount, Tags};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Endpoint, ListParams, NgJson, NgResult, ep, millis, ok, page_data, tags_json};
+use super::{ApiJson, ApiResult, Endpoint, ListParams, ep, millis, ok, page_data, tags_json};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
 
@@ -65,18 +65,18 @@ pub fn sa_json(account: &str, service_account: &ServiceAccount) -> Value {
     })
 }
 
-async fn create(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<Body>) -> NgResult {
+async fn create(State(st): State<AppState>, caller: ApiCaller, ApiJson(b): ApiJson<Body>) -> ApiResult {
     let service_account = st.access.create_service_account(&caller, b.into()).await?;
     Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
-async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_service_accounts(&caller, q.search(), page).await?;
     Ok(ok(page_data(page, p, |service_account| sa_json(caller.account().as_str(), service_account))))
 }
 
-async fn get_one(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn get_one(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let service_account = st.access.get_service_account(&caller, &id).await?;
     Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
@@ -85,13 +85,13 @@ async fn update(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<Body>,
-) -> NgResult {
+    ApiJson(b): ApiJson<Body>,
+) -> ApiResult {
     let service_account = st.access.update_service_account(&caller, &id, b.into()).await?;
     Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
-async fn remove(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn remove(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_service_account(&caller, &id).await?;
     Ok(ok(json!(true)))
 }

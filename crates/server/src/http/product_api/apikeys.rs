@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{
-    Endpoint, ListParams, NgError, NgJson, NgResult, ep, from_millis, millis, ok, page_data, same_identifier,
-    tags_json,
+    ApiError, ApiJson, ApiResult, Endpoint, ListParams, ep, from_millis, millis, ok, page_data,
+    same_identifier, tags_json,
 };
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
@@ -142,13 +142,17 @@ fn key_json(account: &str, k: &ApiKey) -> Value {
     })
 }
 
-async fn create_key(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<KeyBody>) -> NgResult {
+async fn create_key(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(b): ApiJson<KeyBody>,
+) -> ApiResult {
     let key = key_from(b)?;
     let k = st.access.create_api_key(&caller, key).await?;
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
-async fn list_keys(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> NgResult {
+async fn list_keys(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> ApiResult {
     let (kind, parent) = q.parent()?;
     let page = q.list.page()?;
     let all = st.access.list_api_keys(&caller, kind, &parent).await?;
@@ -163,7 +167,7 @@ async fn get_key(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<KeyParams>,
-) -> NgResult {
+) -> ApiResult {
     let (kind, parent) = q.parent()?;
     let r = ApiKeyRef { api_key_type: kind, parent_identifier: parent, identifier: id };
     let k = st.access.get_api_key(&caller, &r).await?;
@@ -174,8 +178,8 @@ async fn update_key(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<KeyBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<KeyBody>,
+) -> ApiResult {
     same_identifier(Some(&b.identifier), &id)?;
     let key = key_from(b)?;
     let k = st.access.update_api_key(&caller, key).await?;
@@ -187,7 +191,7 @@ async fn delete_key(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<KeyParams>,
-) -> NgResult {
+) -> ApiResult {
     let (kind, parent) = q.parent()?;
     let r = ApiKeyRef { api_key_type: kind, parent_identifier: parent, identifier: id };
     st.access.delete_api_key(&caller, &r).await?;
@@ -223,7 +227,7 @@ impl TokenBody {
             identifier: self.api_key_identifier.clone(),
         })
     }
-    fn input(self) -> Result<TokenInput, NgError> {
+    fn input(self) -> Result<TokenInput, ApiError> {
         Ok(TokenInput {
             identifier: self.identifier,
             name: self.name,
@@ -258,15 +262,15 @@ fn token_json(account: &str, t: &TokenInfo, now: OffsetDateTime) -> Value {
 async fn create_token(
     State(st): State<AppState>,
     caller: ApiCaller,
-    NgJson(b): NgJson<TokenBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult {
     let key = b.key()?;
     let (_, token) = st.access.create_token(&caller, &key, b.input()?).await?;
     // The token is shown once, here (docs/contract.md §3).
     Ok(ok(json!(token)))
 }
 
-async fn list_tokens(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> NgResult {
+async fn list_tokens(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> ApiResult {
     let key = q.key()?;
     let page = q.list.page()?;
     let p = st.access.list_tokens(&caller, &key, page).await?;
@@ -285,8 +289,8 @@ async fn update_token(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<TokenBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult {
     same_identifier(Some(&b.identifier), &id)?;
     let key = b.key()?;
     let t = st.access.update_token(&caller, &key, &id, b.input()?).await?;
@@ -298,7 +302,7 @@ async fn delete_token(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<KeyParams>,
-) -> NgResult {
+) -> ApiResult {
     let key = q.key()?;
     st.access.delete_token(&caller, &key, &id).await?;
     Ok(ok(json!(true)))
@@ -309,7 +313,7 @@ async fn rotate_token(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<KeyParams>,
-) -> NgResult {
+) -> ApiResult {
     let key = q.key()?;
     let rotate_at = match q.rotate_timestamp.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => {

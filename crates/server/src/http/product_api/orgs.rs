@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Endpoint, ListParams, NgJson, NgResult, ScopeParams, ep, millis, ok, page_data, same_identifier,
+    ApiJson, ApiResult, Endpoint, ListParams, ScopeParams, ep, millis, ok, page_data, same_identifier,
     tags_json,
 };
 use crate::http::auth::ApiCaller;
@@ -36,7 +36,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-async fn get_account(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn get_account(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let account = st.access.get_account(&caller, &id)?;
     Ok(ok(json!({"identifier": account.as_str(), "accountName": account.as_str()})))
 }
@@ -71,7 +71,11 @@ fn org_json(account: &str, o: &Organization) -> Value {
     })
 }
 
-async fn create_org(State(st): State<AppState>, caller: ApiCaller, NgJson(b): NgJson<OrgBody>) -> NgResult {
+async fn create_org(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(b): ApiJson<OrgBody>,
+) -> ApiResult {
     let id = b.org.identifier.unwrap_or_default();
     let o = st
         .access
@@ -86,13 +90,13 @@ async fn create_org(State(st): State<AppState>, caller: ApiCaller, NgJson(b): Ng
     Ok(ok(org_json(caller.account().as_str(), &o)))
 }
 
-async fn list_orgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+async fn list_orgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_orgs(&caller, q.search(), page).await?;
     Ok(ok(page_data(page, p, |o| org_json(caller.account().as_str(), o))))
 }
 
-async fn get_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn get_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let o = st.access.get_org(&caller, &id).await?;
     Ok(ok(org_json(caller.account().as_str(), &o)))
 }
@@ -101,8 +105,8 @@ async fn update_org(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    NgJson(b): NgJson<OrgBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<OrgBody>,
+) -> ApiResult {
     same_identifier(b.org.identifier.as_deref(), &id)?;
     let o = st
         .access
@@ -117,7 +121,7 @@ async fn update_org(
     Ok(ok(org_json(caller.account().as_str(), &o)))
 }
 
-async fn delete_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> NgResult {
+async fn delete_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_org(&caller, &id).await?;
     Ok(ok(json!(true)))
 }
@@ -191,8 +195,8 @@ async fn create_project(
     State(st): State<AppState>,
     caller: ApiCaller,
     Query(q): Query<ScopeParams>,
-    NgJson(b): NgJson<ProjectBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<ProjectBody>,
+) -> ApiResult {
     let org = project_org(&q, b.project.org_identifier.as_deref())?;
     let id = b.project.identifier.clone().unwrap_or_default();
     let p = st.access.create_project(&caller, project_from(org, id, b.project)).await?;
@@ -211,7 +215,7 @@ async fn list_projects(
     State(st): State<AppState>,
     caller: ApiCaller,
     Query(q): Query<ProjectListParams>,
-) -> NgResult {
+) -> ApiResult {
     let page = q.list.page()?;
     let org = q.org_identifier.as_deref().filter(|s| !s.is_empty());
     let p = st.access.list_projects(&caller, org, q.list.search(), page).await?;
@@ -223,7 +227,7 @@ async fn get_project(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<ScopeParams>,
-) -> NgResult {
+) -> ApiResult {
     let org = project_org(&q, None)?;
     let p = st.access.get_project(&caller, &org, &id).await?;
     Ok(ok(project_json(caller.account().as_str(), &p)))
@@ -234,8 +238,8 @@ async fn update_project(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<ScopeParams>,
-    NgJson(b): NgJson<ProjectBody>,
-) -> NgResult {
+    ApiJson(b): ApiJson<ProjectBody>,
+) -> ApiResult {
     let org = project_org(&q, b.project.org_identifier.as_deref())?;
     same_identifier(b.project.identifier.as_deref(), &id)?;
     let p = st.access.update_project(&caller, project_from(org, id, b.project)).await?;
@@ -247,7 +251,7 @@ async fn delete_project(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<ScopeParams>,
-) -> NgResult {
+) -> ApiResult {
     let org = project_org(&q, None)?;
     st.access.delete_project(&caller, &org, &id).await?;
     Ok(ok(json!(true)))

@@ -10,7 +10,7 @@ use scimgate_domain::settings_service::{SettingUpdate, SettingView, UpdateType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Endpoint, ListParams, NgJson, NgResult, ep, millis, ok, page_data};
+use super::{ApiJson, ApiResult, Endpoint, ListParams, ep, millis, ok, page_data};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
 
@@ -68,7 +68,7 @@ fn setting_json(v: &SettingView) -> Value {
     })
 }
 
-async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Params>) -> NgResult {
+async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Params>) -> ApiResult {
     let scope = q.scope();
     let include = match q.include_parent_scopes.as_deref() {
         None | Some("") | Some("false") => false,
@@ -94,7 +94,7 @@ async fn get_one(
     caller: ApiCaller,
     Path(id): Path<String>,
     Query(q): Query<Params>,
-) -> NgResult {
+) -> ApiResult {
     let scope = q.scope();
     let v = st.settings.get(&caller, &scope, &id).await?;
     Ok(ok(json!({"valueType": v.def.value_type.as_str(), "value": v.effective.value})))
@@ -136,8 +136,8 @@ async fn update(
     State(st): State<AppState>,
     caller: ApiCaller,
     Query(q): Query<Params>,
-    NgJson(items): NgJson<Vec<Item>>,
-) -> NgResult {
+    ApiJson(items): ApiJson<Vec<Item>>,
+) -> ApiResult {
     let scope = q.scope();
     let updates = items
         .into_iter()
@@ -163,7 +163,7 @@ async fn update(
     )))
 }
 
-async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> NgResult {
+async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.settings.audit(&caller, page).await?;
     Ok(ok(page_data(page, p, |a| {

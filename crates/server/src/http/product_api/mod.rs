@@ -65,9 +65,9 @@ impl IntoResponse for Envelope {
 
 /// An error of the non-SCIM API, answered with the error envelope.
 #[derive(Debug)]
-pub struct NgError(pub DomainError);
+pub struct ApiError(pub DomainError);
 
-impl From<DomainError> for NgError {
+impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         Self(e)
     }
@@ -81,7 +81,7 @@ pub fn error_envelope(status: StatusCode, code: &str, message: &str) -> Response
     )
 }
 
-impl IntoResponse for NgError {
+impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self.0 {
             DomainError::NotFound(m) => (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", m),
@@ -138,14 +138,14 @@ impl IntoResponse for NgError {
 }
 
 /// A result of the non-SCIM API.
-pub type NgResult = Result<Envelope, NgError>;
+pub type ApiResult = Result<Envelope, ApiError>;
 
 /// A JSON body: `application/json` (or no content type), size-limited, decoded into `T`
 /// with a message naming what is wrong.
-pub struct NgJson<T>(pub T);
+pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for NgJson<T> {
-    type Rejection = NgError;
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let value = read_json(req, state.config.max_body_bytes).await.map_err(|e| {
@@ -161,13 +161,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for NgJson<T> {
         })?;
         let t = serde_json::from_value(value)
             .map_err(|e| DomainError::invalid(format!("the request body has the wrong shape: {e}")))?;
-        Ok(NgJson(t))
+        Ok(ApiJson(t))
     }
 }
 
 /// An update names its resource in the path; an identifier in the body, when there is one,
 /// must be the same.
-pub fn same_identifier(body: Option<&str>, path: &str) -> Result<(), NgError> {
+pub fn same_identifier(body: Option<&str>, path: &str) -> Result<(), ApiError> {
     match body {
         Some(b) if b != path => {
             Err(DomainError::invalid("the identifier in the body differs from the one in the path").into())
@@ -195,8 +195,8 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 
 impl ListParams {
     /// The page asked for; 400 for values that are not numbers.
-    pub fn page(&self) -> Result<PageRequest, NgError> {
-        let num = |v: &Option<String>, name: &str, default: u64| -> Result<u64, NgError> {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let num = |v: &Option<String>, name: &str, default: u64| -> Result<u64, ApiError> {
             match v.as_deref() {
                 None | Some("") => Ok(default),
                 Some(s) => s.parse::<u64>().map_err(|_| {
@@ -239,7 +239,7 @@ pub fn millis(t: OffsetDateTime) -> i64 {
 }
 
 /// From epoch milliseconds, with a clear error for out-of-range values.
-pub fn from_millis(ms: i64, name: &str) -> Result<OffsetDateTime, NgError> {
+pub fn from_millis(ms: i64, name: &str) -> Result<OffsetDateTime, ApiError> {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .map_err(|_| DomainError::invalid(format!("{name} is not a valid epoch-milliseconds time")).into())
 }
