@@ -194,8 +194,15 @@ impl ScimService {
             self.changed(account, kind, None);
             return self.patched(account, kind, id, version, read_back).await;
         }
+        // A User's PATCH cannot change its groups (readOnly), so the answer is the read this
+        // PATCH starts from (with the groups, when they are asked for) plus what it wrote:
+        // two statements, not a third read after the write.
+        let user_answer = match (kind, read_back) {
+            (ResourceKind::User, ReadBack::Resource(related)) => Some(related),
+            _ => None,
+        };
         for _ in 0..PATCH_RETRIES {
-            let current = self.store.get_resource(account, kind, id, false).await?;
+            let current = self.store.get_resource(account, kind, id, user_answer.unwrap_or(false)).await?;
             if let Some(v) = if_match
                 && v != current.version
             {
@@ -205,6 +212,9 @@ impl ScimService {
             let changes = patch::apply(kind, &mut doc, &ops)?;
             let doc = resource::finish(kind, doc)?;
             if doc == current.doc && changes.is_empty() {
+                if user_answer.is_some() {
+                    return Ok(PatchOutcome { version: current.version, resource: Some(current) });
+                }
                 return self.patched(account, kind, id, current.version, read_back).await;
             }
             let update = ResourceUpdate {
@@ -213,8 +223,12 @@ impl ScimService {
                 members: &changes,
             };
             match self.store.update_resource(account, kind, id, &update, self.clock.now()).await {
-                Ok((version, _)) => {
+                Ok((version, last_modified)) => {
                     self.changed(account, kind, Some(&doc));
+                    if user_answer.is_some() {
+                        let resource = StoredResource { doc, version, last_modified, ..current };
+                        return Ok(PatchOutcome { version, resource: Some(resource) });
+                    }
                     return self.patched(account, kind, id, version, read_back).await;
                 }
                 Err(DomainError::VersionMismatch) if if_match.is_none() => continue,

@@ -42,6 +42,33 @@ async fn patch_retries_when_another_writer_comes_first() {
 }
 
 #[tokio::test]
+async fn a_user_patch_answer_is_one_read_and_one_write() {
+    let w = World::new().await;
+    let id = user(&w, "ana@acme.test").await;
+    let admin = w.admin().await;
+    let g = w
+        .scim
+        .create(&admin, Group, &json!({"displayName": "eng", "members": [{"value": id}]}))
+        .await
+        .expect("g");
+    w.store.reads.store(0, Ordering::SeqCst);
+    w.store.updates.store(0, Ordering::SeqCst);
+    let out = w
+        .scim
+        .patch(&admin, User, &id, &replace_op("displayName", json!("Ana")), None, ReadBack::Resource(true))
+        .await
+        .expect("patch");
+    assert_eq!((w.store.reads.load(Ordering::SeqCst), w.store.updates.load(Ordering::SeqCst)), (1, 1));
+    let r = out.resource.expect("answer");
+    assert_eq!(r.doc["displayName"], "Ana");
+    assert_eq!(r.version, out.version);
+    assert_eq!(r.groups.expect("groups asked for")[0].value, g.id);
+    // The answer is what a read after the write returns.
+    let again = w.scim.get(&admin, User, &id, true).await.expect("get");
+    assert_eq!((again.doc, again.version, again.last_modified), (r.doc, r.version, r.last_modified));
+}
+
+#[tokio::test]
 async fn patch_gives_up_after_eight_lost_races() {
     let w = World::new().await;
     let id = user(&w, "ana@acme.test").await;

@@ -68,6 +68,8 @@ pub struct MemoryStore {
     pub conflicts: AtomicUsize,
     /// How many SCIM updates were attempted.
     pub updates: AtomicUsize,
+    /// How many SCIM resources were read.
+    pub reads: AtomicUsize,
 }
 
 impl MemoryStore {

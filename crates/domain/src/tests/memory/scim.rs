@@ -69,6 +69,7 @@ impl ScimStore for MemoryStore {
         id: &str,
         include_related: bool,
     ) -> Result<StoredResource, DomainError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         let d = self.data();
         let a = account.as_str().to_string();
         let (_, r) = d
