@@ -21,7 +21,7 @@ use crate::settings::{
     Effective, JWKS_URL, REGISTRY, SERVICE_ACCOUNT_ID, ScopeLevel, SettingAudit, SettingDef, SettingRow,
     find, resolve,
 };
-use crate::store::{OrganizationStore, ServiceAccountStore, SettingsStore};
+use crate::store::{AccessStore, SettingsStore};
 use crate::use_case::UseCase;
 
 /// Called after a setting changed on this node, with what the change makes stale.
@@ -117,10 +117,7 @@ type Snapshot = (OffsetDateTime, Arc<Vec<SettingRow>>);
 #[derive(Clone)]
 pub struct SettingsService {
     store: Arc<dyn SettingsStore>,
-    /// Organizations and projects: the scopes a value is written at must exist.
-    scopes: Arc<dyn OrganizationStore>,
-    /// The service account the JWT settings name must exist.
-    service_accounts: Arc<dyn ServiceAccountStore>,
+    scopes: Arc<dyn AccessStore>,
     flags: Arc<AuthService>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
@@ -146,8 +143,7 @@ impl SettingsService {
     /// Makes the service.
     pub fn new(
         store: Arc<dyn SettingsStore>,
-        scopes: Arc<dyn OrganizationStore>,
-        service_accounts: Arc<dyn ServiceAccountStore>,
+        scopes: Arc<dyn AccessStore>,
         flags: Arc<AuthService>,
         clock: Arc<dyn Clock>,
         ttl: std::time::Duration,
@@ -157,7 +153,6 @@ impl SettingsService {
         Self {
             store,
             scopes,
-            service_accounts,
             flags,
             clock,
             ttl: Duration::try_from(ttl).unwrap_or(Duration::seconds(120)),
@@ -378,14 +373,12 @@ impl SettingsService {
                     self.policy.check(&value).map_err(DomainError::invalid)?;
                 }
                 if def.identifier == SERVICE_ACCOUNT_ID {
-                    self.service_accounts.get_service_account(account, &value).await.map_err(
-                        |e| match e {
-                            DomainError::NotFound(_) => DomainError::invalid(format!(
-                                "service account '{value}' does not exist in this account"
-                            )),
-                            e => e,
-                        },
-                    )?;
+                    self.scopes.get_service_account(account, &value).await.map_err(|e| match e {
+                        DomainError::NotFound(_) => DomainError::invalid(format!(
+                            "service account '{value}' does not exist in this account"
+                        )),
+                        e => e,
+                    })?;
                 }
                 let allow = item.allow_overrides.unwrap_or(def.allow_overrides);
                 let row = SettingRow {

@@ -102,7 +102,6 @@ pub fn build_state_with_lookup(
     let settings = SettingsService::new(
         store.clone(),
         store.clone(),
-        store.clone(),
         auth.clone(),
         clock.clone(),
         config.settings_cache_ttl,

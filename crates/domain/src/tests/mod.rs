@@ -60,7 +60,6 @@ impl World {
         let settings = SettingsService::new(
             store.clone(),
             store.clone(),
-            store.clone(),
             auth.clone(),
             clock.clone(),
             std::time::Duration::from_secs(120),

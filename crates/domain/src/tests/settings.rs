@@ -231,7 +231,6 @@ async fn another_node_sees_a_change_when_its_snapshot_expires() {
     let other = SettingsService::new(
         w.store.clone(),
         w.store.clone(),
-        w.store.clone(),
         w.auth.clone(),
         w.clock.clone(),
         std::time::Duration::from_secs(120),
