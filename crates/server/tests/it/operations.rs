@@ -398,7 +398,8 @@ async fn no_pooled_connection_in_time_is_503_until_released() {
 
 /// docs/contract.md §2 (500 `UNEXPECTED`, "logged with the request id, never echoed") and
 /// docs/architecture.md ("catch-panic -> 500 envelope"): a handler that panics, served over
-/// loopback inside the layers of the real router ([`scimgate::http::with_layers`]).
+/// loopback inside the layers of the real router's product API
+/// ([`scimgate::http::with_layers`] around [`scimgate::http::product_api::with_product_layers`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_answers_the_500_envelope_and_the_server_keeps_serving() {
     use axum::routing::get;
@@ -406,7 +407,7 @@ async fn a_panicking_handler_answers_the_500_envelope_and_the_server_keeps_servi
         panic!("secret panic detail")
     }
     let routes = axum::Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
-    let app = scimgate::http::with_layers(routes);
+    let app = scimgate::http::with_layers(scimgate::http::product_api::with_product_layers(routes));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -29,6 +29,17 @@ tokio::task_local! {
     static CORRELATION_ID: String;
 }
 
+/// The layers of the product API: the correlation id for every envelope below, and a panic
+/// answered with the 500 envelope carrying it (docs/contract.md §2).
+pub fn with_product_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            error_envelope(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
+        }))
+        // Outside the panic layer, so that its envelope carries the correlation id too.
+        .layer(axum::middleware::from_fn(correlation))
+}
+
 /// Runs the rest of the request with its correlation id at hand, so that envelopes built
 /// anywhere below carry it.
 pub async fn correlation(req: Request, next: Next) -> Response {
