@@ -21,7 +21,7 @@ use crate::settings::{
     Effective, JWKS_URL, REGISTRY, SERVICE_ACCOUNT_ID, ScopeLevel, SettingAudit, SettingDef, SettingRow,
     find, resolve,
 };
-use crate::store::{AccessStore, SettingsStore};
+use crate::store::{OrganizationStore, ServiceAccountStore, SettingsStore};
 use crate::use_case::UseCase;
 
 /// Called after a setting changed on this node, with what the change makes stale.
@@ -111,13 +111,25 @@ pub struct UpdateResult {
     pub error: Option<String>,
 }
 
+/// The stores the settings service reads and writes (each backend is all three).
+#[derive(Clone)]
+pub struct SettingsStores {
+    /// The values and their audit trail.
+    pub values: Arc<dyn SettingsStore>,
+    /// Organizations and projects: the scope a value is written at must exist.
+    pub scopes: Arc<dyn OrganizationStore>,
+    /// The service account the JWT settings name must exist.
+    pub service_accounts: Arc<dyn ServiceAccountStore>,
+}
+
 type Snapshot = (OffsetDateTime, Arc<Vec<SettingRow>>);
 
 /// Settings with their cache.
 #[derive(Clone)]
 pub struct SettingsService {
     store: Arc<dyn SettingsStore>,
-    scopes: Arc<dyn AccessStore>,
+    scopes: Arc<dyn OrganizationStore>,
+    service_accounts: Arc<dyn ServiceAccountStore>,
     flags: Arc<AuthService>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
@@ -142,8 +154,7 @@ fn actor(p: &Principal) -> String {
 impl SettingsService {
     /// Makes the service.
     pub fn new(
-        store: Arc<dyn SettingsStore>,
-        scopes: Arc<dyn AccessStore>,
+        stores: SettingsStores,
         flags: Arc<AuthService>,
         clock: Arc<dyn Clock>,
         ttl: std::time::Duration,
@@ -151,8 +162,9 @@ impl SettingsService {
         on_change: SettingsHook,
     ) -> Self {
         Self {
-            store,
-            scopes,
+            store: stores.values,
+            scopes: stores.scopes,
+            service_accounts: stores.service_accounts,
             flags,
             clock,
             ttl: Duration::try_from(ttl).unwrap_or(Duration::seconds(120)),
@@ -373,12 +385,14 @@ impl SettingsService {
                     self.policy.check(&value).map_err(DomainError::invalid)?;
                 }
                 if def.identifier == SERVICE_ACCOUNT_ID {
-                    self.scopes.get_service_account(account, &value).await.map_err(|e| match e {
-                        DomainError::NotFound(_) => DomainError::invalid(format!(
-                            "service account '{value}' does not exist in this account"
-                        )),
-                        e => e,
-                    })?;
+                    self.service_accounts.get_service_account(account, &value).await.map_err(
+                        |e| match e {
+                            DomainError::NotFound(_) => DomainError::invalid(format!(
+                                "service account '{value}' does not exist in this account"
+                            )),
+                            e => e,
+                        },
+                    )?;
                 }
                 let allow = item.allow_overrides.unwrap_or(def.allow_overrides);
                 let row = SettingRow {

@@ -7,7 +7,7 @@ use scimgate_domain::account_service::{CreatedAccount, create_account};
 use scimgate_domain::auth_service::AuthService;
 use scimgate_domain::netguard::{AllowList, JwksUrlPolicy};
 use scimgate_domain::scim_service::ScimService;
-use scimgate_domain::settings_service::{SettingsChange, SettingsHook, SettingsService};
+use scimgate_domain::settings_service::{SettingsChange, SettingsHook, SettingsService, SettingsStores};
 
 use crate::changes::ChangeFeed;
 use crate::jwt::JwtAuthenticator;
@@ -100,8 +100,7 @@ pub fn build_state_with_lookup(
         settings_feed.publish(account, ChangeKind::Settings);
     });
     let settings = SettingsService::new(
-        store.clone(),
-        store.clone(),
+        SettingsStores { values: store.clone(), scopes: store.clone(), service_accounts: store.clone() },
         auth.clone(),
         clock.clone(),
         config.settings_cache_ttl,

@@ -21,7 +21,7 @@ use crate::clock::ManualClock;
 use crate::ids::AccountId;
 use crate::netguard::{AllowList, JwksUrlPolicy};
 use crate::scim_service::ScimService;
-use crate::settings_service::{SettingsChange, SettingsService};
+use crate::settings_service::{SettingsChange, SettingsService, SettingsStores};
 use memory::MemoryStore;
 
 /// One account (`acme`, with `NG_SETTINGS` on) and every service over one memory store.
@@ -58,8 +58,7 @@ impl World {
         let policy =
             JwksUrlPolicy { allow_http: false, allow_hosts: AllowList::parse("").expect("empty list") };
         let settings = SettingsService::new(
-            store.clone(),
-            store.clone(),
+            SettingsStores { values: store.clone(), scopes: store.clone(), service_accounts: store.clone() },
             auth.clone(),
             clock.clone(),
             std::time::Duration::from_secs(120),

@@ -9,7 +9,7 @@ use crate::access_service::ServiceAccountInput;
 use crate::entities::{PageRequest, Tags};
 use crate::error::DomainError;
 use crate::settings::{JWKS_URL, KEY_FIELD, SERVICE_ACCOUNT_ID};
-use crate::settings_service::{SettingUpdate, SettingsChange, SettingsService, UpdateType};
+use crate::settings_service::{SettingUpdate, SettingsChange, SettingsService, SettingsStores, UpdateType};
 
 fn item(id: &str, value: &str) -> SettingUpdate {
     SettingUpdate {
@@ -229,8 +229,11 @@ async fn another_node_sees_a_change_when_its_snapshot_expires() {
         allow_hosts: crate::netguard::AllowList::parse("").expect("list"),
     };
     let other = SettingsService::new(
-        w.store.clone(),
-        w.store.clone(),
+        SettingsStores {
+            values: w.store.clone(),
+            scopes: w.store.clone(),
+            service_accounts: w.store.clone(),
+        },
         w.auth.clone(),
         w.clock.clone(),
         std::time::Duration::from_secs(120),
