@@ -9,6 +9,7 @@ pub mod clock;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod jwt_trust;
 pub mod netguard;
 pub mod scim_service;
 pub mod settings;

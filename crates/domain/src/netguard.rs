@@ -156,6 +156,14 @@ impl AllowList {
     }
 }
 
+/// Whether a host name is `localhost` or under `.localhost` (RFC 6761 §6.3), in any case
+/// and with or without the root's trailing dot. The URL parser has already percent-decoded
+/// and lower-cased it; the check does not rely on that.
+pub fn is_localhost_name(host: &str) -> bool {
+    let h = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    h == "localhost" || h.ends_with(".localhost")
+}
+
 /// IPv4-mapped IPv6 addresses as IPv4, so allow-list CIDRs match either form.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -172,6 +180,9 @@ pub struct JwksUrlPolicy {
     pub allow_http: bool,
     /// `--jwks-allow-hosts`.
     pub allow_hosts: AllowList,
+    /// `--jwt-require-issuer-audience`: no token is accepted for an account until both
+    /// `scim_jwt_token_issuer` and `scim_jwt_token_audience` are set (the Settings API warns).
+    pub require_issuer_audience: bool,
 }
 
 impl JwksUrlPolicy {
@@ -202,6 +213,18 @@ impl JwksUrlPolicy {
             Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
             Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
             Some(url::Host::Domain("")) => return Err("the JWKS URL has no host".into()),
+            // `localhost` and `*.localhost` always resolve to loopback (RFC 6761 §6.3): refused
+            // when written, not only at fetch time, unless the allow-list admits loopback.
+            Some(url::Host::Domain(d)) if is_localhost_name(d) => {
+                if self.allow_hosts.allows(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)) {
+                    None
+                } else {
+                    return Err(format!(
+                        "the JWKS URL's host '{d}' is a loopback name (RFC 6761); only public hosts are \
+                         allowed unless the server runs with --jwks-allow-hosts loopback"
+                    ));
+                }
+            }
             Some(url::Host::Domain(_)) => None,
             None => return Err("the JWKS URL has no host".into()),
         };
@@ -337,9 +360,46 @@ mod tests {
         ] {
             assert!(strict.check(bad).is_err(), "{bad}");
         }
-        let open = JwksUrlPolicy { allow_http: true, allow_hosts: AllowList::parse("loopback").expect("p") };
+        let open = JwksUrlPolicy {
+            allow_http: true,
+            allow_hosts: AllowList::parse("loopback").expect("p"),
+            ..Default::default()
+        };
         assert!(open.check("http://127.0.0.1:8443/jwks.json").is_ok());
         assert!(open.check("https://[::1]:8443/jwks.json").is_ok());
         assert!(open.check("http://10.0.0.1/keys").is_err());
+    }
+
+    /// Security review item 15: loopback names are refused when written.
+    #[test]
+    fn localhost_names_are_refused_when_written() {
+        let strict = JwksUrlPolicy::default();
+        for bad in [
+            "https://localhost/keys",
+            "https://localhost./keys",
+            "https://LOCALHOST/keys",
+            "https://%6c%6fcalhost/keys",
+            "https://LocalHost:8443/keys",
+            "https://idp.localhost/keys",
+            "https://a.b.LOCALHOST./keys",
+        ] {
+            let e = strict.check(bad).expect_err(bad);
+            assert!(e.contains("loopback name"), "{bad}: {e}");
+        }
+        // Names that merely contain the word are public names.
+        for ok in
+            ["https://localhost.example.com/keys", "https://mylocalhost/keys", "https://localhostx/keys"]
+        {
+            assert!(strict.check(ok).is_ok(), "{ok}");
+        }
+        let open = JwksUrlPolicy {
+            allow_http: true,
+            allow_hosts: AllowList::parse("loopback").expect("p"),
+            ..Default::default()
+        };
+        assert!(open.check("http://localhost:8765/jwks.json").is_ok());
+        let private_only =
+            JwksUrlPolicy { allow_hosts: AllowList::parse("10.0.0.0/8").expect("p"), ..Default::default() };
+        assert!(private_only.check("https://localhost/keys").is_err());
     }
 }

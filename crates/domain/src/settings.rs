@@ -238,8 +238,10 @@ pub const MAX_VALUE_LEN: usize = 2048;
 
 impl SettingDef {
     /// Parses and normalises a value; the error says what is wrong.
+    /// Only ASCII whitespace is trimmed (docs/jwt.md "What binds a token to your account"):
+    /// U+00A0 or U+3000 around a claim value are part of it.
     pub fn parse_value(&self, raw: &str) -> Result<String, String> {
-        let v = raw.trim();
+        let v = crate::jwt_trust::normalize_claim_value(raw);
         let value = match self.value_type {
             ValueType::Boolean => match v.to_ascii_lowercase().as_str() {
                 "true" => "true".to_string(),

@@ -18,8 +18,8 @@ use crate::error::DomainError;
 use crate::ids::AccountId;
 use crate::netguard::JwksUrlPolicy;
 use crate::settings::{
-    Effective, JWKS_URL, REGISTRY, SERVICE_ACCOUNT_ID, ScopeLevel, SettingAudit, SettingDef, SettingRow,
-    find, resolve,
+    AUDIENCE, Effective, ISSUER, JWKS_URL, REGISTRY, SERVICE_ACCOUNT_ID, ScopeLevel, SettingAudit,
+    SettingDef, SettingRow, find, resolve,
 };
 use crate::store::{OrganizationStore, ServiceAccountStore, SettingsStore};
 use crate::use_case::UseCase;
@@ -109,6 +109,9 @@ pub struct UpdateResult {
     pub ok: bool,
     /// Why not.
     pub error: Option<String>,
+    /// For a SCIM JWT setting: what the configuration still lacks to bind tokens to this
+    /// account (docs/jwt.md "What binds a token to your account"), after the whole batch.
+    pub warning: Option<String>,
 }
 
 /// The stores the settings service reads and writes (each backend is all three).
@@ -334,9 +337,41 @@ impl SettingsService {
                 }
                 None => None,
             };
-            out.push(UpdateResult { identifier, setting, ok, error });
+            out.push(UpdateResult { identifier, setting, ok, error, warning: None });
+        }
+        if out.iter().any(|r| find(&r.identifier).is_some_and(SettingDef::is_jwt_configuration)) {
+            let warning = self.jwt_warning(account).await?;
+            for r in
+                out.iter_mut().filter(|r| find(&r.identifier).is_some_and(SettingDef::is_jwt_configuration))
+            {
+                r.warning = warning.clone();
+            }
         }
         Ok(out)
+    }
+
+    /// What the account's JWT configuration lacks to bind a token to this account: a shared
+    /// key set without the issuer (or audience) that tells its customers apart, and an unset
+    /// issuer or audience (refused outright with `--jwt-require-issuer-audience`).
+    async fn jwt_warning(&self, account: &AccountId) -> Result<Option<String>, DomainError> {
+        let rows = self.store.list_setting_rows(account).await?;
+        let get = |id: &str| find(id).and_then(|def| resolve(def, &rows, &Scope::account()).value);
+        let (issuer, audience) = (get(ISSUER), get(AUDIENCE));
+        let mut warnings = Vec::new();
+        if let Some(url) = get(JWKS_URL).and_then(|u| url::Url::parse(&u).ok())
+            && let Some(m) =
+                crate::jwt_trust::unpinned_shared_key_set(&url, issuer.as_deref(), audience.as_deref())
+        {
+            warnings.push(m);
+        }
+        if let Some(m) = crate::jwt_trust::unset_binding_warning(issuer.as_deref(), audience.as_deref()) {
+            warnings.push(if self.policy.require_issuer_audience {
+                format!("{m}; this server requires both (--jwt-require-issuer-audience), so every token is refused until they are set")
+            } else {
+                m
+            });
+        }
+        Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
     }
 
     async fn update_one(

@@ -47,6 +47,25 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes [default: 1048576].
     #[arg(long, env = "SCIMGATE_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Refuse every JWT of an account until its issuer and audience settings are both set
+    /// [default: false]. A bare switch means true.
+    #[arg(long, env = "SCIMGATE_JWT_REQUIRE_ISSUER_AUDIENCE", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
+    pub jwt_require_issuer_audience: Option<bool>,
+    /// Serve `/metrics` on this address instead of the main listener [default: the main
+    /// listener, loopback peers only].
+    #[arg(long, env = "SCIMGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// The URL clients reach this server at, e.g. `https://scim.example.com`; used for
+    /// `Location` and `meta.location` [default: none: from the request's Host].
+    #[arg(long, env = "SCIMGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Trust `X-Forwarded-For`/`-Proto`/`-Host` from a proxy in front [default: false]. A bare
+    /// switch means true.
+    #[arg(long, env = "SCIMGATE_TRUST_FORWARDED_FOR", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
+    pub trust_forwarded_for: Option<bool>,
+    /// Longest a database statement may run, e.g. `10s` [default: 10s].
+    #[arg(long, env = "SCIMGATE_DB_STATEMENT_TIMEOUT")]
+    pub db_statement_timeout: Option<String>,
 }
 
 /// The keys of the TOML file.
@@ -64,6 +83,11 @@ struct FileConfig {
     db_acquire_timeout: Option<String>,
     no_bootstrap: Option<bool>,
     max_body_bytes: Option<usize>,
+    jwt_require_issuer_audience: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    trust_forwarded_for: Option<bool>,
+    db_statement_timeout: Option<String>,
 }
 
 /// The resolved configuration.
@@ -91,6 +115,17 @@ pub struct Config {
     pub no_bootstrap: bool,
     /// Request body limit.
     pub max_body_bytes: usize,
+    /// Issuer and audience are mandatory for every account's JWTs.
+    pub jwt_require_issuer_audience: bool,
+    /// A separate listener for `/metrics` (then the main listener does not serve it).
+    pub metrics_listen: Option<SocketAddr>,
+    /// The public base URL (scheme, host, optional port and path prefix), without a trailing
+    /// slash.
+    pub public_url: Option<url::Url>,
+    /// Trust forwarded headers from a proxy.
+    pub trust_forwarded_for: bool,
+    /// Longest a database statement may run.
+    pub db_statement_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -107,6 +142,11 @@ impl std::fmt::Debug for Config {
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("no_bootstrap", &self.no_bootstrap)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("jwt_require_issuer_audience", &self.jwt_require_issuer_audience)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("public_url", &self.public_url.as_ref().map(url::Url::as_str))
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("db_statement_timeout", &self.db_statement_timeout)
             .finish()
     }
 }
@@ -130,6 +170,11 @@ impl Default for Config {
             db_acquire_timeout: Duration::from_secs(5),
             no_bootstrap: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            jwt_require_issuer_audience: false,
+            metrics_listen: None,
+            public_url: None,
+            trust_forwarded_for: false,
+            db_statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -177,8 +222,49 @@ impl Config {
             },
             no_bootstrap: args.no_bootstrap.or(file.no_bootstrap).unwrap_or(false),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
+            jwt_require_issuer_audience: args
+                .jwt_require_issuer_audience
+                .or(file.jwt_require_issuer_audience)
+                .unwrap_or(false),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            public_url: match args.public_url.clone().or(file.public_url).filter(|u| !u.trim().is_empty()) {
+                Some(u) => Some(parse_public_url(&u)?),
+                None => None,
+            },
+            trust_forwarded_for: args.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            db_statement_timeout: match args.db_statement_timeout.clone().or(file.db_statement_timeout) {
+                Some(t) => match parse_duration(&t).map_err(|e| format!("--db-statement-timeout: {e}"))? {
+                    z if z.is_zero() => return Err("--db-statement-timeout must be more than 0".into()),
+                    t => t,
+                },
+                None => d.db_statement_timeout,
+            },
         })
     }
+}
+
+/// Parses `--public-url`: an absolute http(s) URL without query, fragment or credentials;
+/// a trailing slash is dropped.
+pub fn parse_public_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| format!("--public-url '{raw}' is not an absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("--public-url must be an http or https URL, not '{}'", url.scheme()));
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err("--public-url must not carry a query, a fragment or credentials".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("--public-url has no host".into());
+    }
+    let mut url = url;
+    let trimmed = url.path().trim_end_matches('/').to_string();
+    url.set_path(&trimmed);
+    Ok(url)
 }
 
 /// Parses `120s`, `2m`, `1h`, `500ms` or a bare number of seconds.
@@ -295,5 +381,25 @@ mod tests {
         assert_eq!(from_file.db_acquire_timeout, d.db_acquire_timeout);
         assert_eq!(from_file.no_bootstrap, d.no_bootstrap);
         assert_eq!(from_file.max_body_bytes, d.max_body_bytes);
+        assert_eq!(from_file.jwt_require_issuer_audience, d.jwt_require_issuer_audience);
+        assert_eq!(from_file.metrics_listen, d.metrics_listen);
+        assert_eq!(from_file.public_url, d.public_url);
+        assert_eq!(from_file.trust_forwarded_for, d.trust_forwarded_for);
+        assert_eq!(from_file.db_statement_timeout, d.db_statement_timeout);
+    }
+
+    #[test]
+    fn public_url() {
+        assert_eq!(
+            parse_public_url("https://scim.example.com/").expect("ok").as_str(),
+            "https://scim.example.com/"
+        );
+        assert_eq!(
+            parse_public_url("https://x.example/base/").expect("ok").as_str(),
+            "https://x.example/base"
+        );
+        for bad in ["ftp://x.example", "https://x.example/?a=1", "https://u:p@x.example", "x.example"] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -73,7 +73,11 @@ pub fn build_state_with_lookup(
     });
     let allow_hosts =
         AllowList::parse(&config.jwks_allow_hosts).map_err(|e| format!("--jwks-allow-hosts: {e}"))?;
-    let policy = JwksUrlPolicy { allow_http: config.jwks_allow_http, allow_hosts: allow_hosts.clone() };
+    let policy = JwksUrlPolicy {
+        allow_http: config.jwks_allow_http,
+        allow_hosts: allow_hosts.clone(),
+        require_issuer_audience: config.jwt_require_issuer_audience,
+    };
     let mut extra_roots_pem = Vec::new();
     if let Some(path) = &config.jwks_ca_file {
         extra_roots_pem
@@ -107,7 +111,13 @@ pub fn build_state_with_lookup(
         policy,
         settings_hook,
     );
-    let jwt = Arc::new(JwtAuthenticator::new(settings.clone(), auth.clone(), clock.clone(), keys));
+    let jwt = Arc::new(JwtAuthenticator::new(
+        settings.clone(),
+        auth.clone(),
+        clock.clone(),
+        keys,
+        config.jwt_require_issuer_audience,
+    ));
     Ok(AppState {
         scim: ScimService::new(store.clone(), clock.clone(), on_change.clone()),
         settings,

@@ -56,7 +56,7 @@ impl World {
         let settings_changes = Arc::new(Mutex::new(Vec::new()));
         let seen = settings_changes.clone();
         let policy =
-            JwksUrlPolicy { allow_http: false, allow_hosts: AllowList::parse("").expect("empty list") };
+            JwksUrlPolicy { allow_hosts: AllowList::parse("").expect("empty list"), ..Default::default() };
         let settings = SettingsService::new(
             SettingsStores { values: store.clone(), scopes: store.clone(), service_accounts: store.clone() },
             auth.clone(),

@@ -225,8 +225,8 @@ async fn another_node_sees_a_change_when_its_snapshot_expires() {
     let w = World::new().await;
     let admin = w.admin().await;
     let policy = crate::netguard::JwksUrlPolicy {
-        allow_http: false,
         allow_hosts: crate::netguard::AllowList::parse("").expect("list"),
+        ..Default::default()
     };
     let other = SettingsService::new(
         SettingsStores {

@@ -62,6 +62,17 @@ pub fn system_lookup() -> Lookup {
     })
 }
 
+/// A resolver that answers 127.0.0.1 for every name: tests use it so that no JWKS download
+/// can leave the machine, whatever URL a test writes into the settings.
+pub fn loopback_lookup() -> Lookup {
+    Arc::new(|_name: String| {
+        Box::pin(async move {
+            let addrs = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    })
+}
+
 /// A resolver that only returns addresses the SSRF guard permits.
 #[derive(Clone)]
 pub struct GuardedResolver {

@@ -29,6 +29,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use cache::JwksCache;
+use scimgate_domain::jwt_trust;
 
 /// The flag that gates JWT authentication.
 pub const JWT_FLAG: &str = "PL_SUPPORT_JWT_TOKEN_SCIM_API";
@@ -86,6 +87,12 @@ pub enum Reason {
     ClaimMissing,
     /// The configured claim has another value.
     ClaimMismatch,
+    /// The JWKS is a key set shared by many customers and the settings do not pin the
+    /// issuer (or, where the issuer is shared too, the audience).
+    SharedKeySetUnpinned,
+    /// The server requires an issuer and an audience (`--jwt-require-issuer-audience`) and
+    /// the account has not set both.
+    IssuerAudienceRequired,
 }
 
 impl Reason {
@@ -116,6 +123,8 @@ impl Reason {
             Reason::LifetimeTooLong => "lifetime_too_long",
             Reason::ClaimMissing => "claim_missing",
             Reason::ClaimMismatch => "claim_mismatch",
+            Reason::SharedKeySetUnpinned => "shared_key_set_unpinned",
+            Reason::IssuerAudienceRequired => "issuer_audience_required",
         }
     }
 }
@@ -157,7 +166,10 @@ struct JwtConfig {
     issuer: Option<String>,
     audience: Option<String>,
     skew: i64,
-    max_lifetime: Option<i64>,
+    max_lifetime: i64,
+    /// Why no token can be accepted although the four settings are set (a shared key set
+    /// without its pin, or an issuer and audience the operator requires).
+    unusable: Option<(Reason, String)>,
     /// Identifies this configuration (remembered verifications of another one are void).
     fingerprint: [u8; 32],
 }
@@ -182,6 +194,7 @@ pub struct JwtAuthenticator {
     keys: Arc<JwksCache>,
     remembered: Cache<[u8; 32], Arc<Remembered>>,
     configs: Cache<AccountId, ConfigEntry>,
+    require_issuer_audience: bool,
     /// Outcome counters.
     pub metrics: JwtMetrics,
 }
@@ -221,12 +234,14 @@ impl JwtAuthenticator {
         auth: Arc<AuthService>,
         clock: Arc<dyn Clock>,
         keys: Arc<JwksCache>,
+        require_issuer_audience: bool,
     ) -> Self {
         Self {
             settings,
             auth,
             clock,
             keys,
+            require_issuer_audience,
             remembered: Cache::builder().max_capacity(REMEMBERED_CAPACITY).build(),
             configs: Cache::builder().max_capacity(10_000).build(),
             metrics: JwtMetrics::default(),
@@ -247,12 +262,12 @@ impl JwtAuthenticator {
         {
             return cfg.map_err(DomainError::NotConfigured);
         }
-        let built = Self::build_config(&snapshot).map(Arc::new);
+        let built = Self::build_config(&snapshot, self.require_issuer_audience).map(Arc::new);
         self.configs.insert(account.clone(), (snapshot, built.clone()));
         built.map_err(DomainError::NotConfigured)
     }
 
-    fn build_config(rows: &[SettingRow]) -> Result<JwtConfig, String> {
+    fn build_config(rows: &[SettingRow], require_issuer_audience: bool) -> Result<JwtConfig, String> {
         let get = |id: &str| find(id).and_then(|def| resolve(def, rows, &Scope::account()).value);
         let url = get(JWKS_URL);
         let key_field = get(KEY_FIELD);
@@ -282,7 +297,23 @@ impl JwtAuthenticator {
         let audience = get(AUDIENCE);
         let skew =
             get(CLOCK_SKEW).and_then(|s| s.parse::<f64>().ok()).unwrap_or(60.0).clamp(0.0, 300.0) as i64;
-        let max_lifetime = get(MAX_LIFETIME).and_then(|s| s.parse::<f64>().ok()).map(|f| f as i64);
+        let max_lifetime = get(MAX_LIFETIME)
+            .and_then(|s| s.parse::<f64>().ok())
+            .map_or(jwt_trust::DEFAULT_MAX_LIFETIME_SECONDS, |f| f as i64);
+        // Values stored before only ASCII whitespace was trimmed at write time.
+        let value_field = jwt_trust::normalize_claim_value(&value_field).to_string();
+        let unusable = jwt_trust::unpinned_shared_key_set(&url, issuer.as_deref(), audience.as_deref())
+            .map(|m| (Reason::SharedKeySetUnpinned, m))
+            .or_else(|| {
+                (require_issuer_audience && (issuer.is_none() || audience.is_none())).then(|| {
+                    (
+                        Reason::IssuerAudienceRequired,
+                        "this server requires scim_jwt_token_issuer and scim_jwt_token_audience \
+                         (--jwt-require-issuer-audience)"
+                            .to_string(),
+                    )
+                })
+            });
         let mut h = Sha256::new();
         for part in [url.as_str(), &key_field, &value_field, &service_account] {
             h.update(part.as_bytes());
@@ -293,7 +324,7 @@ impl JwtAuthenticator {
             h.update([0]);
         }
         h.update(skew.to_be_bytes());
-        h.update(max_lifetime.unwrap_or(-1).to_be_bytes());
+        h.update(max_lifetime.to_be_bytes());
         Ok(JwtConfig {
             url,
             key_field,
@@ -303,6 +334,7 @@ impl JwtAuthenticator {
             audience,
             skew,
             max_lifetime,
+            unusable,
             fingerprint: h.finalize().into(),
         })
     }
@@ -329,23 +361,26 @@ impl JwtAuthenticator {
         }
         let account =
             AccountId::parse(path_account).map_err(|_| DomainError::Unauthenticated("invalid account"))?;
+        // The flag and the settings decide whether this credential can be accepted at all:
+        // an authentication failure with the generic 401, the reason only in the log and the
+        // metrics, so an unauthenticated caller cannot tell a configured account from one
+        // without the flag or one that does not exist (security review item 6).
         if !self.auth.is_feature_enabled(&account, JWT_FLAG).await? {
-            self.metrics.add(Reason::FlagOff.label());
-            tracing::info!(reason = "flag_off", account = path_account, "JWT refused");
-            // The flag decides whether this credential can be accepted at all: an
-            // authentication failure (401), not a feature refused to a known caller (403).
-            return Err(DomainError::NotConfigured(format!(
-                "the feature flag {JWT_FLAG} is not enabled for this account"
-            ))
-            .into());
+            tracing::info!(detail = %format!("the feature flag {JWT_FLAG} is not enabled for this account"), "JWT refused");
+            return Err(Reason::FlagOff.into());
         }
         let cfg = match self.config(&account).await {
             Ok(c) => c,
-            Err(e) => {
-                self.metrics.add(Reason::NotConfigured.label());
-                return Err(e.into());
+            Err(DomainError::NotConfigured(m)) => {
+                tracing::info!(detail = %m, "JWT refused");
+                return Err(Reason::NotConfigured.into());
             }
+            Err(e) => return Err(e.into()),
         };
+        if let Some((reason, detail)) = &cfg.unusable {
+            tracing::warn!(detail = %detail, account = path_account, "JWT refused");
+            return Err((*reason).into());
+        }
         let now = self.clock.now().unix_timestamp();
         let token_hash: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
 
@@ -410,10 +445,9 @@ impl JwtAuthenticator {
         if iat.is_some_and(|i| now + cfg.skew < i) {
             return Err(Reason::IssuedInFuture.into());
         }
-        // An optional cap on how long a token may live: from `iat`, or from now without one.
-        if let Some(max) = cfg.max_lifetime
-            && exp - iat.unwrap_or(now) > max
-        {
+        // A cap on how long a token may live (24 h unless the account sets another): from
+        // `iat`, or from now without one.
+        if exp - iat.unwrap_or(now) > cfg.max_lifetime {
             return Err(Reason::LifetimeTooLong.into());
         }
         if let Some(iss) = &cfg.issuer
@@ -431,10 +465,11 @@ impl JwtAuthenticator {
                 return Err(Reason::AudienceMismatch.into());
             }
         }
-        // The claim match, as the reference system: a top-level string, both sides trimmed,
-        // compared exactly.
+        // The claim match: a top-level string compared exactly, byte for byte. Only the
+        // configured value was trimmed (of ASCII whitespace, when written); the token's claim
+        // never is, so U+00A0 or U+3000 padding does not match (security review item 1).
         let claim = claims.get(&cfg.key_field).and_then(Value::as_str).ok_or(Reason::ClaimMissing)?;
-        if claim.trim() != cfg.value_field.trim() {
+        if claim != cfg.value_field {
             return Err(Reason::ClaimMismatch.into());
         }
         self.remembered.insert(

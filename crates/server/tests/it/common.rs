@@ -10,7 +10,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use scimgate::config::Config;
-use scimgate::server::{build_state, open_store};
+use scimgate::jwt::fetch::loopback_lookup;
+use scimgate::server::{build_state_with_lookup, open_store};
 use scimgate::state::AppState;
 use scimgate_domain::access::Caller;
 use scimgate_domain::account_service::create_account;
@@ -96,7 +97,8 @@ impl TestApp {
     ) -> Self {
         let mut config = Config { database: url, ..Config::default() };
         change(&mut config);
-        let state = build_state(store.clone(), clock, config).expect("state");
+        // Every name resolves to 127.0.0.1: no test download can leave the machine.
+        let state = build_state_with_lookup(store.clone(), clock, config, loopback_lookup()).expect("state");
         let created = create_account(
             state.accounts.as_ref(),
             state.clock.as_ref(),
@@ -122,7 +124,7 @@ impl TestApp {
     /// A second server state on the same database (another node).
     pub async fn second_node(&self, clock: Arc<dyn Clock>) -> AppState {
         let store = open_store(&self.state.config.database).await.expect("open");
-        build_state(store, clock, (*self.state.config).clone()).expect("state")
+        build_state_with_lookup(store, clock, (*self.state.config).clone(), loopback_lookup()).expect("state")
     }
 
     /// Another account in the same database.

@@ -354,9 +354,9 @@ async fn every_rejection() {
     }
     // A JWT that passed is still accepted: the failures poisoned nothing.
     assert_eq!(t.get(&t.token(&rsa)).await.status, StatusCode::OK);
-    // Claim values are trimmed on both sides, as the reference system does.
+    // The token's claim is compared exactly, never trimmed (security review item 1).
     let padded = t.token_with(&rsa, |c| drop(c.insert("email".into(), json!(format!("  {CLAIM} ")))));
-    assert_eq!(t.get(&padded).await.status, StatusCode::OK);
+    assert_refused(&t.get(&padded).await);
     // Expiry within the 60 s leeway is still accepted; the time comes from the server's clock.
     let recent = t.token_with(&rsa, |c| drop(c.insert("exp".into(), json!(now - 30))));
     assert_eq!(t.get(&recent).await.status, StatusCode::OK);
@@ -438,26 +438,21 @@ async fn account_isolation_flag_settings_and_roles() {
     assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("core_user_view")));
     configure(&t.app, &t.jwks.url(), "idp").await;
     assert_eq!(t.get(&token).await.status, StatusCode::OK);
-    // Incomplete settings: 401 naming what is missing.
+    // Security review item 6: incomplete settings and the flag off answer the generic 401,
+    // the same as an account that does not exist; the reason is only in the log and the
+    // metrics (an unauthenticated caller must not tell accounts apart).
     put_settings(&t.app, json!([{"identifier": "scim_jwt_token_value_field", "updateType": "RESTORE"}]))
         .await;
     let r = t.get(&token).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        r.body["detail"].as_str().is_some_and(|d| d.contains("scim_jwt_token_value_field")),
-        "{}",
-        r.text
-    );
+    assert_refused(&r);
+    assert_eq!(r.body, on_nosuch.body);
+    assert_eq!(t.metric("not_configured"), 1);
     configure(&t.app, &t.jwks.url(), "idp").await;
-    // Flag off: 401 naming the flag.
     flags(&t.app, false).await;
     let r = t.get(&token).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        r.body["detail"].as_str().is_some_and(|d| d.contains("PL_SUPPORT_JWT_TOKEN_SCIM_API")),
-        "{}",
-        r.text
-    );
+    assert_refused(&r);
+    assert_eq!(r.body, on_nosuch.body);
+    assert!(t.metric("flag_off") >= 1);
     flags(&t.app, true).await;
     assert_eq!(t.get(&token).await.status, StatusCode::OK);
     // A write through the JWT caller works and acts as the service account.
@@ -731,8 +726,17 @@ async fn ssrf_guard_refuses_loopback_when_the_allow_list_is_off() {
     let res = put_settings(&app, json!([setting("scim_jwt_token_jwks_keys_url", &jwks.url())])).await;
     assert_eq!(res[0]["updateStatus"], false);
     assert!(res[0]["errorMessage"].as_str().is_some_and(|m| m.contains("loopback")), "{res}");
-    // A host name that resolves to loopback is accepted as text, and refused at connect time.
-    configure(&app, &format!("http://localhost:{}/jwks.json", jwks.addr.port()), "idp").await;
+    // `localhost` and `*.localhost` are loopback by definition (RFC 6761): refused when
+    // written too (security review item 15), in every spelling.
+    for name in ["localhost", "localhost.", "LOCALHOST", "%6c%6fcalhost", "idp.localhost"] {
+        let url = format!("http://{name}:{}/jwks.json", jwks.addr.port());
+        let res = put_settings(&app, json!([setting("scim_jwt_token_jwks_keys_url", &url)])).await;
+        assert_eq!(res[0]["updateStatus"], false, "{url}: {res}");
+        assert!(res[0]["errorMessage"].as_str().is_some_and(|m| m.contains("loopback name")), "{res}");
+    }
+    // Any other host name that resolves to loopback (the test app resolves every name to
+    // 127.0.0.1) is accepted as text, and refused at connect time.
+    configure(&app, &format!("http://jwks.idp.test:{}/jwks.json", jwks.addr.port()), "idp").await;
     let mut claims = Map::new();
     claims.insert("email".into(), json!(CLAIM));
     claims.insert("exp".into(), json!(clock.now().unix_timestamp() + 300));
@@ -798,4 +802,156 @@ async fn changing_the_jwt_settings_takes_effect_at_once_on_this_node() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_refused(&t.get(&token).await);
+}
+
+/// Security review item 1: with only the four settings of the seed document, a token of
+/// another issuer and audience living 1,000 years was accepted, and claim values padded with
+/// U+00A0 or U+3000 matched. Now: a default maximum lifetime of 24 h (`exp` − `iat`, or
+/// `exp` − now without `iat`), and the claim compared exactly.
+#[tokio::test]
+async fn review_1_lifetime_cap_and_exact_claim_with_the_four_settings() {
+    let t = setup().await;
+    let k = generate(Algorithm::RS256, "k").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k.jwk));
+    let now = t.now();
+    let evil = t.token_with(&k, |c| {
+        c.insert("iss".into(), json!("https://evil-tenant.example/"));
+        c.insert("aud".into(), json!("some-other-app"));
+        c.insert("exp".into(), json!(now + 1000 * 365 * 24 * 3600));
+    });
+    assert_refused(&t.get(&evil).await);
+    assert_eq!(t.metric("lifetime_too_long"), 1);
+    // 24 h is accepted, a second more is not; without `iat` the lifetime is `exp` − now.
+    let lives = |secs: i64, with_iat: bool| {
+        t.token_with(&k, |c| {
+            c.insert("exp".into(), json!(now + secs));
+            if !with_iat {
+                c.remove("iat");
+            }
+        })
+    };
+    assert_eq!(t.get(&lives(24 * 3600, true)).await.status, StatusCode::OK);
+    assert_refused(&t.get(&lives(24 * 3600 + 1, true)).await);
+    assert_eq!(t.get(&lives(24 * 3600, false)).await.status, StatusCode::OK);
+    assert_refused(&t.get(&lives(25 * 3600, false)).await);
+    // The setting overrides the default, up to 30 days.
+    put_settings(&t.app, json!([setting("scim_jwt_token_max_lifetime_seconds", "172800")])).await;
+    assert_eq!(t.get(&lives(47 * 3600, true)).await.status, StatusCode::OK);
+    put_settings(
+        &t.app,
+        json!([{"identifier": "scim_jwt_token_max_lifetime_seconds", "updateType": "RESTORE"}]),
+    )
+    .await;
+    // Exact claim: non-ASCII whitespace around the token's claim does not match.
+    for padded in
+        [format!("{CLAIM}\u{a0}"), format!("\u{3000}{CLAIM}"), format!(" {CLAIM}"), CLAIM.to_uppercase()]
+    {
+        let token = t.token_with(&k, |c| {
+            c.insert("email".into(), json!(padded));
+        });
+        assert_refused(&t.get(&token).await);
+    }
+    assert_eq!(t.metric("claim_mismatch"), 4);
+    // The configured value is trimmed of ASCII whitespace only, when written.
+    let res =
+        put_settings(&t.app, json!([setting("scim_jwt_token_value_field", &format!("  {CLAIM}\t"))])).await;
+    assert_eq!(res[0]["setting"]["value"], CLAIM, "{res}");
+    assert_eq!(t.get(&t.token(&k)).await.status, StatusCode::OK);
+    let res =
+        put_settings(&t.app, json!([setting("scim_jwt_token_value_field", &format!("{CLAIM}\u{a0}"))])).await;
+    assert_eq!(res[0]["setting"]["value"], format!("{CLAIM}\u{a0}"), "{res}");
+    assert_refused(&t.get(&t.token(&k)).await);
+    let padded = t.token_with(&k, |c| {
+        c.insert("email".into(), json!(format!("{CLAIM}\u{a0}")));
+    });
+    assert_eq!(t.get(&padded).await.status, StatusCode::OK);
+}
+
+/// Security review item 1: a JWKS URL of a key set that signs for many customers (here
+/// Entra ID's `common` keys and GitHub Actions') refuses every token until the issuer (and,
+/// where the issuer is shared too, the audience) is pinned; the 401 stays generic, the
+/// reason is in the metrics and the settings answer warns. The test app resolves every name
+/// to 127.0.0.1, and the refusal comes before any download.
+#[tokio::test]
+async fn review_1_shared_key_sets_refuse_tokens_until_the_issuer_is_pinned() {
+    let t = setup().await;
+    let k = generate(Algorithm::RS256, "k").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k.jwk));
+    let entra = "https://login.microsoftonline.com/common/discovery/v2.0/keys";
+    let res = put_settings(&t.app, json!([setting("scim_jwt_token_jwks_keys_url", entra)])).await;
+    assert_eq!(res[0]["updateStatus"], true, "{res}");
+    let warning = res[0]["warning"].as_str().expect("a warning");
+    assert!(warning.contains("many customers") && warning.contains("scim_jwt_token_issuer"), "{warning}");
+    let r = t.get(&t.token(&k)).await;
+    assert_refused(&r);
+    assert_eq!(t.metric("shared_key_set_unpinned"), 1);
+    assert_eq!(t.jwks.hits(), 0, "refused before any download");
+    // Pinned: the refusal is lifted (the key set itself is unreachable from the test, so
+    // the token now fails on the download, not on the pin).
+    let tenant = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0";
+    let res = put_settings(&t.app, json!([setting("scim_jwt_token_issuer", tenant)])).await;
+    assert!(!res[0]["warning"].as_str().unwrap_or("").contains("many customers"), "{res}");
+    let token = t.token_with(&k, |c| {
+        c.insert("iss".into(), json!(tenant));
+    });
+    assert_refused(&t.get(&token).await);
+    assert_eq!(t.metric("shared_key_set_unpinned"), 1);
+    // GitHub Actions: every repository's tokens share the issuer, so the audience is needed.
+    let res = put_settings(
+        &t.app,
+        json!([setting(
+            "scim_jwt_token_jwks_keys_url",
+            "https://token.actions.githubusercontent.com/.well-known/jwks"
+        )]),
+    )
+    .await;
+    assert!(res[0]["warning"].as_str().is_some_and(|w| w.contains("scim_jwt_token_audience")), "{res}");
+    assert_refused(&t.get(&token).await);
+    assert_eq!(t.metric("shared_key_set_unpinned"), 2);
+}
+
+/// Security review item 1: the Settings API answer warns, per item, while issuer or
+/// audience are unset; `--jwt-require-issuer-audience` makes both mandatory.
+#[tokio::test]
+async fn review_1_unset_issuer_or_audience_warns_and_the_switch_requires_them() {
+    let t = setup().await;
+    let k = generate(Algorithm::ES256, "k").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k.jwk));
+    let res = put_settings(
+        &t.app,
+        json!([setting("scim_jwt_token_key_field", "email"), setting("pipeline_timeout_minutes", "5")]),
+    )
+    .await;
+    assert!(
+        res[0]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("scim_jwt_token_issuer and scim_jwt_token_audience not set")),
+        "{res}"
+    );
+    assert_eq!(res[1]["warning"], Value::Null, "only the JWT settings carry it");
+    assert_eq!(t.get(&t.token(&k)).await.status, StatusCode::OK, "the seed document's flow keeps working");
+    let res = put_settings(
+        &t.app,
+        json!([
+            setting("scim_jwt_token_issuer", "https://idp.example"),
+            setting("scim_jwt_token_audience", "scimgate")
+        ]),
+    )
+    .await;
+    assert_eq!(res[0]["warning"], Value::Null, "{res}");
+    assert_eq!(res[1]["warning"], Value::Null, "{res}");
+
+    let strict = setup_with(|c| c.jwt_require_issuer_audience = true).await;
+    strict.jwks.publish(std::slice::from_ref(&k.jwk));
+    let res =
+        put_settings(&strict.app, json!([setting("scim_jwt_token_issuer", "https://idp.example")])).await;
+    assert!(res[0]["warning"].as_str().is_some_and(|w| w.contains("--jwt-require-issuer-audience")), "{res}");
+    let good = strict.token_with(&k, |c| {
+        c.insert("iss".into(), json!("https://idp.example"));
+        c.insert("aud".into(), json!("scimgate"));
+    });
+    assert_refused(&strict.get(&good).await);
+    assert_eq!(strict.metric("issuer_audience_required"), 1);
+    put_settings(&strict.app, json!([setting("scim_jwt_token_audience", "scimgate")])).await;
+    assert_eq!(strict.get(&good).await.status, StatusCode::OK);
 }

@@ -158,6 +158,7 @@ async fn update(
                 "lastModifiedAt": r.setting.as_ref().and_then(|s| s.effective.last_modified).map(millis),
                 "updateStatus": r.ok,
                 "errorMessage": r.error,
+                "warning": r.warning,
             }))
             .collect::<Vec<_>>()
     )))
