@@ -6,9 +6,12 @@
 //!   last good set keeps serving for up to 24 h after it was fetched.
 //! - Without a set (first use), requests for that URL wait for one fetch in flight; requests
 //!   for other URLs never wait (one lock per URL, none held across accounts).
-//! - An unknown `kid` triggers one refetch through the same single flight; afterwards the URL
-//!   is in a 30 s cooldown and the kid in a 30 s negative cache, so a flood of random kids
-//!   costs at most one fetch per cooldown.
+//! - An unknown `kid` triggers one refetch through the same single flight, paid from a small
+//!   budget per (account, URL): a bucket of 3 refetches, one more every 10 s. A kid still
+//!   missing from a set fetched after it was asked for goes into a 30 s negative cache. So a
+//!   flood of random kids costs at most 3 fetches and then one per 10 s, while a key the
+//!   identity provider just published is accepted on its first request unless a flood has
+//!   emptied the bucket in the last 10 s (security review item 14).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +34,13 @@ pub const MAX_LIFETIME: Duration = Duration::hours(24);
 pub const DEFAULT_LIFETIME: Duration = Duration::minutes(10);
 /// How long the last good set serves while the JWKS cannot be fetched.
 pub const STALE_IF_ERROR: Duration = Duration::hours(24);
-/// Cooldown after an unknown-kid refetch, and the negative cache of that kid.
+/// How long a kid missing from a freshly fetched set stays refused without a refetch; also
+/// the retry delay of a failed background refresh.
 pub const KID_COOLDOWN: Duration = Duration::seconds(30);
+/// Refetches (unknown kid, failed signature) a (account, URL) may make at once.
+pub const REFETCH_BURST: f64 = 3.0;
+/// One more refetch is earned every this long, up to [`REFETCH_BURST`].
+pub const REFETCH_EVERY: Duration = Duration::seconds(10);
 /// After a failed fetch with no set held, further fetches wait this long.
 pub const FAILURE_BACKOFF: Duration = Duration::seconds(2);
 
@@ -42,7 +50,8 @@ struct State {
     fetched_at: Option<OffsetDateTime>,
     expires_at: Option<OffsetDateTime>,
     etag: Option<String>,
-    cooldown_until: Option<OffsetDateTime>,
+    /// Refetches left and when the count was last brought up to date (`None`: full).
+    budget: Option<(f64, OffsetDateTime)>,
     failed_at: Option<OffsetDateTime>,
     negative: HashMap<String, OffsetDateTime>,
     /// Number of fetches finished (success or failure): waiters on the single flight use it
@@ -55,6 +64,27 @@ struct Slot {
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
     refreshing: AtomicBool,
+}
+
+impl State {
+    /// The refetch budget now.
+    fn budget_at(&self, now: OffsetDateTime) -> f64 {
+        match self.budget {
+            None => REFETCH_BURST,
+            Some((left, at)) => {
+                let earned = (now - at).as_seconds_f64().max(0.0) / REFETCH_EVERY.as_seconds_f64();
+                (left + earned).min(REFETCH_BURST)
+            }
+        }
+    }
+    /// Whether a refetch may be made now (without spending it).
+    fn may_refetch(&self, now: OffsetDateTime) -> bool {
+        self.budget_at(now) >= 1.0
+    }
+    /// Spends one refetch.
+    fn spend_refetch(&mut self, now: OffsetDateTime) {
+        self.budget = Some(((self.budget_at(now) - 1.0).max(0.0), now));
+    }
 }
 
 impl Slot {
@@ -167,7 +197,7 @@ impl JwksCache {
             let usable = match (&st.keys, st.fetched_at, st.expires_at) {
                 (Some(k), Some(fetched), Some(expires)) => {
                     let fresh = now < expires;
-                    // A failed background refresh is retried after the kid cooldown, not on
+                    // A failed background refresh is retried after KID_COOLDOWN, not on
                     // every request.
                     let retry_ok = st.failed_at.is_none_or(|f| now >= f + KID_COOLDOWN);
                     let refresh_due = now >= expires - (expires - fetched) / 5 && retry_ok;
@@ -207,33 +237,46 @@ impl JwksCache {
         }
     }
 
-    /// Refetches the key set once through the URL's single flight, unless the URL is in its
-    /// cooldown (then nothing happens and the answer is `false`). Used when a token's
+    /// Refetches the key set once through the URL's single flight, unless the refetch budget
+    /// is spent (then nothing happens and the answer is `false`). Used when a token's
     /// signature fails or no key fits it: the identity provider may have re-keyed under the
-    /// same `kid` or published a new key without one. A flood of such tokens costs at most one
-    /// fetch per cooldown.
+    /// same `kid` or published a new key without one. A flood of such tokens costs at most
+    /// [`REFETCH_BURST`] fetches and then one per [`REFETCH_EVERY`].
     pub async fn refetch(self: &Arc<Self>, account: &AccountId, url: &url::Url) -> bool {
         let slot = self.slot(account, url);
         let seen_attempts = {
-            let now = self.clock.now();
             let st = slot.state();
-            if st.cooldown_until.is_some_and(|c| now < c) {
+            if !st.may_refetch(self.clock.now()) {
                 return false;
             }
             st.attempts
         };
         let _flight = slot.flight.lock().await;
-        if slot.state().attempts == seen_attempts {
-            if let Err(e) = self.fetch_into(&slot).await {
-                tracing::warn!(url = %slot.url, error = %e, "JWKS refetch failed");
-            }
+        self.refetch_once(&slot, seen_attempts).await
+    }
+
+    /// Under the slot's single flight: fetches unless another request fetched while this one
+    /// waited (then its result serves), paying from the budget. `false` when the budget ran
+    /// out meanwhile.
+    async fn refetch_once(&self, slot: &Slot, seen_attempts: u64) -> bool {
+        if slot.state().attempts != seen_attempts {
+            return true;
+        }
+        {
             let now = self.clock.now();
-            slot.state().cooldown_until = Some(now + KID_COOLDOWN);
+            let mut st = slot.state();
+            if !st.may_refetch(now) {
+                return false;
+            }
+            st.spend_refetch(now);
+        }
+        if let Err(e) = self.fetch_into(slot).await {
+            tracing::warn!(url = %slot.url, error = %e, "JWKS refetch failed");
         }
         true
     }
 
-    /// The key for a token, refetching once (single flight, with cooldown and negative
+    /// The key for a token, refetching once (single flight, refetch budget and negative
     /// cache) when the `kid` is unknown, so a rotated key works within one request.
     pub async fn key_for(
         self: &Arc<Self>,
@@ -253,25 +296,17 @@ impl JwksCache {
             let now = self.clock.now();
             let mut st = slot.state();
             st.negative.retain(|_, until| *until > now);
-            if st.negative.contains_key(&kid) {
-                return Err(Reason::UnknownKid);
-            }
-            if st.cooldown_until.is_some_and(|c| now < c) {
-                if st.negative.len() < 10_000 {
-                    st.negative.insert(kid.clone(), now + KID_COOLDOWN);
-                }
+            // Missing from a set fetched after it was first asked for: refused without a
+            // refetch for a while. With the budget spent, a kid is refused but not
+            // remembered, so a key published meanwhile works once the budget refills.
+            if st.negative.contains_key(&kid) || !st.may_refetch(now) {
                 return Err(Reason::UnknownKid);
             }
             st.attempts
         };
         let _flight = slot.flight.lock().await;
-        let refetched = slot.state().attempts != seen_attempts;
-        if !refetched {
-            if let Err(e) = self.fetch_into(&slot).await {
-                tracing::warn!(url = %slot.url, error = %e, "JWKS refetch for an unknown kid failed");
-            }
-            let now = self.clock.now();
-            slot.state().cooldown_until = Some(now + KID_COOLDOWN);
+        if !self.refetch_once(&slot, seen_attempts).await {
+            return Err(Reason::UnknownKid);
         }
         let set = {
             let now = self.clock.now();

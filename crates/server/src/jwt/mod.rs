@@ -421,7 +421,7 @@ impl JwtAuthenticator {
             key
         } else {
             // The identity provider may have re-keyed under the same `kid` (or, without one,
-            // replaced its only key): one refetch per cooldown, then try the current key.
+            // replaced its only key): one refetch from the refetch budget, then try the current key.
             let fresh = if self.keys.refetch(&account, &cfg.url).await {
                 self.keys.key_for(&account, &cfg.url, parsed.alg, kid).await.ok().map(|(_, k)| k)
             } else {
