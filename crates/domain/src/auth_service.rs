@@ -43,7 +43,7 @@ impl<T> Clone for Entry<T> {
 pub struct AuthService {
     store: Arc<dyn AccessStore>,
     clock: Arc<dyn Clock>,
-    tokens: Cache<String, Entry<StoredToken>>,
+    tokens: Cache<(AccountId, String), Entry<StoredToken>>,
     grants: Cache<(AccountId, Principal), Entry<Grants>>,
     flags: Cache<AccountId, Entry<Vec<String>>>,
     epochs: Mutex<HashMap<AccountId, u64>>,
@@ -70,7 +70,7 @@ impl AuthService {
         }
     }
 
-    fn epoch(&self, account: &AccountId) -> u64 {
+    pub(crate) fn epoch(&self, account: &AccountId) -> u64 {
         self.epochs.lock().unwrap_or_else(PoisonError::into_inner).get(account).copied().unwrap_or(0)
     }
 
@@ -91,15 +91,23 @@ impl AuthService {
         let account =
             AccountId::parse(path_account).map_err(|_| DomainError::Unauthenticated("invalid account"))?;
         let epoch = self.epoch(&account);
-        let stored = match self.tokens.get(&presented.token_id).filter(|e| e.epoch == epoch) {
+        // Keyed by (account, token id) and filled only with the path account's own tokens,
+        // so a lookup through another account's path (whose epoch may happen to match)
+        // never primes an entry that this account's invalidation would miss (security review
+        // item 8).
+        let key = (account.clone(), presented.token_id.clone());
+        let stored = match self.tokens.get(&key).filter(|e| e.epoch == epoch) {
             Some(e) => e.value,
             None => {
                 let t = self
                     .store_token(&presented.token_id)
                     .await?
                     .ok_or(DomainError::Unauthenticated("unknown token id"))?;
+                if t.account != account {
+                    return Err(DomainError::Unauthenticated("token is for another account"));
+                }
                 let t = Arc::new(t);
-                self.tokens.insert(presented.token_id.clone(), Entry { epoch, value: t.clone() });
+                self.tokens.insert(key, Entry { epoch, value: t.clone() });
                 t
             }
         };

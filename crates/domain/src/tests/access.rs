@@ -8,8 +8,10 @@ use time::Duration;
 use super::World;
 use crate::access::{Caller, Grants, Permission as P, PermissionSet, Principal, Scope};
 use crate::access_service::{RoleInput, ServiceAccountInput, TokenInput, is_valid_email, set_feature_flag};
+use crate::account_service::create_account;
 use crate::entities::{ApiKey, ApiKeyRef, PageRequest, PrincipalType, ResourceGroup, RoleAssignment, Tags};
 use crate::error::DomainError;
+use crate::ids::AccountId;
 use crate::token::TokenKind;
 
 fn page(index: u64, size: u64) -> PageRequest {
@@ -436,4 +438,62 @@ async fn organizations_and_projects_validate_and_cascade() {
     assert!(matches!(w.access.create_project(&admin, orphan).await, Err(DomainError::NotFound(_))));
     w.access.delete_org(&admin, "eng").await.expect("delete org");
     assert!(matches!(w.access.get_project(&admin, "eng", "web").await, Err(DomainError::NotFound(_))));
+}
+
+/// Security review item 8: the token cache was keyed by token id and tagged with the epoch
+/// of the account in the path, so presenting acme's token id through another account's path
+/// whose epoch matched acme's later epoch primed an entry that kept a deleted token working
+/// until the cache's TTL. Now the cache is keyed by (account, token id) and filled only with
+/// the path account's own tokens.
+#[tokio::test]
+async fn review_8_a_token_primed_through_another_account_stops_when_deleted() {
+    let w = World::new().await;
+    let admin = w.admin().await;
+    let globex = AccountId::parse("globex").expect("id");
+    create_account(
+        w.store.as_ref(),
+        w.clock.as_ref(),
+        &Caller::system(globex.clone()),
+        "a@globex.test",
+        None,
+        &[],
+    )
+    .await
+    .expect("globex");
+    w.access.create_service_account(&admin, sa_input("Bot")).await.expect("sa");
+    w.access.create_api_key(&admin, key("Bot", "k", None)).await.expect("key");
+    let token = |id: &str| {
+        let w = &w;
+        let admin = &admin;
+        let id = id.to_string();
+        async move {
+            let input = TokenInput { identifier: id, ..Default::default() };
+            w.access.create_token(admin, &key_ref("Bot", "k"), input).await.expect("token").1
+        }
+    };
+    // How far one deletion moves acme's epoch, measured on a first token.
+    let first = token("first").await;
+    let before = w.auth.epoch(&w.account);
+    w.access.delete_token(&admin, &key_ref("Bot", "k"), "first").await.expect("delete");
+    let step = w.auth.epoch(&w.account) - before;
+    drop(first);
+    // The victim token works; globex's epoch is moved to what acme's will be after deletion.
+    let victim = token("victim").await;
+    w.auth.authenticate_token(&victim, "acme").await.expect("works");
+    let after_delete = w.auth.epoch(&w.account) + step;
+    while w.auth.epoch(&globex) < after_delete {
+        w.auth.invalidate(&globex);
+    }
+    assert_eq!(w.auth.epoch(&globex), after_delete);
+    // The same token id presented through globex's path: refused, and primes nothing.
+    let via_globex = victim.replacen("sat.acme.", "sat.globex.", 1);
+    assert_ne!(via_globex, victim);
+    assert!(matches!(
+        w.auth.authenticate_token(&via_globex, "globex").await,
+        Err(DomainError::Unauthenticated(_))
+    ));
+    w.access.delete_token(&admin, &key_ref("Bot", "k"), "victim").await.expect("delete");
+    assert_eq!(w.auth.epoch(&w.account), after_delete);
+    let r = w.auth.authenticate_token(&victim, "acme").await;
+    assert!(matches!(r, Err(DomainError::Unauthenticated(_))), "a deleted token kept working: {r:?}");
 }
