@@ -71,6 +71,18 @@ impl UpdateType {
     }
 }
 
+/// Where a setting's value lives when it is read at `scope`: the deepest scope of the chain
+/// down to `scope` at which it may be set (an account-only setting read at an org lives at
+/// the account). Reading it needs the view permission there (docs/settings.md "Who may read
+/// what").
+fn home_scope(def: &SettingDef, scope: &Scope) -> Scope {
+    crate::settings::chain(scope)
+        .into_iter()
+        .rev()
+        .find(|s| def.allows_level(ScopeLevel::of(s)))
+        .unwrap_or_else(Scope::account)
+}
+
 /// The most items one PUT may carry.
 pub const MAX_BATCH: usize = 100;
 
@@ -283,6 +295,9 @@ impl SettingsService {
                 d.allows_level(level)
                     || (include_parent_scopes && d.allowed_scopes.iter().any(|l| *l < level))
             })
+            // A setting that can only be set above the asked scope lives there: it is listed
+            // only to a caller who may view it there (security review item 9).
+            .filter(|d| caller.authorize_at(&home_scope(d, scope), UseCase::ListSettings).is_ok())
             .map(|def| SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
             .collect())
     }
@@ -298,6 +313,7 @@ impl SettingsService {
         self.check_scope(account, scope).await?;
         let def = find(identifier)
             .ok_or_else(|| DomainError::NotFound(format!("setting '{identifier}' does not exist")))?;
+        caller.authorize_at(&home_scope(def, scope), UseCase::GetSetting)?;
         let rows = self.rows(account).await?;
         Ok(SettingView { def, scope: scope.clone(), effective: resolve(def, &rows, scope) })
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::World;
-use crate::access::{Caller, Permission as P, Scope};
+use crate::access::{Caller, Grants, Permission as P, Permission, PermissionSet, Principal, Scope};
 use crate::access_service::ServiceAccountInput;
 use crate::entities::{PageRequest, Tags};
 use crate::error::DomainError;
@@ -255,4 +255,48 @@ async fn another_node_sees_a_change_when_its_snapshot_expires() {
     assert_eq!(read(&other).await.as_deref(), Some("60"), "the other node within the TTL");
     w.clock.advance(time::Duration::seconds(2));
     assert_eq!(read(&other).await.as_deref(), Some("30"), "and after it");
+}
+
+/// Security review item 9: `_account_viewer` held only at org `o1` was refused the SCIM
+/// settings at account scope but read the JWKS URL, claim, value and service account by
+/// adding `orgIdentifier=o1`. Account-only settings now need the view permission at the
+/// account, where their value lives; settings that can be set at the org stay readable there.
+#[tokio::test]
+async fn review_9_an_org_viewer_cannot_read_account_only_settings_through_its_org() {
+    let w = World::new().await;
+    let admin = w.admin().await;
+    w.access.create_org(&admin, "o1", "O1", "", crate::entities::Tags::new()).await.expect("org");
+    let o1 = Scope { org: "o1".into(), project: String::new() };
+    let item = |id: &str, v: &str| SettingUpdate {
+        identifier: id.into(),
+        value: Some(v.into()),
+        allow_overrides: None,
+        update_type: UpdateType::Update,
+    };
+    w.settings
+        .update(
+            &admin,
+            &Scope::account(),
+            vec![item(KEY_FIELD, "email"), item("default_ticketing_tool", "Jira")],
+        )
+        .await
+        .expect("put");
+    let mut grants = Grants::default();
+    grants.add(o1.clone(), [Permission::SettingView].into_iter().collect::<PermissionSet>());
+    let viewer =
+        Caller::new(w.account.clone(), Principal::ServiceAccount("v".into()), None, Arc::new(grants));
+    let r = w.settings.get(&viewer, &Scope::account(), KEY_FIELD).await;
+    assert!(matches!(r, Err(DomainError::Forbidden(Permission::SettingView))), "{r:?}");
+    let r = w.settings.get(&viewer, &o1, KEY_FIELD).await;
+    assert!(matches!(r, Err(DomainError::Forbidden(Permission::SettingView))), "through the org: {r:?}");
+    let listed = w.settings.list(&viewer, &o1, Some("SCIM"), None, true).await.expect("list");
+    assert!(listed.is_empty(), "{:?}", listed.iter().map(|v| v.def.identifier).collect::<Vec<_>>());
+    // A setting that can be set at the org is the org's effective value: readable there.
+    let v = w.settings.get(&viewer, &o1, "default_ticketing_tool").await.expect("org setting");
+    assert_eq!(v.effective.value.as_deref(), Some("Jira"));
+    let all = w.settings.list(&viewer, &o1, None, None, true).await.expect("list");
+    assert!(all.iter().any(|v| v.def.identifier == "default_ticketing_tool"));
+    assert!(all.iter().all(|v| v.def.allows_level(crate::settings::ScopeLevel::Org)));
+    // The account admin still reads everything at the org.
+    assert_eq!(w.settings.list(&admin, &o1, Some("SCIM"), None, true).await.expect("list").len(), 8);
 }
