@@ -206,7 +206,9 @@ fn valid_name(s: &str) -> bool {
 /// Splits `[urn:...:]name[.sub]`. The URN is everything up to the last ':' (attribute names
 /// cannot contain ':'; URNs contain dots such as `2.0`).
 fn split_attr_path(token: &str) -> Result<AttrPath, String> {
-    let (uri, rest) = if token.len() > 4 && token[..4].eq_ignore_ascii_case("urn:") {
+    // Bytes, not `token[..4]`: an attribute list is user text, and byte 4 can fall inside a
+    // character (security review item 7).
+    let (uri, rest) = if token.len() > 4 && token.as_bytes()[..4].eq_ignore_ascii_case(b"urn:") {
         match token.rfind(':') {
             Some(i) if i > 4 && i + 1 < token.len() => (Some(token[..i].to_string()), &token[i + 1..]),
             _ => return Err(format!("'{token}' is not a valid URN-qualified attribute")),
@@ -249,10 +251,17 @@ impl<'a> Parser<'a> {
         Ok(Self { s, b: s.as_bytes(), pos: 0, depth: 0 })
     }
 
+    /// The input from `pos` on, starting at the character `pos` falls in (the parser steps
+    /// over bytes; it must never slice inside a character, security review item 7).
+    fn rest(&self) -> &'a str {
+        let start = (0..=self.pos.min(self.s.len())).rev().find(|i| self.s.is_char_boundary(*i)).unwrap_or(0);
+        self.s.get(start..).unwrap_or_default()
+    }
+
     fn err(&self, what: &str) -> ParseError {
         let found = match self.peek() {
             None => "end of input".to_string(),
-            Some(_) => format!("'{}'", self.s[self.pos..].chars().take(12).collect::<String>()),
+            Some(_) => format!("'{}'", self.rest().chars().take(12).collect::<String>()),
         };
         ParseError {
             message: format!("expected {what} at offset {}, found {found}", self.pos),
@@ -296,10 +305,11 @@ impl<'a> Parser<'a> {
     }
 
     /// A keyword at the current position (case-insensitive, followed by a non-name byte).
+    /// Compares bytes: `pos + kw.len()` can fall inside a multi-byte character.
     fn keyword(&self, kw: &str) -> bool {
         let end = self.pos + kw.len();
         end <= self.b.len()
-            && self.s[self.pos..end].eq_ignore_ascii_case(kw)
+            && self.b[self.pos..end].eq_ignore_ascii_case(kw.as_bytes())
             && !self.b.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
     }
 
@@ -379,7 +389,9 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        &self.s[start..self.pos]
+        // Only ASCII bytes were stepped over, so this is a whole-character slice; `get` keeps
+        // a start inside a character an empty token (an error) rather than a panic.
+        self.s.get(start..self.pos).unwrap_or_default()
     }
 
     fn attr_path(&mut self) -> Result<AttrPath, ParseError> {
@@ -478,7 +490,8 @@ impl<'a> Parser<'a> {
                 if self.pos > self.b.len() {
                     return Err(ParseError { message: "unterminated string".into(), offset: start });
                 }
-                serde_json::from_str::<String>(&self.s[start..self.pos])
+                // Bytes: a backslash can step into a multi-byte character.
+                serde_json::from_slice::<String>(&self.b[start..self.pos])
                     .map(CompValue::String)
                     .map_err(|e| ParseError { message: format!("invalid string: {e}"), offset: start })
             }
@@ -489,7 +502,7 @@ impl<'a> Parser<'a> {
                 {
                     self.pos += 1;
                 }
-                serde_json::from_str::<serde_json::Number>(&self.s[start..self.pos])
+                serde_json::from_slice::<serde_json::Number>(&self.b[start..self.pos])
                     .map(CompValue::Number)
                     .map_err(|_| ParseError { message: "invalid number".into(), offset: start })
             }
@@ -819,6 +832,76 @@ mod tests {
         assert!(parse_filter(&"not (".repeat(1000)).is_err());
         let long = format!("a eq \"{}\"", "x".repeat(MAX_FILTER_LEN));
         assert!(parse_filter(&long).expect_err("long").message.contains("4096"));
+    }
+
+    /// Security review item 7: multi-byte characters anywhere in a filter, a PATCH path or an
+    /// attribute list are a syntax error (or parse, inside strings), never a panic.
+    #[test]
+    fn non_ascii_input_is_an_error_not_a_panic() {
+        fn no_panic(input: &str) {
+            let outcome = std::panic::catch_unwind(|| {
+                let _ = parse_filter(input);
+                let _ = parse_patch_path(input);
+                let _ = parse_attribute_list(input);
+            });
+            assert!(outcome.is_ok(), "panicked on {input:?}");
+        }
+        // The review's three inputs (500 and a panic at the keyword comparison).
+        for bad in ["éé", r#"userName eq "x" €"#, r#"emails[type eq "a" €]"#] {
+            no_panic(bad);
+            assert!(parse_filter(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_patch_path(r#"emails[type eq "a" €]"#).is_err());
+        // Each keyword comparison reading into a character: `o` + 'é' (2 bytes) is as long as
+        // `or`, `an` + '€' (3 bytes) as `and`...
+        for bad in
+            ["a pr oé", "a pr an€", "a pr a𝄞", "not€", "noté", "a eé", "a eq tr€", "a eq nu𝄞", "a eq f€"]
+        {
+            no_panic(bad);
+            assert!(parse_filter(bad).is_err(), "{bad:?}");
+        }
+        // A multi-byte character after a backslash inside a string.
+        for bad in [r#"a eq "\é""#, r#"a eq "\€"#, r#"a eq "\𝄞"#, "a eq \"\\"] {
+            no_panic(bad);
+            assert!(parse_filter(bad).is_err(), "{bad:?}");
+        }
+        // Attribute lists are split by hand: a character across byte 4 (the `urn:` test).
+        for bad in ["abcé", "abc€", "ab𝄞", "urn€:x", "é", "userName,é"] {
+            no_panic(bad);
+            assert!(parse_attribute_list(bad).is_err(), "{bad:?}");
+        }
+        // Every valid example with each character inserted at every character boundary.
+        let valid: Vec<&str> = RFC_EXAMPLES
+            .iter()
+            .copied()
+            .chain([
+                r#"emails[type eq "work"].value"#,
+                r#"members[value eq "2819c223" or value eq "x"]"#,
+                "a eq true and b eq false or c eq null and not (d pr)",
+                "a gt -1.5e3",
+                "userName, name.givenName,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            ])
+            .collect();
+        let mut inputs = 0;
+        for v in valid {
+            for c in ['é', '€', '𝄞'] {
+                for at in (0..=v.len()).filter(|i| v.is_char_boundary(*i)) {
+                    let mut s = v.to_string();
+                    s.insert(at, c);
+                    no_panic(&s);
+                    // Twice, so a character can follow another's first byte position too.
+                    s.insert(at, c);
+                    no_panic(&s);
+                    inputs += 2;
+                }
+            }
+        }
+        assert!(inputs > 3000, "{inputs}");
+        // A string value keeps its characters.
+        assert_eq!(
+            parse_filter("a eq \"é€𝄞\""),
+            Ok(Filter::Compare { path: ap("a"), op: CompareOp::Eq, value: s("é€𝄞") })
+        );
     }
 
     #[test]

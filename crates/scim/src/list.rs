@@ -271,11 +271,14 @@ pub fn decode_cursor(c: &str) -> Result<Option<CursorPosition>, ScimError> {
     };
     let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (tag, n) = text.split_at(1.min(text.len()));
-    match tag {
-        "s" => n.parse().map(|v| Some(CursorPosition::AfterSeq(v))).map_err(|_| bad()),
-        "o" => n.parse().map(|v| Some(CursorPosition::Offset(v))).map_err(|_| bad()),
-        _ => Err(bad()),
+    // `strip_prefix`, not `split_at(1)`: the decoded text may start with a multi-byte
+    // character (security review item 7).
+    if let Some(n) = text.strip_prefix('s') {
+        n.parse().map(|v| Some(CursorPosition::AfterSeq(v))).map_err(|_| bad())
+    } else if let Some(n) = text.strip_prefix('o') {
+        n.parse().map(|v| Some(CursorPosition::Offset(v))).map_err(|_| bad())
+    } else {
+        Err(bad())
     }
 }
 
@@ -363,6 +366,19 @@ mod tests {
         assert_eq!(decode_cursor("  ").expect("empty"), None);
         let p = ListParams { cursor: Some(String::new()), count: Some(2), ..Default::default() };
         assert_eq!(p.parse().expect("first page").page, Page::Cursor { after: None, count: 2 });
+    }
+
+    /// Security review item 7 (same class, found in the audit): a cursor that decodes to text
+    /// starting with a multi-byte character is 400 `invalidCursor`, not a panic.
+    #[test]
+    fn a_cursor_starting_with_a_multi_byte_character_is_invalid() {
+        for text in ["é1", "€", "𝄞42", "sé", "o€"] {
+            let c = URL_SAFE_NO_PAD.encode(text);
+            let e = std::panic::catch_unwind(|| decode_cursor(&c))
+                .unwrap_or_else(|_| panic!("panicked on {text:?}"))
+                .expect_err("not ours");
+            assert_eq!(e.scim_type, Some(ScimType::InvalidCursor), "{text:?}");
+        }
     }
 
     #[test]
