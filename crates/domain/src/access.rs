@@ -287,6 +287,23 @@ impl Caller {
             ))),
         }
     }
+    /// The escalation rule (the one Kubernetes RBAC uses; security review item 5): a caller
+    /// may create, edit or assign a role only if it holds, at `scope`, every permission the
+    /// role grants. 403 naming the first permission it lacks.
+    pub(crate) fn may_grant(
+        &self,
+        scope: &Scope,
+        permissions: impl IntoIterator<Item = Permission>,
+    ) -> Result<(), DomainError> {
+        let held = self.grants.at(scope);
+        match permissions.into_iter().find(|p| !held.contains(*p)) {
+            None => Ok(()),
+            Some(p) => Err(DomainError::ForbiddenMessage(format!(
+                "missing permission {p}: a role that grants {p} can only be created, edited or assigned by \
+                 a caller who holds {p} at that scope"
+            ))),
+        }
+    }
     /// Checks an API key or token use case: a service account's keys need the use case's
     /// permission; a user's personal keys only the user itself.
     pub(crate) fn authorize_keys(

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::access::{
     ACCOUNT_ADMIN_ROLE, ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, Caller, Permission, RESOURCE_TYPES,
-    builtin_role, identifier_from_name, validate_identifier,
+    Scope, builtin_role, identifier_from_name, validate_identifier,
 };
 use crate::clock::Clock;
 use crate::entities::{
@@ -461,6 +461,7 @@ impl AccessService {
         let account = caller.authorize(UseCase::CreateRole)?;
         let mut role = input.into_role()?;
         self.check_role(&mut role)?;
+        caller.may_grant(&Scope::account(), role.permissions.iter().copied())?;
         let now = self.clock.now();
         role.created = now;
         role.modified = now;
@@ -495,6 +496,7 @@ impl AccessService {
         }
         let cur = self.store.get_role(account, &role.identifier).await?;
         self.check_role(&mut role)?;
+        caller.may_grant(&Scope::account(), role.permissions.iter().copied())?;
         role.created = cur.created;
         role.modified = self.clock.now();
         self.store.update_role(account, &role).await?;
@@ -628,6 +630,25 @@ impl AccessService {
 
     // ---- role assignments ----------------------------------------------------------
 
+    /// What a role grants: a built-in role's set, or a custom role's list (400 when the role
+    /// does not exist).
+    async fn role_permissions(
+        &self,
+        account: &AccountId,
+        role: &str,
+    ) -> Result<Vec<Permission>, DomainError> {
+        if let Some(set) = builtin_role(role) {
+            return Ok(set.iter().collect());
+        }
+        match self.store.get_role(account, role).await {
+            Ok(r) => Ok(r.permissions),
+            Err(DomainError::NotFound(_)) => {
+                Err(DomainError::invalid(format!("role '{role}' does not exist")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates a role assignment after checking that its role, resource group, scope and
     /// principal exist. The identifier is generated when empty.
     pub async fn create_role_assignment(
@@ -641,14 +662,8 @@ impl AccessService {
         } else {
             validate_identifier(&role_assignment.identifier, "role assignment")?;
         }
-        if builtin_role(&role_assignment.role_identifier).is_none() {
-            self.store.get_role(account, &role_assignment.role_identifier).await.map_err(|e| match e {
-                DomainError::NotFound(_) => {
-                    DomainError::invalid(format!("role '{}' does not exist", role_assignment.role_identifier))
-                }
-                e => e,
-            })?;
-        }
+        let granted = self.role_permissions(account, &role_assignment.role_identifier).await?;
+        caller.may_grant(&role_assignment.scope, granted)?;
         if role_assignment.resource_group_identifier != ALL_ACCOUNT_RESOURCES {
             self.store
                 .get_resource_group(account, &role_assignment.resource_group_identifier)
@@ -736,6 +751,11 @@ impl AccessService {
             return Err(DomainError::invalid(
                 "only 'disabled' can change on a role assignment; delete it and create another instead",
             ));
+        }
+        // Enabling an assignment grants its role again: the same escalation rule as creating it.
+        if role_assignment.disabled && !wanted.disabled {
+            let granted = self.role_permissions(account, &role_assignment.role_identifier).await?;
+            caller.may_grant(&role_assignment.scope, granted)?;
         }
         role_assignment.disabled = wanted.disabled;
         role_assignment.modified = self.clock.now();

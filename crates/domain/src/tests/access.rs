@@ -191,15 +191,10 @@ async fn an_assignment_at_an_org_needs_the_permission_there_or_above() {
     grants.add(eng.clone(), [P::RoleassignmentEdit].into_iter().collect::<PermissionSet>());
     let org_admin =
         Caller::new(w.account.clone(), Principal::User("u".into()), None, std::sync::Arc::new(grants));
+    w.access.create_role(&admin, role("nothing", &[])).await.expect("role");
     let at = |org: &str, id: &str| RoleAssignment {
         scope: Scope { org: org.into(), project: String::new() },
-        ..assignment(
-            id,
-            "_account_viewer",
-            "_all_account_level_resources",
-            PrincipalType::User,
-            &w.admin_user_id,
-        )
+        ..assignment(id, "nothing", "_all_account_level_resources", PrincipalType::User, &w.admin_user_id)
     };
     w.access.create_role_assignment(&org_admin, at("eng", "in_eng")).await.expect("own org");
     let r = w.access.create_role_assignment(&org_admin, at("ops", "in_ops")).await;
@@ -496,4 +491,102 @@ async fn review_8_a_token_primed_through_another_account_stops_when_deleted() {
     assert_eq!(w.auth.epoch(&w.account), after_delete);
     let r = w.auth.authenticate_token(&victim, "acme").await;
     assert!(matches!(r, Err(DomainError::Unauthenticated(_))), "a deleted token kept working: {r:?}");
+}
+
+/// Security review item 5: a principal holding only `core_role_edit` added
+/// `core_roleassignment_edit`, `core_serviceaccount_manageapikey` and `core_setting_edit` to
+/// its own role; one holding only `core_roleassignment_edit` assigned `_account_admin` to
+/// itself. A role can now be created, edited or assigned only by a caller holding every
+/// permission it grants at that scope (Kubernetes RBAC's escalation rule).
+#[tokio::test]
+async fn review_5_no_permission_short_of_admin_makes_its_holder_admin() {
+    let w = World::new().await;
+    let admin = w.admin().await;
+    w.access.create_service_account(&admin, sa_input("Bot")).await.expect("sa");
+    w.access.create_role(&admin, role("editor", &["core_role_edit"])).await.expect("role");
+    w.access.create_role(&admin, role("assigner", &["core_roleassignment_edit"])).await.expect("role");
+    let caller_with = |perms: &[P]| {
+        let mut grants = Grants::default();
+        grants.add(Scope::account(), perms.iter().copied().collect::<PermissionSet>());
+        Caller::new(
+            w.account.clone(),
+            Principal::ServiceAccount("Bot".into()),
+            None,
+            std::sync::Arc::new(grants),
+        )
+    };
+    fn forbidden<T>(r: &Result<T, DomainError>, p: &str) -> bool {
+        matches!(r, Err(DomainError::ForbiddenMessage(m)) if m.starts_with(&format!("missing permission {p}")))
+    }
+    // core_role_edit alone: cannot widen its own role, nor create a wider one.
+    let editor = caller_with(&[P::RoleEdit]);
+    let widened = role(
+        "editor",
+        &[
+            "core_role_edit",
+            "core_roleassignment_edit",
+            "core_serviceaccount_manageapikey",
+            "core_setting_edit",
+        ],
+    );
+    let r = w.access.update_role(&editor, widened.clone()).await;
+    assert!(
+        ["core_roleassignment_edit", "core_serviceaccount_manageapikey", "core_setting_edit"]
+            .iter()
+            .any(|p| forbidden(&r, p)),
+        "{r:?}"
+    );
+    let r = w.access.create_role(&editor, role("wider", &["core_setting_edit"])).await;
+    assert!(forbidden(&r, "core_setting_edit"), "{r:?}");
+    assert_eq!(
+        w.access.get_role(&admin, "editor").await.expect("role").permissions,
+        vec![P::RoleEdit],
+        "unchanged"
+    );
+    // What it holds it may grant.
+    w.access
+        .create_role(&editor, role("same", &["core_role_edit"]))
+        .await
+        .expect("within its own permissions");
+    // core_roleassignment_edit alone: cannot assign _account_admin (or a custom role that
+    // grants more) to itself.
+    let assigner = caller_with(&[P::RoleassignmentEdit]);
+    let to_self = |role: &str, id: &str| {
+        assignment(id, role, "_all_account_level_resources", PrincipalType::ServiceAccount, "Bot")
+    };
+    let r = w.access.create_role_assignment(&assigner, to_self("_account_admin", "a1")).await;
+    assert!(
+        matches!(r, Err(DomainError::ForbiddenMessage(ref m)) if m.starts_with("missing permission core_")),
+        "{r:?}"
+    );
+    let r = w.access.create_role_assignment(&assigner, to_self("editor", "a2")).await;
+    assert!(forbidden(&r, "core_role_edit"), "{r:?}");
+    w.access.create_role_assignment(&assigner, to_self("assigner", "a3")).await.expect("what it holds");
+    // Nor re-enable a disabled assignment of a wider role.
+    let mut disabled = to_self("_account_admin", "a4");
+    disabled.disabled = true;
+    w.access.create_role_assignment(&admin, disabled.clone()).await.expect("admin may");
+    disabled.disabled = false;
+    let r = w.access.update_role_assignment(&assigner, disabled).await;
+    assert!(matches!(r, Err(DomainError::ForbiddenMessage(_))), "{r:?}");
+    // An org-scoped grant does not let it assign at the account.
+    w.access.create_org(&admin, "eng", "Eng", "", Tags::new()).await.expect("org");
+    let mut grants = Grants::default();
+    grants.add(
+        Scope { org: "eng".into(), project: String::new() },
+        [P::RoleassignmentEdit, P::RoleEdit].into_iter().collect::<PermissionSet>(),
+    );
+    let org_admin = Caller::new(
+        w.account.clone(),
+        Principal::ServiceAccount("Bot".into()),
+        None,
+        std::sync::Arc::new(grants),
+    );
+    let r = w.access.create_role_assignment(&org_admin, to_self("editor", "a5")).await;
+    assert!(matches!(r, Err(DomainError::Forbidden(P::RoleassignmentEdit))), "{r:?}");
+    let in_eng = RoleAssignment {
+        scope: Scope { org: "eng".into(), project: String::new() },
+        ..to_self("editor", "a6")
+    };
+    w.access.create_role_assignment(&org_admin, in_eng).await.expect("what it holds, where it holds it");
 }

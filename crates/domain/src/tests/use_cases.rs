@@ -35,7 +35,9 @@ fn role_assignment(id: &str) -> RoleAssignment {
     RoleAssignment {
         identifier: id.into(),
         scope: Scope::account(),
-        role_identifier: "_account_viewer".into(),
+        // A role that grants nothing: assigning it passes the escalation rule with only
+        // core_roleassignment_edit (that rule has its own tests in tests::access).
+        role_identifier: "grants_nothing".into(),
         resource_group_identifier: "_all_account_level_resources".into(),
         principal_type: PrincipalType::ServiceAccount,
         principal_identifier: "robot".into(),
@@ -196,6 +198,9 @@ async fn every_use_case_checks_what_the_table_says() {
     let admin = w.admin().await;
     // Something to act on: an organization, a service account with a key and a token.
     w.access.create_org(&admin, "org1", "Org", "", Tags::new()).await.expect("org");
+    let nothing =
+        RoleInput { identifier: "grants_nothing".into(), name: "Nothing".into(), ..RoleInput::default() };
+    w.access.create_role(&admin, nothing).await.expect("role");
     let robot = ServiceAccountInput {
         identifier: Some("robot".into()),
         name: "Robot".into(),
