@@ -23,7 +23,7 @@ pub async fn bulk(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimApiError> {
     let request = BulkRequest::parse(&body, BULK_MAX_OPERATIONS)?;
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let mut run = BulkRun::new(request);
     while let Some(op) = run.next_operation() {
         let outcome = execute(&st, &caller, &base, &op, &run).await;

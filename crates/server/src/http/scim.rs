@@ -15,6 +15,7 @@ use scimgate_scim::schema::{ALL_SCHEMAS, ResourceKind};
 use scimgate_scim::stored::{self, etag, related_attribute, to_representation};
 use scimgate_scim::{LIST_RESPONSE_URN, ScimError, patch};
 
+use crate::config::Config;
 use crate::http::auth::ScimCaller;
 use crate::http::body::ScimBody;
 use crate::http::error::{SCIM_JSON, ScimApiError};
@@ -64,15 +65,36 @@ pub fn route_list() -> Vec<(axum::http::Method, &'static str)> {
     endpoints().into_iter().map(|e| (e.method, e.path)).collect()
 }
 
-/// The SCIM base URL of the account, for `meta.location` and `$ref`.
-pub fn base_url(headers: &HeaderMap, account: &str) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
+/// The SCIM base URL of the account, for `Location`, `meta.location` and `$ref` (security
+/// review item 12): `--public-url` when set; otherwise the request's `Host` (checked to be a
+/// plain host and port) over http, and `X-Forwarded-Proto`/`X-Forwarded-Host` only with
+/// `--trust-forwarded-for`.
+pub fn base_url(config: &Config, headers: &HeaderMap, account: &str) -> String {
+    let path = format!("/gateway/ng/api/scim/account/{account}");
+    if let Some(public) = &config.public_url {
+        return format!("{}{path}", public.as_str().trim_end_matches('/'));
+    }
+    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok()).map(str::trim);
+    // Only a well-formed authority (host and port, no user info, no path) is reflected.
+    let authority = |v: &str| {
+        v.parse::<axum::http::uri::Authority>()
+            .ok()
+            .filter(|a| !a.as_str().contains('@'))
+            .map(|a| a.to_string())
+    };
+    let forwarded = config.trust_forwarded_for;
+    let proto = header("x-forwarded-proto")
+        .filter(|_| forwarded)
+        .and_then(|p| p.split(',').next())
+        .map(str::trim)
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
-    format!("{proto}://{host}/gateway/ng/api/scim/account/{account}")
+    let host = header("x-forwarded-host")
+        .filter(|_| forwarded)
+        .and_then(|h| authority(h.split(',').next().unwrap_or_default().trim()))
+        .or_else(|| header(header::HOST.as_str()).and_then(authority))
+        .unwrap_or_else(|| config.listen.to_string());
+    format!("{proto}://{host}{path}")
 }
 
 /// A JSON response with the SCIM media type.
@@ -137,7 +159,7 @@ async fn create(
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
     let created = st.scim.create(&caller, kind, &body).await?;
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     Ok(resource_response(StatusCode::CREATED, kind, &created, &base, &p))
 }
 
@@ -156,7 +178,13 @@ async fn get_one(
     {
         return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), r.version));
     }
-    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
+    Ok(resource_response(
+        StatusCode::OK,
+        kind,
+        &r,
+        &base_url(&st.config, &headers, caller.account().as_str()),
+        &p,
+    ))
 }
 
 async fn replace(
@@ -171,7 +199,13 @@ async fn replace(
     let p = projection(kind, &params)?;
     let expected = if_match(&headers)?;
     let r = st.scim.replace(&caller, kind, &id, &body, expected).await?;
-    Ok(resource_response(StatusCode::OK, kind, &r, &base_url(&headers, caller.account().as_str()), &p))
+    Ok(resource_response(
+        StatusCode::OK,
+        kind,
+        &r,
+        &base_url(&st.config, &headers, caller.account().as_str()),
+        &p,
+    ))
 }
 
 async fn patch_one(
@@ -198,7 +232,7 @@ async fn patch_one(
             StatusCode::OK,
             kind,
             &r,
-            &base_url(&headers, caller.account().as_str()),
+            &base_url(&st.config, &headers, caller.account().as_str()),
             &p,
         )),
         None => Ok(with_etag(StatusCode::NO_CONTENT.into_response(), outcome.version)),
@@ -228,7 +262,7 @@ async fn list(
     let request = ListParams::from_query(&params)?.parse()?;
     let query = ListQuery::new(request, p.includes(related_attribute(kind)));
     let page = st.scim.list(&caller, kind, &query).await?;
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let items = page.items.iter().map(|r| render(kind, r, &base, &p)).collect();
     Ok(scim_json(StatusCode::OK, &list_response(items, page.total, &query.page, page.next)))
 }
@@ -264,7 +298,7 @@ async fn search(
         _ => Page::Index { start_index: search.params.start_index(), count: search.params.count() },
     };
     let pages = st.scim.search(&caller, queries.iter().map(|(k, q, _)| (*k, q.clone())).collect()).await?;
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let mut items = Vec::new();
     let (mut total, mut next) = (0, None);
     for ((k, _, p), result) in queries.iter().zip(&pages) {
@@ -285,7 +319,7 @@ async fn service_provider_config(
     caller: ScimCaller,
     headers: HeaderMap,
 ) -> Response {
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     scim_json(
         StatusCode::OK,
         &json!({
@@ -316,8 +350,8 @@ async fn service_provider_config(
     )
 }
 
-async fn resource_types(caller: ScimCaller, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, caller.account().as_str());
+async fn resource_types(State(st): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Response {
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let items: Vec<Value> =
         [ResourceKind::User, ResourceKind::Group].iter().map(|k| k.resource_type_json(&base)).collect();
     scim_json(
@@ -327,11 +361,12 @@ async fn resource_types(caller: ScimCaller, headers: HeaderMap) -> Response {
 }
 
 async fn resource_type(
+    State(st): State<AppState>,
     caller: ScimCaller,
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let kind = [ResourceKind::User, ResourceKind::Group]
         .into_iter()
         .find(|k| k.name().eq_ignore_ascii_case(&id))
@@ -339,8 +374,8 @@ async fn resource_type(
     Ok(scim_json(StatusCode::OK, &kind.resource_type_json(&base)))
 }
 
-async fn schemas(caller: ScimCaller, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, caller.account().as_str());
+async fn schemas(State(st): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Response {
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let items: Vec<Value> = ALL_SCHEMAS.iter().map(|s| s.to_json(&base)).collect();
     scim_json(
         StatusCode::OK,
@@ -349,11 +384,12 @@ async fn schemas(caller: ScimCaller, headers: HeaderMap) -> Response {
 }
 
 async fn schema(
+    State(st): State<AppState>,
     caller: ScimCaller,
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response> {
-    let base = base_url(&headers, caller.account().as_str());
+    let base = base_url(&st.config, &headers, caller.account().as_str());
     let s = ALL_SCHEMAS
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))

@@ -181,3 +181,52 @@ async fn user_groups_attribute_is_read_only_and_computed() {
         .await;
     assert_scim_error(&r, 400, Some("mutability"));
 }
+
+/// Security review item 12: `Host: evil.example` with `X-Forwarded-Proto: https` came back
+/// as `https://evil.example/…` in `Location` and `meta.location`. Now `--public-url` is used
+/// when set, forwarded headers only with `--trust-forwarded-for`, and a `Host` that is not a
+/// plain authority is never reflected.
+#[tokio::test]
+async fn review_12_the_host_header_is_not_reflected_into_locations() {
+    let hostile =
+        [("host", "evil.example"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "evil.example")];
+    async fn create(app: &TestApp, name: &str, headers: &[(&str, &str)]) -> (String, String) {
+        let body = json!({"userName": name}).to_string();
+        let r = app.send(Method::POST, &app.scim("/Users"), Some(&app.token), Some(body), headers).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let location = r.header("location").expect("Location").to_string();
+        (location, r.body["meta"]["location"].as_str().expect("meta").to_string())
+    }
+    // --public-url wins over every header.
+    let app = TestApp::with_config(std::sync::Arc::new(scimgate_domain::SystemClock), |c| {
+        c.public_url = Some(scimgate::config::parse_public_url("https://scim.acme.test/").expect("url"));
+    })
+    .await;
+    let (location, meta) = create(&app, "a@acme.test", &hostile).await;
+    assert!(
+        location.starts_with("https://scim.acme.test/gateway/ng/api/scim/account/acme/Users/"),
+        "{location}"
+    );
+    assert_eq!(location, meta);
+    // Without it, forwarded headers are ignored unless trusted, and the scheme stays http.
+    let app = TestApp::new().await;
+    let (location, _) = create(&app, "b@acme.test", &hostile).await;
+    assert!(location.starts_with("http://evil.example/"), "the Host of the request, over http: {location}");
+    let (location, _) = create(&app, "c@acme.test", &[("host", "evil.example/x?y=@z")]).await;
+    assert!(
+        !location.contains("evil.example"),
+        "a Host that is not an authority is not reflected: {location}"
+    );
+    // Behind a trusted proxy, its headers name the public address.
+    let app = TestApp::with_config(std::sync::Arc::new(scimgate_domain::SystemClock), |c| {
+        c.trust_forwarded_for = true
+    })
+    .await;
+    let (location, _) = create(
+        &app,
+        "d@acme.test",
+        &[("host", "10.0.0.5:8080"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "scim.acme.test")],
+    )
+    .await;
+    assert!(location.starts_with("https://scim.acme.test/gateway/"), "{location}");
+}
