@@ -245,16 +245,37 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics_server = match config.metrics_listen {
+        Some(at) => {
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("cannot listen on {at} (--metrics-listen): {e}"))?;
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            eprintln!("scimgate: metrics on http://{at}/metrics");
+            let mut stop = stop_rx.clone();
+            let app = crate::http::metrics_router(state.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }))
+        }
+        None => None,
+    };
     tracing::info!(%addr, "listening");
     eprintln!("scimgate: listening on http://{addr}");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tasks = start_background(&state, CHANGE_POLL_INTERVAL, &stop_rx);
-    let served = axum::serve(listener, crate::http::router(state))
+    // The peer address is kept for the loopback-only /metrics of the main listener.
+    let app = crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"));
     let _ = stop_tx.send(true);
-    for t in tasks {
+    for t in tasks.into_iter().chain(metrics_server) {
         let _ = t.await;
     }
     served

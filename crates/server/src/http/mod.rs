@@ -22,16 +22,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the whole application.
 pub fn router(state: AppState) -> Router {
-    with_layers(
-        Router::new()
-            .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
-            .merge(product_api::with_product_layers(product_api::routes()))
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .fallback(fallback)
-            .with_state(state),
-    )
+    let mut routes = Router::new()
+        .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
+        .merge(product_api::with_product_layers(product_api::routes()))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz));
+    // With --metrics-listen, /metrics is served there only (see `metrics_router`).
+    if state.config.metrics_listen.is_none() {
+        routes = routes.route("/metrics", get(loopback_metrics));
+    }
+    with_layers(routes.fallback(fallback).with_state(state))
+}
+
+/// The router of `--metrics-listen`: `/metrics` for whoever can reach that address (the
+/// operator chooses it: a loopback or an internal interface).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).fallback(fallback).with_state(state)
 }
 
 /// The layers every route of [`router`] runs in: X-Request-Id set and propagated, a trace
@@ -61,6 +67,21 @@ async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Res
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
+}
+
+/// `/metrics` on the main listener: answered to loopback peers only (security review item 6;
+/// docs/contract.md §2). A request without a known peer address is refused too.
+async fn loopback_metrics(state: axum::extract::State<AppState>, req: Request<axum::body::Body>) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    if !peer.is_some_and(|p| p.ip().to_canonical().is_loopback()) {
+        return product_api::error_envelope(
+            StatusCode::FORBIDDEN,
+            "NG_ACCESS_DENIED",
+            "/metrics is answered to loopback clients only on this listener; scrape it from the same \
+             host, or serve it on an address of your choice with --metrics-listen",
+        );
+    }
+    metrics(state).await
 }
 
 async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> Response {

@@ -167,6 +167,21 @@ impl TestApp {
         self.req(Method::DELETE, path, None).await
     }
 
+    /// A GET as if it came from `peer` (the server records the peer address of real
+    /// connections; nothing is sent to that address).
+    pub async fn get_from(&self, peer: std::net::SocketAddr, path: &str) -> Res {
+        let mut req = Request::builder().method(Method::GET).uri(path).header("host", "scim.test");
+        req = req.extension(axum::extract::ConnectInfo(peer));
+        let res =
+            self.router.clone().oneshot(req.body(Body::empty()).expect("request")).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Res { status, headers, body, text }
+    }
+
     /// Fully general request: absolute path, optional token, raw body, extra headers.
     pub async fn send(
         &self,

@@ -308,12 +308,12 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
 }
 
 /// docs/contract.md §2 and the README: `/metrics` is Prometheus text (JWT outcomes by
-/// reason), without a credential. A refused JWT shows as a counter.
+/// reason), without a credential, to loopback clients. A refused JWT shows as a counter.
 #[tokio::test]
 async fn metrics_are_prometheus_text_and_count_refused_jwts() {
     let app = TestApp::new().await;
     let scrape = || async {
-        let r = app.send(Method::GET, "/metrics", None, None, &[]).await;
+        let r = app.get_from("127.0.0.1:50000".parse().expect("addr"), "/metrics").await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4"));
         parse_prometheus(&r.text)
@@ -437,4 +437,50 @@ async fn a_panicking_handler_answers_the_500_envelope_and_the_server_keeps_servi
     }
     assert!(!server.is_finished(), "the server is still running");
     server.abort();
+}
+
+/// Security review item 6: `/metrics` answered anyone. On the main listener it now answers
+/// loopback clients only (a request whose peer is not known is refused too); with
+/// `--metrics-listen` it is served on that address only. Peers other than loopback are
+/// recorded addresses in the request, never contacted.
+#[tokio::test]
+async fn review_6_metrics_answer_loopback_peers_or_their_own_listener_only() {
+    let app = TestApp::new().await;
+    for peer in ["127.0.0.1:40000", "[::1]:40000", "[::ffff:127.0.0.1]:40000"] {
+        let r = app.get_from(peer.parse().expect("addr"), "/metrics").await;
+        assert_eq!(r.status, StatusCode::OK, "{peer}: {}", r.text);
+    }
+    for peer in ["203.0.113.7:40000", "10.1.2.3:40000", "[2001:db8::1]:40000"] {
+        let r = app.get_from(peer.parse().expect("addr"), "/metrics").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{peer}: {}", r.text);
+        assert!(r.text.contains("--metrics-listen"), "{}", r.text);
+    }
+    let r = app.send(Method::GET, "/metrics", None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no known peer: {}", r.text);
+    // A real server: loopback scrapes work on the main listener...
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = crate::cli::db_url(&dir);
+    let (mut child, addr, _) = crate::cli::start_with(&url, &["--no-bootstrap"]);
+    let (status, text) = crate::cli::http(&addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{text}");
+    crate::cli::sigterm(&mut child);
+    // ... and with --metrics-listen only there.
+    let (mut child, addr, lines) =
+        crate::cli::start_with(&url, &["--no-bootstrap", "--metrics-listen", "127.0.0.1:0"]);
+    let metrics_at = lines
+        .iter()
+        .find_map(|l| {
+            l.trim().strip_prefix("scimgate: metrics on http://").and_then(|a| a.strip_suffix("/metrics"))
+        })
+        .unwrap_or_else(|| panic!("no metrics address in {lines:?}"))
+        .to_string();
+    let (status, text) = crate::cli::http(&metrics_at, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("scimgate_jwt_auth_total"), "{text}");
+    let (status, _) = crate::cli::http(&addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 404, "not on the main listener");
+    let (status, _) =
+        crate::cli::http(&metrics_at, "GET", "/gateway/ng/api/scim/account/default/Users", None, None);
+    assert_eq!(status, 404, "nothing else on the metrics listener");
+    crate::cli::sigterm(&mut child);
 }
