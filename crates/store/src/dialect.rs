@@ -80,6 +80,16 @@ pub(crate) fn json_param(d: Dialect, n: usize) -> String {
     }
 }
 
+/// The placeholder `$n` for a folded document ([`crate::fold::folded_doc`]) bound as JSON
+/// text: the `doc_folded` columns are TEXT in SQLite, JSONB in PostgreSQL (never returned, so
+/// key order does not matter, and filters read it without parsing text per row).
+pub(crate) fn folded_doc_param(d: Dialect, n: usize) -> String {
+    match d {
+        Dialect::Sqlite => format!("${n}"),
+        Dialect::Postgres => format!("${n}::jsonb"),
+    }
+}
+
 /// A select-list item reading the document column `expr` back as JSON text named `doc`.
 pub(crate) fn doc_column(d: Dialect, expr: &str) -> String {
     match d {
@@ -125,6 +135,8 @@ mod tests {
         assert_eq!(greatest(Dialect::Postgres, "a", "$1"), "greatest(a, $1)");
         assert_eq!(json_param(Dialect::Sqlite, 8), "$8");
         assert_eq!(json_param(Dialect::Postgres, 8), "$8");
+        assert_eq!(folded_doc_param(Dialect::Sqlite, 3), "$3");
+        assert_eq!(folded_doc_param(Dialect::Postgres, 3), "$3::jsonb");
         assert_eq!(doc_column(Dialect::Postgres, "r.doc"), "r.doc AS doc");
         assert!(!is_primary_key_violation(Dialect::Postgres, &sqlx::Error::RowNotFound));
     }

@@ -11,11 +11,13 @@
 
 mod dialect;
 mod error;
+mod fold;
 mod postgres;
 pub mod query;
 mod sqlite;
 
 pub use dialect::CHANGE_CHANNEL;
+pub use fold::fold;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -110,7 +110,9 @@ impl PgStore {
             .await
             .map_err(|e| DomainError::Internal(format!("cannot connect to database '{target}': {e}")))?;
         MIGRATOR.run(&pool).await.map_err(|e| migrate_error(&MIGRATOR, e))?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.backfill_folded().await?;
+        Ok(store)
     }
 
     /// The pool, for tests and tools.
@@ -175,6 +177,19 @@ mod tests {
             }
             other => panic!("expected the newer-schema error, got {other:?}"),
         }
+    }
+
+    /// Security review item 11 (d): a database written before migration 0002 gets its shadow
+    /// values folded when the store opens it, and keeps working.
+    #[tokio::test]
+    async fn a_database_from_before_folding_is_folded_at_open() {
+        let Some(opts) = test_options().await else { return };
+        let pool = PgPool::connect_with(opts.clone()).await.expect("connect");
+        fixtures::legacy::migrator_before(2).run(&pool).await.expect("migration 0001");
+        fixtures::legacy::write_rows_before_folding(&pool).await;
+        pool.close().await;
+        let store = PgStore::open_with_options(opts, 2, Duration::from_secs(30)).await.expect("open");
+        fixtures::legacy::assert_rows_folded(&store).await;
     }
 
     #[tokio::test]

@@ -1,15 +1,25 @@
 //! SCIM filter and sort → SQL with bound parameters (RFC 7644 §3.4.2.2, §3.4.2.3).
 //!
 //! Indexed columns serve `id`, `externalId`, `userName`, `displayName`, `active` and the
-//! `meta` timestamps; every other attribute is read from the JSON document with the
-//! database's JSON functions, and multi-valued attributes become `EXISTS` sub-queries. Values
-//! are always bound, never spliced: only canonical attribute names from the static schema
-//! table appear in the SQL text.
+//! `meta` timestamps; every other attribute is read from the row's folded document
+//! (`doc_folded`) with the database's JSON functions, and multi-valued attributes become
+//! `EXISTS` sub-queries. Values are always bound, never spliced: only canonical attribute
+//! names from the static schema table appear in the SQL text.
+//!
+//! Case-insensitive comparisons do not use SQL's `lower()` (but on a Group member's `type`,
+//! 'User' or 'Group', which it folds alike everywhere): the shadow
+//! columns (`user_name_lower`, `display_name_lower`, `display_name_folded`) and the folded
+//! document hold [`fold`]ed values, written in Rust, and the filter value is folded the same
+//! way before it is bound, so both backends match alike (SQLite's `lower()` folds ASCII only;
+//! PostgreSQL's depends on the collation). `caseExact` attributes are compared as stored: the
+//! folded document keeps their strings unchanged.
 
 use scimgate_scim::ScimError;
 use scimgate_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 use scimgate_scim::schema::{AttrType, AttributeDef, Resolved, ResourceKind, resolve};
 use time::OffsetDateTime;
+
+use crate::fold::fold;
 use time::format_description::well_known::Rfc3339;
 
 /// A bound parameter.
@@ -62,9 +72,10 @@ impl SqlBuf {
 /// What a comparison's left side is.
 #[derive(Debug, Clone, Copy)]
 enum Operand<'a> {
-    /// A column or expression holding text; `lowered` when it is stored lower-cased.
-    Text { expr: &'a str, lowered: bool, case_exact: bool },
-    /// JSON value at a path (text, number or boolean inside).
+    /// A column or expression holding text; `folded` when it holds [`fold`]ed values.
+    Text { expr: &'a str, folded: bool, case_exact: bool },
+    /// JSON value at a path of the folded document (text, number or boolean inside): the
+    /// strings of case-insensitive attributes are folded there, `caseExact` ones as written.
     Json { expr: &'a str, attr: &'static AttributeDef },
     /// An integer 0/1 column.
     Bool(&'a str),
@@ -152,27 +163,31 @@ fn pg_path(keys: &[&str]) -> String {
     format!("'{{{}}}'", inner.join(","))
 }
 
+/// The folded document of the row `r` (TEXT in SQLite, JSONB in PostgreSQL): what filters
+/// and `sortBy` read instead of the document itself (see the module documentation).
+const FOLDED_DOC: &str = "r.doc_folded";
+
 impl Dialect {
-    /// The value at `keys` in the row's document: typed in SQLite, text in PostgreSQL.
+    /// The value at `keys` in the row's folded document: typed in SQLite, text in PostgreSQL.
     fn doc_value(self, keys: &[&str]) -> String {
         match self {
-            Dialect::Sqlite => format!("json_extract(r.doc, '{}')", sqlite_path(keys)),
-            Dialect::Postgres => format!("(r.doc::jsonb #>> {})", pg_path(keys)),
+            Dialect::Sqlite => format!("json_extract({FOLDED_DOC}, '{}')", sqlite_path(keys)),
+            Dialect::Postgres => format!("({FOLDED_DOC} #>> {})", pg_path(keys)),
         }
     }
     /// Whether the value at `keys` exists.
     fn doc_present(self, keys: &[&str]) -> String {
         match self {
-            Dialect::Sqlite => format!("(json_extract(r.doc, '{}') IS NOT NULL)", sqlite_path(keys)),
-            Dialect::Postgres => format!("(r.doc::jsonb #> {} IS NOT NULL)", pg_path(keys)),
+            Dialect::Sqlite => format!("(json_extract({FOLDED_DOC}, '{}') IS NOT NULL)", sqlite_path(keys)),
+            Dialect::Postgres => format!("({FOLDED_DOC} #> {} IS NOT NULL)", pg_path(keys)),
         }
     }
     /// The array at `keys`, as a row source `e` with `e.value` (and `e.key`, its position).
     fn elements(self, keys: &[&str]) -> String {
         match self {
-            Dialect::Sqlite => format!("json_each(r.doc, '{}') e", sqlite_path(keys)),
+            Dialect::Sqlite => format!("json_each({FOLDED_DOC}, '{}') e", sqlite_path(keys)),
             Dialect::Postgres => {
-                let v = format!("r.doc::jsonb #> {}", pg_path(keys));
+                let v = format!("{FOLDED_DOC} #> {}", pg_path(keys));
                 format!(
                     "jsonb_array_elements(CASE WHEN jsonb_typeof({v}) = 'array' THEN {v} ELSE '[]'::jsonb END) \
                      WITH ORDINALITY AS e(value, key)"
@@ -184,10 +199,10 @@ impl Dialect {
     fn array_nonempty(self, keys: &[&str]) -> String {
         match self {
             Dialect::Sqlite => {
-                format!("coalesce(json_array_length(r.doc, '{}') > 0, FALSE)", sqlite_path(keys))
+                format!("coalesce(json_array_length({FOLDED_DOC}, '{}') > 0, FALSE)", sqlite_path(keys))
             }
             Dialect::Postgres => {
-                let v = format!("r.doc::jsonb #> {}", pg_path(keys));
+                let v = format!("{FOLDED_DOC} #> {}", pg_path(keys));
                 format!("coalesce(jsonb_typeof({v}) = 'array' AND jsonb_array_length({v}) > 0, FALSE)")
             }
         }
@@ -212,12 +227,12 @@ fn column(kind: ResourceKind, r: &Resolved) -> Option<Operand<'static>> {
     if r.extension.is_some() {
         return None;
     }
-    let text = |expr, lowered, case_exact| Some(Operand::Text { expr, lowered, case_exact });
+    let text = |expr, folded, case_exact| Some(Operand::Text { expr, folded, case_exact });
     match (kind, r.attr.name, r.sub.map(|s| s.name)) {
         (_, "id", None) => text("r.id", false, true),
         (_, "externalId", None) => text("r.external_id", false, true),
         (ResourceKind::User, "userName", None) => text("r.user_name_lower", true, false),
-        (ResourceKind::User, "displayName", None) => text("r.display_name", false, false),
+        (ResourceKind::User, "displayName", None) => text("r.display_name_folded", true, false),
         (ResourceKind::User, "active", None) => Some(Operand::Bool("r.active")),
         (ResourceKind::Group, "displayName", None) => text("r.display_name_lower", true, false),
         (_, "meta", Some("created")) => Some(Operand::Time("r.created_us")),
@@ -235,10 +250,11 @@ fn write_leaf(
     out: &mut SqlBuf,
 ) -> Result<(), ScimError> {
     if path.uri.is_none() && path.name.eq_ignore_ascii_case("schemas") && path.sub_attr.is_none() {
-        // `schemas eq "urn:..."` (RFC 7644 §3.4.2.2 example): a multi-valued string.
+        // `schemas eq "urn:..."` (RFC 7644 §3.4.2.2 example): a multi-valued string (URNs
+        // are case-insensitive; the folded document holds them folded).
         let d = out.dialect;
         out.push(&format!("EXISTS (SELECT 1 FROM {} WHERE ", d.elements(&["schemas"])));
-        let op = Operand::Text { expr: d.elem_scalar(), lowered: false, case_exact: false };
+        let op = Operand::Text { expr: d.elem_scalar(), folded: true, case_exact: false };
         write_compare(op, cmp, path, out)?;
         out.push(")");
         return Ok(());
@@ -323,17 +339,19 @@ fn write_relation(
 fn relation_operand(kind: ResourceKind, sub: &str) -> Option<Operand<'static>> {
     match (kind, sub) {
         (ResourceKind::User, "value") => {
-            Some(Operand::Text { expr: "gm.group_id", lowered: false, case_exact: true })
+            Some(Operand::Text { expr: "gm.group_id", folded: false, case_exact: true })
         }
         (ResourceKind::User, "display") => {
-            Some(Operand::Text { expr: "g.display_name_lower", lowered: true, case_exact: false })
+            Some(Operand::Text { expr: "g.display_name_lower", folded: true, case_exact: false })
         }
         (ResourceKind::User, "type") => Some(Operand::Const("direct")),
         (ResourceKind::Group, "value") => {
-            Some(Operand::Text { expr: "gm.member_id", lowered: false, case_exact: true })
+            Some(Operand::Text { expr: "gm.member_id", folded: false, case_exact: true })
         }
+        // 'User' or 'Group' (a CHECK constraint): ASCII, which SQL's lower() folds alike on
+        // both backends.
         (ResourceKind::Group, "type") => {
-            Some(Operand::Text { expr: "gm.member_type", lowered: false, case_exact: false })
+            Some(Operand::Text { expr: "gm.member_type", folded: false, case_exact: false })
         }
         _ => None,
     }
@@ -485,18 +503,19 @@ fn write_compare(
             let CompValue::String(s) = value else {
                 return Err(invalid(format!("'{path}' is a string; compare it with a string")));
             };
-            write_text_op(&format!("lower('{c}')"), op, s.to_lowercase(), out);
+            // A static ASCII name ('User', 'Group', 'direct'), folded here.
+            write_text_op(&format!("'{}'", fold(c)), op, fold(s), out);
         }
-        Operand::Text { expr, lowered, case_exact } => {
+        Operand::Text { expr, folded, case_exact } => {
             let CompValue::String(s) = value else {
                 return Err(invalid(format!("'{path}' is a string; compare it with a string")));
             };
             if case_exact {
                 write_text_op(expr, op, s.clone(), out);
-            } else if lowered {
-                write_text_op(expr, op, s.to_lowercase(), out);
+            } else if folded {
+                write_text_op(expr, op, fold(s), out);
             } else {
-                write_text_op(&format!("lower({expr})"), op, s.to_lowercase(), out);
+                write_text_op(&format!("lower({expr})"), op, fold(s), out);
             }
         }
         Operand::Bool(expr) => write_bool(expr, op, value, path, out)?,
@@ -534,11 +553,12 @@ fn write_compare(
             (AttrType::Complex, _) => {
                 return Err(invalid(format!("'{path}' is complex: compare one of its sub-attributes")));
             }
+            // Read from the folded document: folded there unless caseExact.
             (_, CompValue::String(s)) => {
                 if attr.case_exact {
                     write_text_op(expr, op, s.clone(), out);
                 } else {
-                    write_text_op(&format!("lower({expr})"), op, s.to_lowercase(), out);
+                    write_text_op(expr, op, fold(s), out);
                 }
             }
             _ => return Err(invalid(format!("'{path}' is a string; compare it with a string"))),
@@ -631,28 +651,23 @@ pub fn sort_expr(dialect: Dialect, kind: ResourceKind, path: &AttrPath) -> Resul
             kind.name()
         ))
     })?;
+    // Case-insensitive strings sort by their folded values: the shadow columns and the folded
+    // document hold them.
     if let Some(op) = column(kind, &r) {
         return Ok(match op {
-            Operand::Text { expr, lowered: false, case_exact: false } => format!("lower({expr})"),
+            Operand::Text { expr, folded: false, case_exact: false } => format!("lower({expr})"),
             Operand::Text { expr, .. } | Operand::Bool(expr) | Operand::Time(expr) => expr.to_string(),
             Operand::Json { expr, .. } => expr.to_string(),
             Operand::Const(c) => format!("'{c}'"),
         });
     }
-    let lower = |expr: String, attr: &AttributeDef| {
-        if matches!(attr.attr_type, AttrType::String) && !attr.case_exact {
-            format!("lower({expr})")
-        } else {
-            expr
-        }
-    };
     if r.attr.multi_valued {
         // Multi-valued: sort by the primary value, else the first (RFC 7644 §3.4.2.3).
         let sub = r
             .sub
             .or_else(|| r.attr.sub_attribute("value"))
             .ok_or_else(|| ScimError::invalid_value(format!("sortBy '{path}' cannot be sorted")))?;
-        let inner = lower(dialect.elem_value(sub.name), sub);
+        let inner = dialect.elem_value(sub.name);
         let primary = match dialect {
             Dialect::Sqlite => "coalesce(json_extract(e.value, '$.\"primary\"'), 0)".to_string(),
             Dialect::Postgres => "coalesce((e.value ->> 'primary') = 'true', FALSE)".to_string(),
@@ -665,11 +680,9 @@ pub fn sort_expr(dialect: Dialect, kind: ResourceKind, path: &AttrPath) -> Resul
     if r.attr.attr_type == AttrType::Complex && r.sub.is_none() {
         return Err(ScimError::invalid_value(format!("sortBy '{path}' is complex: name a sub-attribute")));
     }
-    let target = r.target();
     let value = dialect.doc_value(&json_keys(&r, r.sub));
-    let value = match (dialect, target.attr_type) {
+    Ok(match (dialect, r.target().attr_type) {
         (Dialect::Postgres, AttrType::Integer | AttrType::Decimal) => format!("({value})::numeric"),
         _ => value,
-    };
-    Ok(lower(value, target))
+    })
 }

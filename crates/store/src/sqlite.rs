@@ -138,7 +138,9 @@ impl SqliteStore {
                 Err(e) => return Err(migrate_error(&MIGRATOR, e)),
             }
         }
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.backfill_folded().await?;
+        Ok(store)
     }
 
     /// The pool, for tests and tools.
@@ -235,6 +237,11 @@ mod tests {
             p.contains("USING INDEX scim_groups_display_name (account_id=? AND display_name_lower=?)"),
             "{p}"
         );
+        let p = plan(&store, ResourceKind::User, r#"displayName eq "Öz""#).await;
+        assert!(
+            p.contains("USING INDEX scim_users_display_name (account_id=? AND display_name_folded=?)"),
+            "{p}"
+        );
         let p = plan(&store, ResourceKind::User, r#"id eq "x""#).await;
         assert!(p.contains("(id=?)") || p.contains("AND id=?)"), "{p}");
     }
@@ -270,6 +277,20 @@ mod tests {
             }
             other => panic!("expected the newer-schema error, got {other:?}"),
         }
+    }
+
+    /// Security review item 11 (d): a database written before migration 0002 gets its shadow
+    /// values folded when the store opens it, and keeps working.
+    #[tokio::test]
+    async fn a_database_from_before_folding_is_folded_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+        let pool = SqlitePool::connect(&url).await.expect("connect");
+        fixtures::legacy::migrator_before(2).run(&pool).await.expect("migration 0001");
+        fixtures::legacy::write_rows_before_folding(&pool).await;
+        pool.close().await;
+        let store = SqliteStore::open(&url).await.expect("open");
+        fixtures::legacy::assert_rows_folded(&store).await;
     }
 
     #[tokio::test]

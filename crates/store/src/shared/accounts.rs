@@ -3,7 +3,6 @@
 //! account checks. Loaded once per backend (see the crate documentation).
 
 use async_trait::async_trait;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use scimgate_domain::access::{ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES};
@@ -11,10 +10,9 @@ use scimgate_domain::store::{AccountStore, NewAccount};
 use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::schema::ResourceKind;
 
+use super::Store;
 use super::common::write_tx;
-use super::resources::columns;
-use super::{DIALECT, Store};
-use crate::dialect::json_param;
+use super::resources::insert_statement;
 use crate::{DbResultExt, micros};
 
 #[async_trait]
@@ -38,25 +36,10 @@ impl AccountStore for Store {
                 .await
                 .db()?;
             }
-            let cols = columns(ResourceKind::User, &a.admin_doc);
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
-                 active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
-                json_param(DIALECT, 8)
-            )))
-            .bind(a.id.as_str())
-            .bind(&a.admin_user_id)
-            .bind(cols.name)
-            .bind(cols.name_lower)
-            .bind(cols.external_id)
-            .bind(cols.display_name)
-            .bind(cols.active)
-            .bind(Value::Object(a.admin_doc.clone()).to_string())
-            .bind(micros(now))
-            .bind(micros(now))
-            .execute(&mut **tx)
-            .await
-            .db()?;
+            insert_statement(ResourceKind::User, &a.id, &a.admin_user_id, &a.admin_doc, now)
+                .execute(&mut **tx)
+                .await
+                .db()?;
             sqlx::query(
                 "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
                  VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",

@@ -260,3 +260,118 @@ pub(crate) mod scim {
         ResourceUpdate { doc: Some(doc), expected_version: None, members: &[] }
     }
 }
+
+/// For the upgrade tests: a database as an older scimgate left it.
+pub(crate) mod legacy {
+    use std::borrow::Cow;
+
+    use serde_json::{Value, json};
+    use sqlx::migrate::Migrator;
+
+    use scimgate_domain::AccountId;
+    use scimgate_domain::store::{ListQuery, Page, ScimStore};
+    use scimgate_scim::filter::parse_filter;
+    use scimgate_scim::schema::ResourceKind;
+
+    use super::super::{Db, MIGRATOR, Store};
+    use super::scim::{doc_only, ids, t};
+
+    /// The migrations before `version`, as a binary that did not know the later ones had them.
+    pub(crate) fn migrator_before(version: i64) -> Migrator {
+        Migrator {
+            migrations: Cow::Owned(MIGRATOR.iter().filter(|m| m.version < version).cloned().collect()),
+            ..Migrator::DEFAULT
+        }
+    }
+
+    /// Rows of account `legacy` as scimgate wrote them with only migration 0001, whose shadow
+    /// names were Rust's `to_lowercase` of the name, not normalised: the NFC and the NFD
+    /// spelling of one userName (which its unique index let in), a Greek userName whose
+    /// lowercase ended in a final sigma, and a group.
+    pub(crate) async fn write_rows_before_folding(pool: &sqlx::Pool<Db>) {
+        sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ('legacy', 'Legacy', 0)")
+            .execute(pool)
+            .await
+            .expect("account");
+        let users = [
+            (
+                "u-nfc",
+                "jos\u{e9}@x",
+                json!({"userName": "jos\u{e9}@x", "displayName": "ÖZTÜRK",
+                       "emails": [{"value": "ÇAĞRı@ÖRNEK.TR", "type": "work"}]}),
+            ),
+            ("u-nfd", "JOSE\u{301}@x", json!({"userName": "JOSE\u{301}@x"})),
+            ("u-sigma", "ΟΔΟΣ", json!({"userName": "ΟΔΟΣ"})),
+        ];
+        for (i, (id, name, doc)) in users.into_iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
+                 active, doc, version, created_us, modified_us) VALUES ('legacy', $1, $2, $3, NULL, $4, NULL, $5, 1, $6, $6)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(doc.get("displayName").and_then(Value::as_str))
+            .bind(doc.to_string())
+            .bind(i as i64)
+            .execute(pool)
+            .await
+            .expect("user");
+        }
+        sqlx::query(
+            "INSERT INTO scim_groups (account_id, id, display_name, display_name_lower, external_id, doc, version, \
+             created_us, modified_us) VALUES ('legacy', 'g', 'ÆSIR', 'æsir', NULL, $1, 1, 0, 0)",
+        )
+        .bind(json!({"displayName": "ÆSIR"}).to_string())
+        .execute(pool)
+        .await
+        .expect("group");
+    }
+
+    /// The rows of [`write_rows_before_folding`] after the store opened the database: folded,
+    /// found by the filters, and the NFD duplicate kept as it was.
+    pub(crate) async fn assert_rows_folded(store: &Store) {
+        let account = AccountId::parse("legacy").expect("id");
+        let list = async |kind: ResourceKind, filter: &str| {
+            let q = ListQuery {
+                filter: Some(parse_filter(filter).expect(filter)),
+                sort: None,
+                page: Page::Index { start_index: 1, count: 100 },
+                include_related: false,
+            };
+            let page = store.list_resources(&account, kind, &q).await.expect(filter);
+            ids(&page).into_iter().map(str::to_string).collect::<Vec<_>>()
+        };
+        let kind = ResourceKind::User;
+        assert_eq!(list(kind, r#"userName eq "JOSÉ@X""#).await, vec!["u-nfc"]);
+        assert_eq!(list(kind, r#"displayName eq "öztürk""#).await, vec!["u-nfc"]);
+        assert_eq!(list(kind, r#"emails.value eq "çağrı@örnek.tr""#).await, vec!["u-nfc"]);
+        assert_eq!(list(kind, r#"userName eq "οδος""#).await, vec!["u-sigma"]);
+        assert_eq!(list(ResourceKind::Group, r#"displayName co "ÆS""#).await, vec!["g"]);
+        let unfolded: i64 = sqlx::query_scalar("SELECT count(*) FROM scim_users WHERE doc_folded IS NULL")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(unfolded, 0);
+        let kept: String = sqlx::query_scalar("SELECT user_name_lower FROM scim_users WHERE id = 'u-nfd'")
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+        assert_eq!(kept, "jose\u{301}@x", "the duplicate keeps its index entry");
+        assert_eq!(store.backfill_folded().await.expect("again"), 0, "nothing is left to fold");
+        // The duplicate can still be written while its userName stays; another spelling of
+        // the name it shares cannot be taken.
+        let doc = |name: &str| {
+            scimgate_scim::resource::normalize(kind, &json!({"userName": name, "active": false}))
+                .expect("doc")
+        };
+        let same = doc("JOSE\u{301}@x");
+        store.update_resource(&account, kind, "u-nfd", &doc_only(&same), t(1)).await.expect("unchanged name");
+        let got = store.update_resource(&account, kind, "u-nfd", &doc_only(&doc("JOS\u{c9}@x")), t(2)).await;
+        assert!(matches!(got, Err(scimgate_domain::DomainError::Conflict(_))), "{got:?}");
+        store
+            .update_resource(&account, kind, "u-nfd", &doc_only(&doc("jose2@x")), t(3))
+            .await
+            .expect("renamed");
+    }
+}

@@ -15,10 +15,11 @@ use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::patch::MemberRef;
 use scimgate_scim::schema::ResourceKind;
 
-use super::common::{bind_all, write_tx};
+use super::common::{DbQuery, bind_all, write_tx};
 use super::memberships::{add_members, apply_member_changes};
 use super::{DIALECT, DbRow, Store};
-use crate::dialect::{doc_column, json_param};
+use crate::dialect::{doc_column, folded_doc_param, json_param};
+use crate::fold::{fold, folded_doc};
 use crate::query::{Param, SqlBuf, sort_expr, write_filter};
 use crate::{DbResultExt, from_micros, micros};
 
@@ -38,13 +39,19 @@ fn version_check(expected: Option<i64>, n: usize) -> String {
     if expected.is_some() { format!(" AND version = ${n}") } else { String::new() }
 }
 
-/// Indexed columns derived from the document.
+/// Indexed columns derived from the document, and its folded copy.
 pub(super) struct Columns {
+    /// `userName` of a User, `displayName` of a Group.
     pub(super) name: Option<String>,
-    pub(super) name_lower: Option<String>,
+    /// [`fold`] of `name`: `user_name_lower` (under the unique index), `display_name_lower`.
+    pub(super) name_folded: Option<String>,
     pub(super) external_id: Option<String>,
     pub(super) display_name: Option<String>,
+    /// [`fold`] of a User's `displayName` (`display_name_folded`).
+    pub(super) display_name_folded: Option<String>,
     pub(super) active: Option<i64>,
+    /// [`folded_doc`] as JSON text (`doc_folded`): what filters and sortBy read.
+    pub(super) doc_folded: String,
 }
 
 pub(super) fn columns(kind: ResourceKind, doc: &Map<String, Value>) -> Columns {
@@ -53,13 +60,57 @@ pub(super) fn columns(kind: ResourceKind, doc: &Map<String, Value>) -> Columns {
         ResourceKind::User => s("userName"),
         ResourceKind::Group => s("displayName"),
     };
+    let display_name = s("displayName");
     Columns {
-        name_lower: name.as_deref().map(str::to_lowercase),
+        name_folded: name.as_deref().map(fold),
         name,
         external_id: s("externalId"),
-        display_name: s("displayName"),
+        display_name_folded: display_name.as_deref().map(fold),
+        display_name,
         active: doc.get("active").and_then(Value::as_bool).map(i64::from),
+        doc_folded: Value::Object(folded_doc(kind, doc)).to_string(),
     }
+}
+
+/// The INSERT of a resource row with its derived columns ([`columns`]) at version 1 (also
+/// the account's admin User).
+pub(super) fn insert_statement(
+    kind: ResourceKind,
+    account: &AccountId,
+    id: &str,
+    doc: &Map<String, Value>,
+    now: OffsetDateTime,
+) -> DbQuery<'static> {
+    let cols = columns(kind, doc);
+    let q = match kind {
+        ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
+             display_name_folded, active, doc_folded, doc, version, created_us, modified_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {}, {}, 1, $11, $12)",
+            folded_doc_param(DIALECT, 9),
+            json_param(DIALECT, 10)
+        )))
+        .bind(account.as_str().to_string())
+        .bind(id.to_string())
+        .bind(cols.name)
+        .bind(cols.name_folded)
+        .bind(cols.external_id)
+        .bind(cols.display_name)
+        .bind(cols.display_name_folded)
+        .bind(cols.active),
+        ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO scim_groups (account_id, id, display_name, display_name_lower, external_id, \
+             doc_folded, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, {}, {}, 1, $8, $9)",
+            folded_doc_param(DIALECT, 6),
+            json_param(DIALECT, 7)
+        )))
+        .bind(account.as_str().to_string())
+        .bind(id.to_string())
+        .bind(cols.name)
+        .bind(cols.name_folded)
+        .bind(cols.external_id),
+    };
+    q.bind(cols.doc_folded).bind(Value::Object(doc.clone()).to_string()).bind(micros(now)).bind(micros(now))
 }
 
 fn conflict_message(kind: ResourceKind, doc: &Map<String, Value>) -> String {
@@ -92,6 +143,116 @@ impl Store {
     }
 }
 
+/// How many rows [`Store::backfill_folded`] folds per transaction.
+const BACKFILL_BATCH: i64 = 500;
+
+impl Store {
+    /// Fills the folded shadow values (`user_name_lower`, `display_name_folded`,
+    /// `display_name_lower`, `doc_folded`) of the rows that lack them: rows written before
+    /// migration 0002, or by an older scimgate since. Runs when the store opens a database,
+    /// after the migrations; SQL cannot compute [`fold`], so it is done here, in batches of
+    /// [`BACKFILL_BATCH`] rows per write transaction, in `seq` order. Finds nothing at once
+    /// when nothing is left to do (a partial index holds exactly the rows to fold). Returns
+    /// how many rows it folded.
+    ///
+    /// Each row is written only if it is still unfolded and its document unchanged (another
+    /// node may be doing the same, or an older one writing). A User whose folded userName is
+    /// already another user's in the account (NFC and NFD spellings of one name, which the
+    /// lowercase index of migration 0001 let in) keeps its old `user_name_lower`, so nothing
+    /// is lost, and it can still be written as long as its userName stays as it is; a warning
+    /// names it so an administrator can rename one of the two.
+    pub(super) async fn backfill_folded(&self) -> Result<u64, DomainError> {
+        let mut done = 0;
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let mut after = i64::MIN;
+            loop {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT seq, account_id, id, doc FROM {} WHERE doc_folded IS NULL AND seq > $1 \
+                     ORDER BY seq LIMIT {BACKFILL_BATCH}",
+                    table(kind)
+                )))
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await
+                .db()?;
+                let Some(last) = rows.last() else { break };
+                after = last.try_get("seq").db()?;
+                let mut batch = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let text: String = row.try_get("doc").db()?;
+                    let doc: Map<String, Value> = serde_json::from_str(&text)
+                        .map_err(|e| DomainError::Internal(format!("stored document: {e}")))?;
+                    let seq: i64 = row.try_get("seq").db()?;
+                    let account: String = row.try_get("account_id").db()?;
+                    let id: String = row.try_get("id").db()?;
+                    batch.push((seq, account, id, text, columns(kind, &doc)));
+                }
+                let kept: Vec<(String, String, String)> = write_tx!(self, |tx| {
+                    let mut kept = vec![];
+                    for (seq, account, id, text, cols) in &batch {
+                        match kind {
+                            ResourceKind::User => {
+                                let written: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                                    "UPDATE scim_users SET user_name_lower = CASE WHEN EXISTS (SELECT 1 FROM \
+                                     scim_users o WHERE o.account_id = scim_users.account_id \
+                                     AND o.user_name_lower = $1 AND o.seq <> scim_users.seq) \
+                                     THEN user_name_lower ELSE $1 END, display_name_folded = $2, doc_folded = {} \
+                                     WHERE seq = $4 AND doc_folded IS NULL AND doc = $5 RETURNING user_name_lower",
+                                    folded_doc_param(DIALECT, 3)
+                                )))
+                                .bind(&cols.name_folded)
+                                .bind(&cols.display_name_folded)
+                                .bind(&cols.doc_folded)
+                                .bind(seq)
+                                .bind(text)
+                                .fetch_optional(&mut **tx)
+                                .await
+                                .db()?;
+                                if let Some(w) = written
+                                    && Some(&w) != cols.name_folded.as_ref()
+                                {
+                                    let name = cols.name.clone().unwrap_or_default();
+                                    kept.push((account.clone(), id.clone(), name));
+                                }
+                            }
+                            ResourceKind::Group => {
+                                sqlx::query(sqlx::AssertSqlSafe(format!(
+                                    "UPDATE scim_groups SET display_name_lower = $1, doc_folded = {} \
+                                     WHERE seq = $3 AND doc_folded IS NULL AND doc = $4",
+                                    folded_doc_param(DIALECT, 2)
+                                )))
+                                .bind(&cols.name_folded)
+                                .bind(&cols.doc_folded)
+                                .bind(seq)
+                                .bind(text)
+                                .execute(&mut **tx)
+                                .await
+                                .db()?;
+                            }
+                        }
+                    }
+                    Ok(kept)
+                })?;
+                for (account, id, name) in kept {
+                    tracing::warn!(
+                        account = %account,
+                        user = %id,
+                        user_name = %name,
+                        "this user's userName is another user's of the account once Unicode-normalised and \
+                         lower-cased; it keeps its old index entry, so lookups by userName may find the other \
+                         user: rename one of them"
+                    );
+                }
+                done += batch.len() as u64;
+            }
+        }
+        if done > 0 {
+            tracing::info!(rows = done, "filled the folded shadow values of existing users and groups");
+        }
+        Ok(done)
+    }
+}
+
 fn row_to_resource(r: &DbRow) -> Result<StoredResource, DomainError> {
     let doc: String = r.try_get("doc").db()?;
     let doc: Map<String, Value> =
@@ -118,36 +279,8 @@ impl ScimStore for Store {
         members: &[MemberRef],
         now: OffsetDateTime,
     ) -> Result<StoredResource, DomainError> {
-        let text = Value::Object(doc.clone()).to_string();
         write_tx!(self, |tx| {
-            let cols = columns(kind, doc);
-            let q = match kind {
-                ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
-                     active, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, 1, $9, $10)",
-                    json_param(DIALECT, 8)
-                )))
-                .bind(account.as_str())
-                .bind(id)
-                .bind(cols.name)
-                .bind(cols.name_lower)
-                .bind(cols.external_id)
-                .bind(cols.display_name)
-                .bind(cols.active),
-                ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO scim_groups (account_id, id, display_name, display_name_lower, external_id, \
-                     doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, {}, 1, $7, $8)",
-                    json_param(DIALECT, 6)
-                )))
-                .bind(account.as_str())
-                .bind(id)
-                .bind(cols.name)
-                .bind(cols.name_lower)
-                .bind(cols.external_id),
-            };
-            q.bind(&text)
-                .bind(micros(now))
-                .bind(micros(now))
+            insert_statement(kind, account, id, doc, now)
                 .execute(&mut **tx)
                 .await
                 .on_unique(|| conflict_message(kind, doc))?;
@@ -212,33 +345,42 @@ impl ScimStore for Store {
         write_tx!(self, |tx| {
             let result = match update.doc {
                 Some(doc) => {
+                    // A User's index entry is rewritten only when its userName changes: the same
+                    // name folds to the same entry, except for a pre-0002 duplicate, which
+                    // keeps its old entry (see `backfill_folded`) and stays writable.
                     let cols = columns(kind, doc);
                     let text = Value::Object(doc.clone()).to_string();
                     let q = match kind {
                         ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "UPDATE scim_users SET user_name = $1, user_name_lower = $2, external_id = $3, \
-                             display_name = $4, active = $5, doc = {}, version = version + 1, modified_us = $7 \
-                             WHERE account_id = $8 AND id = $9{} RETURNING version",
-                            json_param(DIALECT, 6),
-                            version_check(update.expected_version, 10)
+                            "UPDATE scim_users SET user_name = $1, \
+                             user_name_lower = CASE WHEN user_name = $1 THEN user_name_lower ELSE $2 END, external_id = $3, \
+                             display_name = $4, display_name_folded = $5, active = $6, doc_folded = {}, doc = {}, \
+                             version = version + 1, modified_us = $9 WHERE account_id = $10 AND id = $11{} \
+                             RETURNING version",
+                            folded_doc_param(DIALECT, 7),
+                            json_param(DIALECT, 8),
+                            version_check(update.expected_version, 12)
                         )))
                         .bind(cols.name)
-                        .bind(cols.name_lower)
+                        .bind(cols.name_folded)
                         .bind(cols.external_id)
                         .bind(cols.display_name)
+                        .bind(cols.display_name_folded)
                         .bind(cols.active),
                         ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
                             "UPDATE scim_groups SET display_name = $1, display_name_lower = $2, external_id = $3, \
-                             doc = {}, version = version + 1, modified_us = $5 \
-                             WHERE account_id = $6 AND id = $7{} RETURNING version",
-                            json_param(DIALECT, 4),
-                            version_check(update.expected_version, 8)
+                             doc_folded = {}, doc = {}, version = version + 1, modified_us = $6 \
+                             WHERE account_id = $7 AND id = $8{} RETURNING version",
+                            folded_doc_param(DIALECT, 4),
+                            json_param(DIALECT, 5),
+                            version_check(update.expected_version, 9)
                         )))
                         .bind(cols.name)
-                        .bind(cols.name_lower)
+                        .bind(cols.name_folded)
                         .bind(cols.external_id),
                     };
-                    let mut q = q.bind(text).bind(micros(now)).bind(account.as_str()).bind(id);
+                    let mut q =
+                        q.bind(cols.doc_folded).bind(text).bind(micros(now)).bind(account.as_str()).bind(id);
                     if let Some(v) = update.expected_version {
                         q = q.bind(v);
                     }
@@ -423,6 +565,7 @@ mod tests {
     use super::*;
     use scimgate_domain::store::{AccountStore, Sort};
     use scimgate_scim::filter::{parse_attribute_list, parse_filter};
+    use scimgate_scim::resource::normalize;
     use scimgate_scim::schema::ENTERPRISE_USER_URN;
     use serde_json::json;
     use time::format_description::well_known::Rfc3339;
@@ -498,6 +641,146 @@ mod tests {
         assert!(!store.account_exists(&other).await.expect("exists"));
         assert_eq!(store.count_accounts().await.expect("count"), 1);
         store.ping().await.expect("ping");
+    }
+
+    /// Security review item 11: case-insensitive comparisons fold non-ASCII letters and
+    /// Unicode normalisation (NFC) alike on both backends: in the shadow columns, in the
+    /// attributes that live only in the document (single- and multi-valued, extension ones
+    /// too), for `eq`, `co`, `sw` and `ew`; `caseExact` attributes stay exact.
+    #[tokio::test]
+    async fn filters_fold_non_ascii_case_and_normalisation() {
+        let Some((store, account)) = setup().await else { return };
+        let kind = ResourceKind::User;
+        let doc = normalize(
+            kind,
+            &json!({
+                "userName": "josé@example.com",
+                "externalId": "ÖZ-1",
+                "displayName": "ÖZTÜRK",
+                "name": {"familyName": "ÖZTÜRK", "givenName": "Çağrı"},
+                "emails": [{"value": "ÇAĞRI@ÖRNEK.COM.TR", "type": "Work"}],
+                "title": "ΟΔΟΣ",
+                ENTERPRISE_USER_URN: {"department": "MÜNCHEN"}
+            }),
+        )
+        .expect("doc");
+        store.create_resource(&account, kind, "oz", &doc, &[], t(1)).await.expect("create");
+        store.create_resource(&account, kind, "u1", &user(1), &[], t(2)).await.expect("create");
+        store
+            .create_resource(
+                &account,
+                ResourceKind::Group,
+                "g1",
+                &group("ÆSIR Ops"),
+                &[member("oz", None, None)],
+                t(3),
+            )
+            .await
+            .expect("group");
+        let list = async |kind: ResourceKind, filter: &str| {
+            let q = ListQuery {
+                filter: Some(parse_filter(filter).expect(filter)),
+                sort: None,
+                page: Page::Index { start_index: 1, count: 100 },
+                include_related: false,
+            };
+            let page = store.list_resources(&account, kind, &q).await.expect(filter);
+            ids(&page).into_iter().map(str::to_string).collect::<Vec<_>>()
+        };
+        // NFD spellings: O + U+0308 COMBINING DIAERESIS, e + U+0301 COMBINING ACUTE ACCENT.
+        let nfd_name = "displayName eq \"O\u{308}ZTU\u{308}RK\"";
+        let nfd_user_name = "userName eq \"jose\u{301}@example.com\"";
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            (r#"displayName eq "ÖZTÜRK""#, vec!["oz"]),
+            (r#"displayName eq "öztürk""#, vec!["oz"]),
+            (nfd_name, vec!["oz"]),
+            (r#"displayName co "TÜR""#, vec!["oz"]),
+            (r#"displayName co "tür""#, vec!["oz"]),
+            (r#"displayName sw "öz""#, vec!["oz"]),
+            (r#"displayName ew "ÜRK""#, vec!["oz"]),
+            (r#"not (displayName eq "öztürk")"#, vec![ADMIN, "u1"]),
+            (r#"displayName ne "öztürk""#, vec![ADMIN, "u1"]),
+            (r#"name.familyName eq "öztürk""#, vec!["oz"]),
+            (r#"name.familyName co "TÜR""#, vec!["oz"]),
+            (r#"name.givenName eq "ÇAĞRı""#, vec!["oz"]),
+            // No locale: `I` lowercases to `i`, never to the Turkish dotless `ı`.
+            (r#"name.givenName eq "ÇAĞRI""#, vec![]),
+            (r#"emails.value eq "çağri@örnek.com.tr""#, vec!["oz"]),
+            (r#"emails co "ÖRNEK""#, vec!["oz"]),
+            (r#"emails.value ew "@ÖRNEK.COM.TR""#, vec!["oz"]),
+            (r#"emails[value sw "çağ" and type eq "WORK"]"#, vec!["oz"]),
+            // Greek: the capital sigma folds to σ wherever it stands (no final-ς rule), so a
+            // substring ending in it matches inside a longer word and at its end alike.
+            (r#"title eq "οδοσ""#, vec!["oz"]),
+            (r#"title eq "οδος""#, vec!["oz"]),
+            (r#"title co "ΔΟΣ""#, vec!["oz"]),
+            (
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "münchen""#,
+                vec!["oz"],
+            ),
+            (r#"userName eq "JOSÉ@EXAMPLE.COM""#, vec!["oz"]),
+            (nfd_user_name, vec!["oz"]),
+            (r#"userName sw "JOSÉ""#, vec!["oz"]),
+            (r#"groups[display eq "æsir ops"]"#, vec!["oz"]),
+            // caseExact: compared as stored.
+            (r#"externalId eq "ÖZ-1""#, vec!["oz"]),
+            (r#"externalId eq "öz-1""#, vec![]),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(list(kind, filter).await, expected, "{filter}");
+        }
+        assert_eq!(list(ResourceKind::Group, r#"displayName eq "æsir OPS""#).await, vec!["g1"]);
+        assert_eq!(list(ResourceKind::Group, r#"displayName sw "Æs""#).await, vec!["g1"]);
+
+        // Sorting by the folded values ignores case; absent values last.
+        for (i, name) in ["bob", "Alice", "CAROL"].iter().enumerate() {
+            let doc =
+                normalize(kind, &json!({"userName": format!("s{i}"), "displayName": name})).expect("doc");
+            store.create_resource(&account, kind, &format!("s{i}"), &doc, &[], t(4)).await.expect("create");
+        }
+        let q = ListQuery {
+            filter: Some(parse_filter(r#"userName sw "s""#).expect("filter")),
+            sort: Some(Sort {
+                path: parse_attribute_list("displayName").expect("path").remove(0),
+                descending: false,
+            }),
+            page: Page::Index { start_index: 1, count: 100 },
+            include_related: false,
+        };
+        let page = store.list_resources(&account, kind, &q).await.expect("sorted");
+        assert_eq!(ids(&page), vec!["s1", "s0", "s2"]);
+    }
+
+    /// Security review item 11: the unique index on userName holds the folded NFC form, so
+    /// the NFC and NFD spellings of one name (and its capitals) are one name: a conflict.
+    #[tokio::test]
+    async fn nfc_and_nfd_user_names_conflict() {
+        let Some((store, account)) = setup().await else { return };
+        let kind = ResourceKind::User;
+        let named = |user_name: &str| normalize(kind, &json!({"userName": user_name})).expect("doc");
+        store
+            .create_resource(&account, kind, "nfc", &named("josé@example.com"), &[], t(1))
+            .await
+            .expect("nfc");
+        for (id, spelling) in [
+            ("nfd", "jose\u{301}@example.com"),
+            ("upper", "JOSÉ@EXAMPLE.COM"),
+            ("upper-nfd", "JOSE\u{301}@example.com"),
+        ] {
+            match store.create_resource(&account, kind, id, &named(spelling), &[], t(2)).await {
+                Err(DomainError::Conflict(m)) => assert!(m.contains("already in use"), "{m}"),
+                other => panic!("{spelling:?}: expected Conflict, got {other:?}"),
+            }
+        }
+        store
+            .create_resource(&account, kind, "other", &named("jose@example.com"), &[], t(3))
+            .await
+            .expect("no accent is another name");
+        let renamed = named("jose\u{301}@EXAMPLE.com");
+        assert!(matches!(
+            store.update_resource(&account, kind, "other", &doc_only(&renamed), t(4)).await,
+            Err(DomainError::Conflict(_))
+        ));
     }
 
     #[tokio::test]
