@@ -512,8 +512,17 @@ pub trait ChangeStore: Send + Sync {
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<u64, DomainError>;
 }
 
+/// Secrets every node of a deployment shares (the key that seals SCIM cursors), kept in the
+/// database so that nodes on one database agree without configuration.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The secret named `name`: the stored one, or `candidate` stored now when there is none
+    /// (the first node to ask decides; every later caller gets that one).
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, DomainError>;
+}
+
 /// Everything a server needs from its database, as one object (each backend implements
 /// all of it).
-pub trait Store: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore {}
+pub trait Store: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore {}
 
-impl<T: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore> Store for T {}
+impl<T: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore> Store for T {}

@@ -126,6 +126,7 @@ pub fn build_state_with_lookup(
         jwt,
         changes: store.clone(),
         change_queue: Arc::new(std::sync::Mutex::new(Some(feed_rx))),
+        cursors: Arc::new(crate::http::cursor::Cursors::new(store.clone())),
         accounts: store,
         clock,
         config: Arc::new(config),

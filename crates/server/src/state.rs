@@ -37,4 +37,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Configuration.
     pub config: Arc<Config>,
+    /// The seal of SCIM cursors.
+    pub cursors: Arc<crate::http::cursor::Cursors>,
 }

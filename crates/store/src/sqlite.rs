@@ -74,6 +74,9 @@ mod roles;
 #[path = "shared/rows.rs"]
 mod rows;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/secrets.rs"]
+mod secrets;
+
 #[path = "shared/service_accounts.rs"]
 mod service_accounts;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod bulk;
+pub mod cursor;
 pub mod error;
 pub mod keep_alive;
 pub mod product_api;

@@ -18,6 +18,7 @@ use scimgate_scim::{LIST_RESPONSE_URN, ScimError, patch};
 use crate::config::Config;
 use crate::http::auth::ScimCaller;
 use crate::http::body::ScimBody;
+use crate::http::cursor::{CursorScope, CursorSeal};
 use crate::http::error::{SCIM_JSON, ScimApiError};
 use crate::http::product_api::{Endpoint, ep};
 use crate::state::AppState;
@@ -259,12 +260,54 @@ async fn list(
     kind: ResourceKind,
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
-    let request = ListParams::from_query(&params)?.parse()?;
-    let query = ListQuery::new(request, p.includes(related_attribute(kind)));
+    let mut list_params = ListParams::from_query(&params)?;
+    let sealed = open_cursor(&st, caller.account().as_str(), kind.name(), &mut list_params).await?;
+    let query = ListQuery::new(list_params.parse()?, p.includes(related_attribute(kind)));
     let page = st.scim.list(&caller, kind, &query).await?;
     let base = base_url(&st.config, &headers, caller.account().as_str());
     let items = page.items.iter().map(|r| render(kind, r, &base, &p)).collect();
-    Ok(scim_json(StatusCode::OK, &list_response(items, page.total, &query.page, page.next)))
+    let mut body = list_response(items, page.total, &query.page, page.next);
+    seal_next_cursor(sealed, caller.account().as_str(), kind.name(), &list_params, &mut body);
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// In cursor mode, replaces the sealed cursor the client sent with the plain position inside
+/// it (docs/scim.md "Cursors"); the seal is kept to seal the next one.
+async fn open_cursor<'s>(
+    st: &'s AppState,
+    account: &str,
+    endpoint: &str,
+    params: &mut ListParams,
+) -> Result<Option<&'s CursorSeal>> {
+    let Some(sent) = params.cursor.clone() else { return Ok(None) };
+    let seal = st.cursors.seal().await?;
+    params.cursor = Some(seal.open(&cursor_scope(account, endpoint, params), &sent)?);
+    Ok(Some(seal))
+}
+
+fn cursor_scope<'a>(account: &'a str, endpoint: &'a str, params: &'a ListParams) -> CursorScope<'a> {
+    CursorScope {
+        account,
+        endpoint,
+        filter: params.filter.as_deref(),
+        sort_by: params.sort_by.as_deref(),
+        sort_order: params.sort_order.as_deref(),
+    }
+}
+
+/// Seals the answer's `nextCursor`.
+fn seal_next_cursor(
+    seal: Option<&CursorSeal>,
+    account: &str,
+    endpoint: &str,
+    params: &ListParams,
+    body: &mut Value,
+) {
+    if let (Some(seal), Some(next)) = (seal, body.get_mut("nextCursor"))
+        && let Some(plain) = next.as_str()
+    {
+        *next = Value::String(seal.seal(&cursor_scope(account, endpoint, params), plain));
+    }
 }
 
 /// POST `/.search` (RFC 7644 §3.4.3). At the root it searches Users, then Groups.
@@ -286,10 +329,15 @@ async fn search(
         }
         None => vec![ResourceKind::User, ResourceKind::Group],
     };
+    let mut params = search.params.clone();
+    let sealed = match kind {
+        Some(k) => open_cursor(&st, caller.account().as_str(), k.name(), &mut params).await?,
+        None => None,
+    };
     let mut queries = Vec::with_capacity(kinds.len());
     for k in kinds {
         let p = Projection::from_lists(k, &search.attributes, &search.excluded_attributes)?;
-        let query = ListQuery::new(search.params.parse()?, p.includes(related_attribute(k)));
+        let query = ListQuery::new(params.parse()?, p.includes(related_attribute(k)));
         queries.push((k, query, p));
     }
     // The answer's page: as asked (index), or the one type's (cursor).
@@ -308,7 +356,11 @@ async fn search(
             items.extend(found.items.iter().map(|r| render(*k, r, &base, p)));
         }
     }
-    Ok(scim_json(StatusCode::OK, &list_response(items, total, &page, next)))
+    let mut body = list_response(items, total, &page, next);
+    if let Some(k) = kind {
+        seal_next_cursor(sealed, caller.account().as_str(), k.name(), &params, &mut body);
+    }
+    Ok(scim_json(StatusCode::OK, &body))
 }
 
 /// Limits advertised in `/ServiceProviderConfig` and enforced by `/Bulk`.

@@ -297,3 +297,56 @@ async fn bad_filters_are_400_invalid_filter() {
     let long = format!("userName eq \"{}\"", "a".repeat(10_000));
     assert_scim_error(&app.get(&format!("/Users?filter={}", enc(&long))).await, 400, Some("invalidFilter"));
 }
+
+/// Security review item 10: `nextCursor` was `base64("s<seq>")`, the database's row counter
+/// shared by every account, and `base64("o18446744073709551615")` answered 500. Cursors are
+/// now sealed (authenticated encryption bound to the account, the endpoint, the filter and
+/// the sort): they reveal nothing, and a forged, altered or foreign one is 400
+/// `invalidCursor`. The seal's key is kept in the database, so another node (here: a second
+/// state on the same database) opens a cursor this one issued.
+#[tokio::test]
+async fn review_10_cursors_are_sealed_bound_to_their_query_and_never_500() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = TestApp::new().await;
+    for i in 0..5 {
+        app.user(&format!("u{i}@acme.test")).await;
+    }
+    let r = app.get("/Users?count=2&cursor=").await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+    let next = r.body["nextCursor"].as_str().expect("nextCursor").to_string();
+    let raw = URL_SAFE_NO_PAD.decode(&next).expect("base64url");
+    assert!(!String::from_utf8_lossy(&raw).starts_with('s'), "the row counter is not readable: {raw:?}");
+    // The old, forgeable forms: 400 invalidCursor, not 500.
+    for forged in ["o18446744073709551615", "o9223372036854775807", "s-1", "s1", "o0"] {
+        let c = URL_SAFE_NO_PAD.encode(forged);
+        assert_scim_error(&app.get(&format!("/Users?count=2&cursor={c}")).await, 400, Some("invalidCursor"));
+    }
+    // Bound to the query: another filter, another sort, the other endpoint, another account.
+    for other in [
+        format!("/Users?count=2&cursor={next}&filter=userName%20sw%20%22u%22"),
+        format!("/Users?count=2&cursor={next}&sortBy=userName"),
+        format!("/Groups?count=2&cursor={next}"),
+    ] {
+        assert_scim_error(&app.get(&other).await, 400, Some("invalidCursor"));
+    }
+    let globex = app.other_account("globex").await;
+    let path = format!("/gateway/ng/api/scim/account/globex/Users?count=2&cursor={next}");
+    let r = app.send(axum::http::Method::GET, &path, Some(&globex), None, &[]).await;
+    assert_scim_error(&r, 400, Some("invalidCursor"));
+    // The same query goes on, on this node and on another one.
+    let r = app.get(&format!("/Users?count=2&cursor={next}")).await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["itemsPerPage"], 2);
+    let other_node =
+        scimgate::http::router(app.second_node(std::sync::Arc::new(scimgate_domain::SystemClock)).await);
+    let req = axum::http::Request::get(app.scim(&format!("/Users?count=2&cursor={next}")))
+        .header("authorization", format!("Bearer {}", app.token))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let res = tower::ServiceExt::oneshot(other_node, req).await.expect("infallible");
+    assert_eq!(res.status(), axum::http::StatusCode::OK);
+    // POST .search on /Users shares the GET's cursors.
+    let r = app.post("/Users/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 2, "cursor": next})).await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+}
