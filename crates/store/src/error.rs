@@ -8,14 +8,29 @@ use scimgate_domain::DomainError;
 /// PostgreSQL at SERIALIZABLE or REPEATABLE READ) and `deadlock_detected`.
 const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
 
+/// The codes with which an engine reports a statement it interrupted: SQLite's
+/// `SQLITE_INTERRUPT` (9, the progress handler of the statement time limit gave up) and
+/// PostgreSQL's `query_canceled` (57014: `statement_timeout`, or a cancel request).
+const INTERRUPTED_CODES: [&str; 2] = ["9", "57014"];
+
+/// How the message of an interrupted statement's `Unavailable` starts.
+pub(crate) const STATEMENT_TIMEOUT: &str = "statement timeout";
+
 /// Maps a sqlx error with no uniqueness meaning: an unreachable database is
-/// `Unavailable` (503, retry later), a transaction the engine aborted as a serialization
-/// failure or deadlock is `SerializationFailure` (the store's write transactions run it
-/// again), anything else `Internal`.
+/// `Unavailable` (503, retry later), and so is a statement the database interrupted at the
+/// statement time limit (the message starts with [`STATEMENT_TIMEOUT`]); a transaction the
+/// engine aborted as a serialization failure or deadlock is `SerializationFailure` (the
+/// store's write transactions run it again), anything else `Internal`.
 pub(crate) fn internal(e: sqlx::Error) -> DomainError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             DomainError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(ref d) if d.code().is_some_and(|c| INTERRUPTED_CODES.contains(&c.as_ref())) => {
+            DomainError::Unavailable(format!(
+                "{STATEMENT_TIMEOUT}: the statement ran longer than the store's time limit and was \
+                 interrupted ({e})"
+            ))
         }
         sqlx::Error::Database(ref d)
             if d.code().is_some_and(|c| RETRYABLE_SQLSTATES.contains(&c.as_ref())) =>

@@ -22,7 +22,44 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 pub(crate) use error::{DbResultExt, migrate_error, write_error};
+use std::time::Duration;
 use time::OffsetDateTime;
+
+/// The statement time limit of [`StoreOptions::default`]: 10 s.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a store opens its database: the pool and the time limits
+/// ([`SqliteStore::open_with_options`], [`PgStore::open_with_options`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Connections in the pool at most (at least 1; an in-memory SQLite database always has
+    /// exactly one).
+    pub max_connections: u32,
+    /// How long a statement waits for a free connection before it fails as `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// How long a statement may run before the database interrupts it (`None`: no limit); an
+    /// interrupted statement fails as `Unavailable` with a message that starts with
+    /// "statement timeout", and its connection stays usable.
+    ///
+    /// PostgreSQL: the session's `statement_timeout`, set on every connection of the pool, so
+    /// it bounds every statement (migrations run without it). SQLite has no such setting: a
+    /// progress handler interrupts the statements of SCIM lists and searches and of the paged
+    /// product-API lists — the statements that a client's filter or search makes expensive —
+    /// once the limit has passed since they got their connection (the page and its total
+    /// share one limit there); other statements are lookups by key and run unbounded.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for StoreOptions {
+    /// 8 connections, sqlx's acquire timeout (30 s), [`DEFAULT_STATEMENT_TIMEOUT`].
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+}
 
 /// Microseconds since the Unix epoch, as timestamps are stored.
 pub(crate) fn micros(t: OffsetDateTime) -> i64 {

@@ -1,17 +1,18 @@
-//! PostgreSQL (and wire-compatible engines): migrations embedded and run at open. The store
-//! traits are the shared implementation (`src/shared/`), compiled here with this module's
-//! aliases.
+//! PostgreSQL (and wire-compatible engines): migrations embedded and run at open, the
+//! statement time limit as each session's `statement_timeout`. The store traits are the shared
+//! implementation (`src/shared/`), compiled here with this module's aliases.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use scimgate_domain::DomainError;
 
-use crate::migrate_error;
 use crate::query::Dialect;
+use crate::{DbResultExt, StoreOptions, migrate_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -77,7 +78,7 @@ mod rows;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/secrets.rs"]
 mod secrets;
-
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/service_accounts.rs"]
 mod service_accounts;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
@@ -87,35 +88,75 @@ mod settings;
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database?…`)
     /// with a pool of up to `max_connections` that waits up to `acquire_timeout` for a free
-    /// connection, and applies the migrations it lacks.
+    /// connection and the default statement time limit (10 s), and applies the migrations it
+    /// lacks.
     pub async fn open(
         url: &str,
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, DomainError> {
+        Self::open_with_options(
+            url,
+            &StoreOptions { max_connections, acquire_timeout, ..StoreOptions::default() },
+        )
+        .await
+    }
+
+    /// Connects to the database at `url` with the pool and time limits of `options`, applies
+    /// the migrations it lacks and completes the folded shadow values.
+    pub async fn open_with_options(url: &str, options: &StoreOptions) -> Result<Self, DomainError> {
         // The URL may hold a password: never repeat it in an error.
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| DomainError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
-        Self::open_with_options(opts, max_connections, acquire_timeout).await
+        Self::open_parsed(opts, options).await
     }
 
-    /// [`PgStore::open`] with connection options already parsed (search path, TLS, …).
-    pub(crate) async fn open_with_options(
+    /// [`PgStore::open_with_options`] with connection options already parsed (search path,
+    /// TLS, …).
+    ///
+    /// Every connection of the pool gets the session's `statement_timeout` from `options`
+    /// when it is opened (one `set_config` per connection, none per statement). The
+    /// migrations run on a connection of their own without it (building an index on a large
+    /// table, or waiting for another node's migration lock, may take longer), which is closed
+    /// afterwards rather than handed back to the pool.
+    pub(crate) async fn open_parsed(
         opts: PgConnectOptions,
-        max_connections: u32,
-        acquire_timeout: Duration,
+        options: &StoreOptions,
     ) -> Result<Self, DomainError> {
         let target = format!("{}:{}/{}", opts.get_host(), opts.get_port(), opts.get_database().unwrap_or(""));
+        // 0 is PostgreSQL's "no limit".
+        let timeout_ms = options.statement_timeout.map_or(0, |t| t.as_millis().clamp(1, i32::MAX as u128));
+        let timeout_ms = timeout_ms.to_string();
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(acquire_timeout)
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _| {
+                let timeout_ms = timeout_ms.clone();
+                Box::pin(async move {
+                    sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                        .bind(timeout_ms)
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
             .connect_with(opts)
             .await
             .map_err(|e| DomainError::Internal(format!("cannot connect to database '{target}': {e}")))?;
-        MIGRATOR.run(&pool).await.map_err(|e| migrate_error(&MIGRATOR, e))?;
+        let mut conn = pool.acquire().await.db()?;
+        sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await.db()?;
+        MIGRATOR.run(&mut *conn).await.map_err(|e| migrate_error(&MIGRATOR, e))?;
+        conn.close().await.db()?;
         let store = Self { pool };
         store.backfill_folded().await?;
         Ok(store)
+    }
+
+    /// A connection of the pool for the statements a client can make expensive; on PostgreSQL
+    /// every statement is limited by the session's `statement_timeout` already, so this is
+    /// just a pooled connection (SQLite arms its time limit here).
+    async fn limited(&self) -> Result<Limited, DomainError> {
+        self.pool.acquire().await.db()
     }
 
     /// The pool, for tests and tools.
@@ -150,22 +191,35 @@ async fn test_options() -> Option<PgConnectOptions> {
     Some(PgConnectOptions::from_str(&url).expect("url").options([("search_path", schema.as_str())]))
 }
 
+/// A connection from [`PgStore::limited`].
+type Limited = PoolConnection<sqlx::Postgres>;
+
 /// The store the shared tests run on: a fresh schema in the database at `TEST_DATABASE_URL`,
 /// or `None` (the test is skipped) when that variable is not set.
 #[cfg(test)]
 async fn test_store() -> Option<Store> {
+    test_store_with(&StoreOptions { max_connections: 4, ..StoreOptions::default() }).await
+}
+
+/// [`test_store`] with these options.
+#[cfg(test)]
+async fn test_store_with(options: &StoreOptions) -> Option<Store> {
     let opts = test_options().await?;
-    Some(PgStore::open_with_options(opts, 4, Duration::from_secs(30)).await.expect("open"))
+    Some(PgStore::open_parsed(opts, options).await.expect("open"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn one_connection() -> StoreOptions {
+        StoreOptions { max_connections: 1, ..StoreOptions::default() }
+    }
+
     #[tokio::test]
     async fn a_database_from_a_newer_scimgate_is_refused() {
         let Some(opts) = test_options().await else { return };
-        let store = PgStore::open_with_options(opts.clone(), 1, Duration::from_secs(30)).await.expect("open");
+        let store = PgStore::open_parsed(opts.clone(), &one_connection()).await.expect("open");
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (99990101000000, 'from the future', TRUE, '\\x00'::bytea, 0)",
@@ -174,7 +228,7 @@ mod tests {
         .await
         .expect("insert");
         store.pool().close().await;
-        match PgStore::open_with_options(opts, 1, Duration::from_secs(30)).await {
+        match PgStore::open_parsed(opts, &one_connection()).await {
             Err(DomainError::Internal(m)) => {
                 assert!(m.contains("99990101000000") && m.contains("written by a newer scimgate"), "{m}")
             }
@@ -191,7 +245,10 @@ mod tests {
         fixtures::legacy::migrator_before(2).run(&pool).await.expect("migration 0001");
         fixtures::legacy::write_rows_before_folding(&pool).await;
         pool.close().await;
-        let store = PgStore::open_with_options(opts, 2, Duration::from_secs(30)).await.expect("open");
+        let store =
+            PgStore::open_parsed(opts, &StoreOptions { max_connections: 2, ..StoreOptions::default() })
+                .await
+                .expect("open");
         fixtures::legacy::assert_rows_folded(&store).await;
     }
 

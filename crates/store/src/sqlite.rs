@@ -1,16 +1,21 @@
-//! SQLite: WAL, foreign keys on, migrations embedded and run at open. The store traits are
-//! the shared implementation (`src/shared/`), compiled here with this module's aliases.
+//! SQLite: WAL, foreign keys on, migrations embedded and run at open, a progress handler as
+//! the statement time limit. The store traits are the shared implementation (`src/shared/`),
+//! compiled here with this module's aliases.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 
 use scimgate_domain::DomainError;
 
-use crate::migrate_error;
 use crate::query::Dialect;
+use crate::{DbResultExt, StoreOptions, migrate_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -18,6 +23,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqli
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// [`StoreOptions::statement_timeout`], which [`SqliteStore::limited`] applies.
+    statement_timeout: Option<Duration>,
 }
 
 // The aliases the shared implementation is written against.
@@ -76,7 +83,7 @@ mod rows;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/secrets.rs"]
 mod secrets;
-
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/service_accounts.rs"]
 mod service_accounts;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
@@ -84,20 +91,33 @@ mod service_accounts;
 mod settings;
 
 impl SqliteStore {
-    /// Opens (creating if `mode=rwc`) and migrates the database at `url`, with up to 8
-    /// connections (1 for an in-memory database) and sqlx's default acquire timeout (30 s).
+    /// Opens (creating if `mode=rwc`) and migrates the database at `url`, with the
+    /// [`StoreOptions::default`]: up to 8 connections (1 for an in-memory database), sqlx's
+    /// default acquire timeout (30 s), a 10 s statement time limit.
     pub async fn open(url: &str) -> Result<Self, DomainError> {
-        Self::open_with(url, 8, Duration::from_secs(30)).await
+        Self::open_with_options(url, &StoreOptions::default()).await
     }
 
     /// Opens (creating if `mode=rwc`) and migrates the database at `url`, with a pool of up to
-    /// `max_connections` that waits up to `acquire_timeout` for a free connection. An
-    /// in-memory database exists per connection, so it always gets exactly one.
+    /// `max_connections` that waits up to `acquire_timeout` for a free connection, and the
+    /// default statement time limit. An in-memory database exists per connection, so it always
+    /// gets exactly one.
     pub async fn open_with(
         url: &str,
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, DomainError> {
+        Self::open_with_options(
+            url,
+            &StoreOptions { max_connections, acquire_timeout, ..StoreOptions::default() },
+        )
+        .await
+    }
+
+    /// Opens (creating if `mode=rwc`), migrates and completes (the folded shadow values) the
+    /// database at `url`, with the pool and time limits of `options`.
+    pub async fn open_with_options(url: &str, options: &StoreOptions) -> Result<Self, DomainError> {
+        let StoreOptions { max_connections, acquire_timeout, statement_timeout } = *options;
         // No journal_mode on the pool's connections: switching it needs a lock that
         // busy_timeout cannot wait for, so a connection opened while another one writes (the
         // pool growing during a migration, a second node starting) would fail with "database
@@ -141,14 +161,74 @@ impl SqliteStore {
                 Err(e) => return Err(migrate_error(&MIGRATOR, e)),
             }
         }
-        let store = Self { pool };
+        let store = Self { pool, statement_timeout };
         store.backfill_folded().await?;
         Ok(store)
+    }
+
+    /// A connection of the pool whose statements SQLite interrupts once the statement time
+    /// limit has passed since it was handed out (`SQLITE_INTERRUPT`, mapped to `Unavailable`
+    /// "statement timeout…"); for the statements a client can make expensive (see
+    /// [`StoreOptions::statement_timeout`]).
+    ///
+    /// Arming costs one round trip to the connection's worker thread (it installs a progress
+    /// handler with this deadline, replacing the last one), which is why it is not done for
+    /// every statement. Dropping the [`Limited`] disarms the handler without a round trip, so
+    /// later users of the connection are never interrupted by this deadline.
+    async fn limited(&self) -> Result<Limited, DomainError> {
+        let mut conn = self.pool.acquire().await.db()?;
+        let armed = match self.statement_timeout {
+            Some(limit) => {
+                let armed = Arc::new(AtomicBool::new(true));
+                let still_armed = Arc::clone(&armed);
+                let deadline = Instant::now() + limit;
+                conn.lock_handle().await.db()?.set_progress_handler(PROGRESS_OPS, move || {
+                    !still_armed.load(Ordering::Relaxed) || Instant::now() < deadline
+                });
+                Some(armed)
+            }
+            None => None,
+        };
+        Ok(Limited { conn, armed })
     }
 
     /// The pool, for tests and tools.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// How many virtual-machine instructions SQLite runs between two calls of the progress
+/// handler of [`SqliteStore::limited`]: a deadline check (a clock read) every few microseconds
+/// of work.
+const PROGRESS_OPS: i32 = 1000;
+
+/// A connection from [`SqliteStore::limited`]: a pooled connection whose statements are
+/// interrupted past a deadline until it is dropped.
+struct Limited {
+    conn: PoolConnection<sqlx::Sqlite>,
+    /// Whether the deadline still applies (`None`: no time limit).
+    armed: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        if let Some(armed) = &self.armed {
+            armed.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Deref for Limited {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl DerefMut for Limited {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
     }
 }
 
@@ -177,7 +257,14 @@ async fn ensure_wal(opts: &SqliteConnectOptions) -> Result<(), sqlx::Error> {
 /// The store the shared tests run on: a fresh in-memory database.
 #[cfg(test)]
 async fn test_store() -> Option<Store> {
-    Some(SqliteStore::open("sqlite::memory:").await.expect("open"))
+    test_store_with(&StoreOptions::default()).await
+}
+
+/// [`test_store`] with these options (an in-memory database has one connection whatever
+/// `max_connections` says).
+#[cfg(test)]
+async fn test_store_with(options: &StoreOptions) -> Option<Store> {
+    Some(SqliteStore::open_with_options("sqlite::memory:", options).await.expect("open"))
 }
 
 /// SQLite's query plans for the statements the indexes were designed for.

@@ -136,11 +136,6 @@ impl Store {
         }
     }
 
-    /// A read transaction whose statements see one snapshot ([`dialect::begin_read`]).
-    pub(super) async fn begin_read(&self) -> Result<Transaction<'static, Db>, DomainError> {
-        self.pool.begin_with(dialect::begin_read(DIALECT)).await.db()
-    }
-
     /// One page and the total of a list, read in one transaction so both see the same
     /// snapshot: `SELECT count(*) <from>` and
     /// `SELECT <columns> <from> ORDER BY <order_by> LIMIT … OFFSET …`.
@@ -185,7 +180,10 @@ impl Store {
         from(&mut select);
         select.push(format_args!(" ORDER BY {order_by} LIMIT ")).push_bind(limit);
         select.push(" OFFSET ").push_bind(offset);
-        let mut tx = self.begin_read().await?;
+        // A search is the client's: the statement time limit applies (see `limited`). One
+        // read transaction ([`dialect::begin_read`]) so the page and the total see one snapshot.
+        let mut conn = self.limited().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, dialect::begin_read(DIALECT)).await.db()?;
         let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.db()?;
         let rows = select.build().fetch_all(&mut *tx).await.db()?;
         tx.commit().await.db()?;

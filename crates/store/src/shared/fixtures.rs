@@ -187,7 +187,8 @@ pub(crate) mod scim {
     use scimgate_scim::schema::{ENTERPRISE_USER_URN, ResourceKind};
     use serde_json::json;
 
-    use super::super::{Store, test_store};
+    use super::super::{Store, test_store, test_store_with};
+    use crate::StoreOptions;
 
     pub(crate) const ADMIN: &str = "admin";
 
@@ -198,7 +199,15 @@ pub(crate) mod scim {
     /// A store (`None` when this backend is not configured for tests) with account `acme`
     /// and its admin user.
     pub(crate) async fn setup() -> Option<(Store, AccountId)> {
-        let store = test_store().await?;
+        with_account(test_store().await?).await
+    }
+
+    /// [`setup`] with a store opened with these options.
+    pub(crate) async fn setup_with(options: &StoreOptions) -> Option<(Store, AccountId)> {
+        with_account(test_store_with(options).await?).await
+    }
+
+    async fn with_account(store: Store) -> Option<(Store, AccountId)> {
         let account = AccountId::parse("acme").expect("id");
         store
             .create_account(

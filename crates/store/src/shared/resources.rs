@@ -504,9 +504,12 @@ impl ScimStore for Store {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, DomainError> {
+        // The filter is the client's: both statements run under the statement time limit, on one
+        // connection, which is handed back before the related rows are read.
+        let mut conn = self.limited().await?;
         let count = self.list_statement("SELECT count(*)", account, kind, query)?;
         let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count.sql)), &count.params)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await
             .db()?
             .try_get(0)
@@ -540,9 +543,10 @@ impl ScimStore for Store {
         };
         sql.push(&format!(" LIMIT {} OFFSET {}", count.saturating_add(1), offset));
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.sql)), &sql.params)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .db()?;
+        drop(conn);
         let has_more = rows.len() as u64 > count;
         let rows = &rows[..rows.len().min(usize::try_from(count).unwrap_or(usize::MAX))];
         let mut items = rows.iter().map(row_to_resource).collect::<Result<Vec<_>, _>>()?;
@@ -564,10 +568,17 @@ mod tests {
     use super::super::fixtures::scim::*;
     use super::*;
     use scimgate_domain::store::{AccountStore, Sort};
+    use scimgate_scim::filter::Filter;
     use scimgate_scim::filter::{parse_attribute_list, parse_filter};
     use scimgate_scim::resource::normalize;
     use scimgate_scim::schema::ENTERPRISE_USER_URN;
     use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    use crate::StoreOptions;
+
+    /// Users the statement time limit test seeds: enough that its filter takes seconds.
+    const SEEDED_USERS: i64 = 50_000;
     use time::format_description::well_known::Rfc3339;
 
     #[tokio::test]
@@ -781,6 +792,102 @@ mod tests {
             store.update_resource(&account, kind, "other", &doc_only(&renamed), t(4)).await,
             Err(DomainError::Conflict(_))
         ));
+    }
+
+    /// Security review item 3: a statement that runs past the statement time limit is
+    /// interrupted and answered as `Unavailable` ("statement timeout…"), soon after the limit,
+    /// and the connection it ran on (the only one of the pool) serves the next statements.
+    #[tokio::test]
+    async fn slow_statements_are_interrupted_and_the_connection_serves_again() {
+        let limit = Duration::from_millis(200);
+        let options =
+            StoreOptions { max_connections: 1, statement_timeout: Some(limit), ..StoreOptions::default() };
+        let Some((store, account)) = setup_with(&options).await else { return };
+        let assert_timed_out = |got: Result<_, DomainError>, started: Instant, what: &str| {
+            let took = started.elapsed();
+            match got {
+                Err(DomainError::Unavailable(m)) => {
+                    assert!(m.starts_with("statement timeout"), "{what}: {m}")
+                }
+                other => panic!("{what}: expected a statement timeout, got {other:?}"),
+            }
+            assert!(took >= limit && took < Duration::from_secs(1), "{what}: interrupted after {took:?}");
+        };
+
+        // A statement that would count to 10^12.
+        let started = Instant::now();
+        let mut conn = store.limited().await.expect("connection");
+        let got = sqlx::query_scalar::<_, i64>(
+            "WITH RECURSIVE c(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n + 1 FROM c WHERE n < 1000000000000) \
+             SELECT count(*) FROM c",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .db()
+        .map(|_| ());
+        drop(conn);
+        assert_timed_out(got, started, "recursive count");
+        store.ping().await.expect("the connection serves again");
+
+        // A SCIM list whose filter scans many users with many e-mails.
+        let emails: Vec<Value> =
+            (0..20).map(|i| json!({"value": format!("someone{i}@example.com"), "type": "work"})).collect();
+        let doc = normalize(ResourceKind::User, &json!({"userName": "seed", "emails": emails})).expect("doc");
+        let seed = format!(
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {SEEDED_USERS}) \
+             INSERT INTO scim_users (account_id, id, user_name, user_name_lower, doc, doc_folded, version, \
+             created_us, modified_us) SELECT $1, 'seed' || n, 'seed' || n, 'seed' || n, $2, {}, 1, 0, 0 FROM c",
+            folded_doc_param(DIALECT, 2)
+        );
+        // Seeding takes longer than the limit on PostgreSQL: lifted for its transaction.
+        let mut tx = store.pool().begin().await.expect("begin");
+        if DIALECT == crate::query::Dialect::Postgres {
+            sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await.expect("no limit");
+        }
+        sqlx::query(sqlx::AssertSqlSafe(seed))
+            .bind(account.as_str())
+            .bind(Value::Object(doc).to_string())
+            .execute(&mut *tx)
+            .await
+            .expect("seed");
+        tx.commit().await.expect("commit");
+        let filter = (0..8)
+            .map(|i| parse_filter(&format!("emails co \"nobody{i}\"")).expect("term"))
+            .reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)))
+            .expect("terms");
+        let query = |filter| ListQuery {
+            filter: Some(filter),
+            sort: None,
+            page: Page::Index { start_index: 1, count: 10 },
+            include_related: false,
+        };
+        let started = Instant::now();
+        let got = store.list_resources(&account, ResourceKind::User, &query(filter)).await;
+        assert_timed_out(got.map(|_| ()), started, "list");
+        let page = store
+            .list_resources(
+                &account,
+                ResourceKind::User,
+                &query(parse_filter(r#"userName eq "SEED7""#).expect("f")),
+            )
+            .await
+            .expect("the connection serves again");
+        assert_eq!(ids(&page), vec!["seed7"]);
+
+        // SQLite limits only the statements run on a `limited` connection: once that is
+        // dropped, a longer statement on the same connection runs to its end.
+        if DIALECT == crate::query::Dialect::Sqlite {
+            let started = Instant::now();
+            let n: i64 = sqlx::query_scalar(
+                "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000000) \
+                 SELECT count(*) FROM c",
+            )
+            .fetch_one(store.pool())
+            .await
+            .expect("not limited");
+            assert_eq!(n, 5_000_000);
+            assert!(started.elapsed() > limit, "the statement must outlast the limit to show anything");
+        }
     }
 
     #[tokio::test]
