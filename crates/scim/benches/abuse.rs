@@ -8,6 +8,9 @@
 //!   e-mails (each matches one element), and `patch_remove_all_matching/N`: one
 //!   `remove emails[type eq "work"]` that matches all N. The document is built directly (as if
 //!   read from the store), not through `normalize`.
+//! - `patch_long_filter_removes/T_terms_x_N_ops`: N `remove emails[value eq "…" or …]`
+//!   operations whose value filters have T comparisons and match nothing, on 1,000 e-mails:
+//!   the largest such PATCHes a 1 MiB body holds, and the largest the PATCH limits allow.
 //! - `bulk_chain/forward/N`: N POSTs, each referencing the `bulkId` of the POST after it, so
 //!   only the last one can run first (one operation per pass of the schedule);
 //!   `bulk_chain/backward/N`: each references the one before (one pass).
@@ -152,5 +155,27 @@ fn filter(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, patch_add, patch_removes, bulk, filter);
+/// PATCHes of filtered removes on a User with 1,000 e-mails, each value filter `value eq "…"
+/// or …` of `terms` comparisons matching nothing: the largest that fit a 1 MiB body (1,000 x 20
+/// and about 500 x 100), and the largest within `MAX_PATCH_FILTER_COMPARISONS` (50 x 20, 1,000 x 1).
+fn patch_long_filters(c: &mut Criterion) {
+    let doc = user_with_emails(1_000);
+    let mut g = c.benchmark_group("patch_long_filter_removes");
+    slow(&mut g);
+    // `None`: as many operations as fit 1 MiB (at most 1,000).
+    for (terms, ops) in [(20, None), (100, None), (20, Some(50)), (1, Some(1000))] {
+        let filter = (0..terms).map(|i| format!("value eq \"x{i}@y\"")).collect::<Vec<_>>().join(" or ");
+        let op = json!({"op": "remove", "path": format!("emails[{filter}]")});
+        let fit = ((1 << 20) - 100) / (serde_json::to_vec(&op).expect("json").len() + 1);
+        let ops = ops.unwrap_or(fit.min(1000));
+        let body = json!({"schemas": [scimgate_scim::PATCH_OP_URN], "Operations": vec![op; ops]});
+        assert!(serde_json::to_vec(&body).expect("json").len() <= 1 << 20);
+        g.bench_function(format!("{terms}_terms_x_{ops}_ops"), |bench| {
+            bench.iter(|| black_box(run_patch(&doc, black_box(&body))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, patch_add, patch_removes, patch_long_filters, bulk, filter);
 criterion_main!(benches);

@@ -15,6 +15,10 @@ use serde_json::Value;
 pub const MAX_FILTER_LEN: usize = 4096;
 /// Maximum nesting depth (parentheses, `not`, and `[...]` value filters each add one).
 pub const MAX_FILTER_DEPTH: usize = 16;
+/// Most comparisons (`attr op value` and `attr pr`, inside `[...]` too) in one filter: of a
+/// list request, or of a PATCH path's value filter (security review items 2 and 3: each one
+/// is work per row, or per element of every operation).
+pub const MAX_FILTER_COMPARISONS: usize = 20;
 
 /// `[uri:]name[.subAttr]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -566,30 +570,33 @@ fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 fn container<'v>(value: &'v Value, path: &AttrPath) -> Option<&'v Value> {
+    const CORE: &[u8] = b"urn:ietf:params:scim:schemas:core:";
     match &path.uri {
-        Some(u) if !u.to_ascii_lowercase().starts_with("urn:ietf:params:scim:schemas:core:") => {
+        Some(u) if !u.as_bytes().get(..CORE.len()).is_some_and(|p| p.eq_ignore_ascii_case(CORE)) => {
             get_ci(value, u)
         }
         _ => Some(value),
     }
 }
 
-/// The values a path names in `value`, flattening multi-valued attributes.
-fn values_at<'v>(value: &'v Value, path: &AttrPath) -> Vec<&'v Value> {
-    let Some(attr) = container(value, path).and_then(|c| get_ci(c, &path.name)) else { return vec![] };
-    let items: Vec<&Value> = match attr {
-        Value::Array(a) => a.iter().collect(),
-        other => vec![other],
+/// Whether `f` holds for one of the values a path names in `value` (multi-valued attributes
+/// flattened). Allocates nothing: PATCH evaluates filters element by element (security
+/// review item 2).
+fn any_value_at(value: &Value, path: &AttrPath, f: impl FnMut(&Value) -> bool) -> bool {
+    let Some(attr) = container(value, path).and_then(|c| get_ci(c, &path.name)) else { return false };
+    let items = match attr {
+        Value::Array(a) => a.as_slice(),
+        other => std::slice::from_ref(other),
     };
     items
-        .into_iter()
+        .iter()
         .filter_map(|i| match (&path.sub_attr, i) {
             (Some(s), _) => get_ci(i, s),
             (None, Value::Object(_)) => get_ci(i, "value"),
             (None, other) => Some(other),
         })
         .filter(|v| !v.is_null())
-        .collect()
+        .any(f)
 }
 
 fn is_present(v: &Value) -> bool {
@@ -613,13 +620,30 @@ fn compare_one(actual: &Value, op: CompareOp, want: &CompValue, case_exact: bool
     };
     match (actual, want) {
         (Value::String(a), CompValue::String(w)) => {
-            let (a, w) =
-                if case_exact { (a.clone(), w.clone()) } else { (a.to_lowercase(), w.to_lowercase()) };
-            match op {
-                CompareOp::Co => a.contains(&w),
-                CompareOp::Sw => a.starts_with(&w),
-                CompareOp::Ew => a.ends_with(&w),
-                _ => ord(a.cmp(&w)),
+            if case_exact {
+                match op {
+                    CompareOp::Co => a.contains(w.as_str()),
+                    CompareOp::Sw => a.starts_with(w.as_str()),
+                    CompareOp::Ew => a.ends_with(w.as_str()),
+                    _ => ord(a.as_str().cmp(w.as_str())),
+                }
+            } else if a.is_ascii() && w.is_ascii() {
+                // What `to_lowercase` on both gives, without the two copies.
+                let (a, w) = (a.as_bytes(), w.as_bytes());
+                match op {
+                    CompareOp::Co => w.is_empty() || a.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)),
+                    CompareOp::Sw => a.len() >= w.len() && a[..w.len()].eq_ignore_ascii_case(w),
+                    CompareOp::Ew => a.len() >= w.len() && a[a.len() - w.len()..].eq_ignore_ascii_case(w),
+                    _ => ord(a.iter().map(u8::to_ascii_lowercase).cmp(w.iter().map(u8::to_ascii_lowercase))),
+                }
+            } else {
+                let (a, w) = (a.to_lowercase(), w.to_lowercase());
+                match op {
+                    CompareOp::Co => a.contains(&w),
+                    CompareOp::Sw => a.starts_with(&w),
+                    CompareOp::Ew => a.ends_with(&w),
+                    _ => ord(a.cmp(&w)),
+                }
             }
         }
         (Value::Number(a), CompValue::Number(w)) => match (a.as_f64(), w.as_f64()) {
@@ -631,6 +655,16 @@ fn compare_one(actual: &Value, op: CompareOp, want: &CompValue, case_exact: bool
     }
 }
 
+/// The comparisons in a filter (`attr op value` and `attr pr`, inside `[...]` too).
+pub fn comparisons(filter: &Filter) -> usize {
+    match filter {
+        Filter::Compare { .. } | Filter::Present(_) => 1,
+        Filter::And(a, b) | Filter::Or(a, b) => comparisons(a) + comparisons(b),
+        Filter::Not(a) => comparisons(a),
+        Filter::ValuePath { filter, .. } => comparisons(filter),
+    }
+}
+
 /// Evaluates a filter against a JSON object (a resource, or one element of a multi-valued
 /// attribute for PATCH value filters).
 pub fn evaluate(filter: &Filter, value: &Value, case_exact: &dyn Fn(&AttrPath) -> bool) -> bool {
@@ -638,15 +672,14 @@ pub fn evaluate(filter: &Filter, value: &Value, case_exact: &dyn Fn(&AttrPath) -
         Filter::And(a, b) => evaluate(a, value, case_exact) && evaluate(b, value, case_exact),
         Filter::Or(a, b) => evaluate(a, value, case_exact) || evaluate(b, value, case_exact),
         Filter::Not(a) => !evaluate(a, value, case_exact),
-        Filter::Present(p) => values_at(value, p).into_iter().any(is_present),
+        Filter::Present(p) => any_value_at(value, p, is_present),
         Filter::Compare { path, op, value: want } => {
-            let found = values_at(value, path);
             let ce = case_exact(path);
             match (op, want) {
-                (CompareOp::Eq, CompValue::Null) => found.is_empty(),
-                (CompareOp::Ne, CompValue::Null) => !found.is_empty(),
-                (CompareOp::Ne, w) => !found.iter().any(|a| compare_one(a, CompareOp::Eq, w, ce)),
-                (op, w) => found.iter().any(|a| compare_one(a, *op, w, ce)),
+                (CompareOp::Eq, CompValue::Null) => !any_value_at(value, path, |_| true),
+                (CompareOp::Ne, CompValue::Null) => any_value_at(value, path, |_| true),
+                (CompareOp::Ne, w) => !any_value_at(value, path, |a| compare_one(a, CompareOp::Eq, w, ce)),
+                (op, w) => any_value_at(value, path, |a| compare_one(a, *op, w, ce)),
             }
         }
         Filter::ValuePath { path, filter } => {
@@ -956,6 +989,45 @@ mod tests {
         assert_eq!(l[2].name, "department");
         assert!(parse_attribute_list("a,,b").is_err());
         assert!(parse_attribute_list("a b").is_err());
+    }
+
+    /// The allocation-free string comparison gives what lower-casing both sides gives, for
+    /// every operator, ASCII or not, empty or not.
+    #[test]
+    fn string_comparison_agrees_with_lower_casing() {
+        fn reference(a: &str, op: CompareOp, w: &str, case_exact: bool) -> bool {
+            let (a, w) = if case_exact {
+                (a.to_string(), w.to_string())
+            } else {
+                (a.to_lowercase(), w.to_lowercase())
+            };
+            match op {
+                CompareOp::Co => a.contains(&w),
+                CompareOp::Sw => a.starts_with(&w),
+                CompareOp::Ew => a.ends_with(&w),
+                CompareOp::Eq => a == w,
+                CompareOp::Gt => a > w,
+                CompareOp::Ge => a >= w,
+                CompareOp::Lt => a < w,
+                CompareOp::Le => a <= w,
+                CompareOp::Ne => false,
+            }
+        }
+        let words = [
+            "", "a", "A", "ab", "Ab", "aB", "abc", "ABC", "b", "Z", "_", "a@X.org", "x.ORG", "é", "É", "aé",
+            "Aé", "İ", "i̇", "ß", "SS", "ab€",
+        ];
+        use CompareOp::*;
+        for a in words {
+            for w in words {
+                for op in [Eq, Co, Sw, Ew, Gt, Ge, Lt, Le] {
+                    for ce in [false, true] {
+                        let got = compare_one(&Value::String(a.into()), op, &s(w), ce);
+                        assert_eq!(got, reference(a, op, w, ce), "{a:?} {op:?} {w:?} case_exact={ce}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,15 +8,27 @@
 //! Group membership is not applied to the document: it is returned as [`MemberChange`]s so
 //! the store can apply them at a cost proportional to the change, never to the group size.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
-use crate::filter::{self, AttrPath, CompValue, CompareOp, Filter, PatchPath};
-use crate::resource::{coerce, coerce_single, get_ci, unknown_attribute};
+use crate::filter::{self, AttrPath, CompValue, CompareOp, Filter, MAX_FILTER_COMPARISONS, PatchPath};
+use crate::resource::{
+    MAX_MULTI_VALUED_ELEMENTS, check_multi_valued_len, coerce, coerce_single, get_ci, is_capped,
+    unknown_attribute,
+};
 use crate::schema::{AttributeDef, Mutability, ResourceKind, SchemaDef, resolve};
 
 /// Most operations accepted in one PATCH request (reported in `/ServiceProviderConfig` docs).
 pub const MAX_PATCH_OPERATIONS: usize = 1000;
+
+/// Most comparisons the value filters of one PATCH have together (each at most
+/// [`MAX_FILTER_COMPARISONS`]): every comparison is evaluated on every element of its
+/// attribute, so this and [`MAX_MULTI_VALUED_ELEMENTS`] bound a PATCH's filter work
+/// (security review item 2). `members[...]` filters do not count (they become id lists).
+pub const MAX_PATCH_FILTER_COMPARISONS: usize = 1000;
 
 /// The three PATCH operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +156,10 @@ pub fn apply(
     doc: &mut Map<String, Value>,
     ops: &[PatchOperation],
 ) -> Result<Vec<MemberChange>, ScimError> {
-    let mut changes = Vec::new();
+    let mut run = Applied::default();
     for op in ops {
         match &op.path {
-            Some(path) => apply_path(kind, doc, op.op, path, op.value.as_ref(), &mut changes)?,
+            Some(path) => apply_path(kind, doc, op.op, path, op.value.as_ref(), &mut run)?,
             None => {
                 let Some(Value::Object(values)) = &op.value else {
                     return Err(ScimError::invalid_value(
@@ -159,7 +171,7 @@ pub fn apply(
                         continue;
                     }
                     if let Some(ext) = kind.extension(key) {
-                        apply_extension_object(kind, doc, op.op, ext, value, &mut changes)?;
+                        apply_extension_object(kind, doc, op.op, ext, value, &mut run)?;
                         continue;
                     }
                     let path = filter::parse_patch_path(key).map_err(|e| {
@@ -172,12 +184,21 @@ pub fn apply(
                         // so a client may send back what it read.
                         continue;
                     }
-                    apply_path(kind, doc, op.op, &path, Some(value), &mut changes)?;
+                    apply_path(kind, doc, op.op, &path, Some(value), &mut run)?;
                 }
             }
         }
     }
-    Ok(changes)
+    Ok(run.changes)
+}
+
+/// What applying a PATCH has produced so far.
+#[derive(Default)]
+struct Applied {
+    /// Membership changes, in request order.
+    changes: Vec<MemberChange>,
+    /// Comparisons in the value filters applied so far.
+    filter_comparisons: usize,
 }
 
 fn is_read_only_top(kind: ResourceKind, path: &PatchPath) -> bool {
@@ -191,7 +212,7 @@ fn apply_extension_object(
     op: OpKind,
     ext: &'static SchemaDef,
     value: &Value,
-    changes: &mut Vec<MemberChange>,
+    run: &mut Applied,
 ) -> Result<(), ScimError> {
     match (op, value) {
         (OpKind::Remove, _) => {
@@ -219,7 +240,7 @@ fn apply_extension_object(
                     },
                     None => path,
                 };
-                apply_path(kind, doc, op, &path, Some(v), changes)?;
+                apply_path(kind, doc, op, &path, Some(v), run)?;
             }
             Ok(())
         }
@@ -243,10 +264,10 @@ fn apply_path(
     op: OpKind,
     path: &PatchPath,
     value: Option<&Value>,
-    changes: &mut Vec<MemberChange>,
+    run: &mut Applied,
 ) -> Result<(), ScimError> {
     if let Some(ext) = whole_extension(kind, path) {
-        return apply_extension_object(kind, doc, op, ext, value.unwrap_or(&Value::Null), changes);
+        return apply_extension_object(kind, doc, op, ext, value.unwrap_or(&Value::Null), run);
     }
     let attr_label = path.attr.to_string();
     let resolved = resolve(kind, path.attr.uri.as_deref(), &path.attr.name, path.attr.sub_attr.as_deref())
@@ -256,7 +277,7 @@ fn apply_path(
         })?;
     let attr = resolved.attr;
     if kind == ResourceKind::Group && attr.name == "members" {
-        return member_change(op, path, value, changes);
+        return member_change(op, path, value, &mut run.changes);
     }
     if attr.mutability == Mutability::ReadOnly
         || resolved.sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
@@ -277,13 +298,42 @@ fn apply_path(
         }
     };
     let sub_name = resolved.sub.map(|s| s.name).or(None);
+    let capped = is_capped(kind, attr);
+    if capped && (path.filter.is_some() || sub_name.is_some() || op == OpKind::Add) {
+        // A document stored before the limit: operations that work through its elements are
+        // refused (their cost grows with the array); replacing or removing the attribute, or
+        // removing listed values, is the way back under the limit.
+        let held = held(container, attr.name);
+        if held > MAX_MULTI_VALUED_ELEMENTS {
+            return Err(ScimError::invalid_value(format!(
+                "'{}' holds {held} values, more than the {MAX_MULTI_VALUED_ELEMENTS} a multi-valued attribute may hold; \
+                 replace it, remove it or remove values before changing its elements",
+                attr.name
+            )));
+        }
+    }
     match (&path.filter, sub_name) {
-        (None, None) => apply_attribute(container, attr, op, value, &attr_label)?,
+        (None, None) => apply_attribute(container, attr, capped, op, value, &attr_label)?,
         (None, Some(sub)) => apply_sub_attribute(container, attr, sub, op, value, &attr_label)?,
         (Some(filter), _) => {
             if !attr.multi_valued {
                 return Err(ScimError::invalid_path(format!(
                     "'{attr_label}' is single-valued; a [filter] applies only to multi-valued attributes"
+                )));
+            }
+            // Evaluated on every element, by every operation (`members[...]` is not: it
+            // becomes a list of ids above).
+            let n = filter::comparisons(filter);
+            if n > MAX_FILTER_COMPARISONS {
+                return Err(ScimError::invalid_filter(format!(
+                    "the filter of '{attr_label}[...]' has {n} comparisons; at most {MAX_FILTER_COMPARISONS} are allowed"
+                )));
+            }
+            run.filter_comparisons += n;
+            if run.filter_comparisons > MAX_PATCH_FILTER_COMPARISONS {
+                return Err(ScimError::invalid_filter(format!(
+                    "the value filters of this PATCH have more than {MAX_PATCH_FILTER_COMPARISONS} comparisons \
+                     together; send the operations in several requests"
                 )));
             }
             let sub = match &path.sub_attr {
@@ -300,6 +350,10 @@ fn apply_path(
             apply_filtered(container, attr, filter, sub, op, value)?;
         }
     }
+    if capped && op != OpKind::Remove {
+        // The operations check before they grow the array; this keeps the rule whatever the path.
+        check_multi_valued_len(attr.name, held(container, attr.name))?;
+    }
     if let Some(ext) = resolved.extension
         && doc.get(ext.id).and_then(Value::as_object).is_some_and(Map::is_empty)
     {
@@ -311,6 +365,7 @@ fn apply_path(
 fn apply_attribute(
     container: &mut Map<String, Value>,
     attr: &AttributeDef,
+    capped: bool,
     op: OpKind,
     value: Option<&Value>,
     label: &str,
@@ -322,8 +377,7 @@ fn apply_attribute(
                 (true, Some(v)) if !v.is_null() => {
                     let Some(removals) = coerce(attr, v, label)? else { return Ok(()) };
                     if let Some(Value::Array(items)) = container.get_mut(attr.name) {
-                        let removals = removals.as_array().cloned().unwrap_or_default();
-                        items.retain(|item| !removals.iter().any(|r| same_value(item, r)));
+                        remove_listed(items, removals.as_array().map(Vec::as_slice).unwrap_or_default());
                     }
                 }
                 _ => {
@@ -347,6 +401,9 @@ fn apply_attribute(
                     other => vec![other],
                 };
                 if op == OpKind::Replace {
+                    if capped {
+                        check_multi_valued_len(attr.name, new_items.len())?;
+                    }
                     container.insert(attr.name.into(), Value::Array(new_items));
                 } else {
                     let entry =
@@ -355,11 +412,11 @@ fn apply_attribute(
                         *entry = Value::Array(vec![]);
                     }
                     if let Value::Array(items) = entry {
-                        for n in new_items {
-                            if !items.contains(&n) {
-                                items.push(n);
-                            }
+                        let new_items = not_yet_in(items, new_items);
+                        if capped {
+                            check_multi_valued_len(attr.name, items.len() + new_items.len())?;
                         }
+                        items.extend(new_items);
                     }
                 }
                 fix_primary(container, attr.name);
@@ -451,9 +508,14 @@ fn apply_filtered(
                 }
                 items.retain(|i| i.as_object().is_none_or(|o| !o.is_empty()));
             } else {
+                // A mask, not `matched.contains`: that was quadratic when many elements match.
+                let mut removed = vec![false; items.len()];
+                for &n in &matched {
+                    removed[n] = true;
+                }
                 let mut n = 0;
                 items.retain(|_| {
-                    let keep = !matched.contains(&n);
+                    let keep = !removed[n];
                     n += 1;
                     keep
                 });
@@ -477,6 +539,7 @@ fn apply_filtered(
                 }
                 let element = coerce_single(attr, &Value::Object(element), label)?;
                 if let Some(e) = element {
+                    check_multi_valued_len(label, items.len() + 1)?;
                     items.push(e);
                 }
             } else {
@@ -565,12 +628,108 @@ fn fix_primary(container: &mut Map<String, Value>, name: &str) {
     }
 }
 
-/// Two multi-value elements are the same when their `value` members are equal, or, without
-/// `value`, when they are equal as a whole.
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (a.get("value"), b.get("value")) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
+fn held(container: &Map<String, Value>, name: &str) -> usize {
+    container.get(name).and_then(Value::as_array).map_or(0, Vec::len)
+}
+
+/// The values of `new` equal to none of `items` nor to an earlier value of `new` (the first
+/// of equal values is kept, in order). Linear: equal values are found by hash (security
+/// review item 2: `items.contains` per value was quadratic).
+fn not_yet_in(items: &[Value], new: Vec<Value>) -> Vec<Value> {
+    let mut seen = ValueSet::default();
+    for i in items {
+        seen.insert(i);
+    }
+    let keep: Vec<bool> = new.iter().map(|n| seen.insert(n)).collect();
+    new.into_iter().zip(keep).filter_map(|(n, keep)| keep.then_some(n)).collect()
+}
+
+/// Removes the elements that are the same as one of `removals`: their `value` members are
+/// equal, or, for an element without `value`, the two are equal as a whole. Linear.
+fn remove_listed(items: &mut Vec<Value>, removals: &[Value]) {
+    let (mut by_value, mut whole) = (ValueSet::default(), ValueSet::default());
+    for r in removals {
+        match r.get("value") {
+            Some(v) => by_value.insert(v),
+            None => whole.insert(r),
+        };
+    }
+    items.retain(|item| match item.get("value") {
+        Some(v) => !by_value.contains(v),
+        None => !whole.contains(item),
+    });
+}
+
+/// A set of borrowed JSON values, compared with `==` and found by [`Canonical`] hash. The
+/// hasher is keyed per set, so values cannot be chosen to collide.
+#[derive(Default)]
+struct ValueSet<'a> {
+    state: RandomState,
+    buckets: HashMap<u64, Vec<&'a Value>>,
+}
+
+impl<'a> ValueSet<'a> {
+    /// Adds `v` unless an equal value is in the set; whether it was added.
+    fn insert(&mut self, v: &'a Value) -> bool {
+        let bucket = self.buckets.entry(self.state.hash_one(Canonical(v))).or_default();
+        if bucket.contains(&v) {
+            return false;
+        }
+        bucket.push(v);
+        true
+    }
+
+    fn contains(&self, v: &Value) -> bool {
+        self.buckets.get(&self.state.hash_one(Canonical(v))).is_some_and(|b| b.contains(&v))
+    }
+}
+
+/// Hashes a JSON value consistently with `==`: object members in key order (`Map` equality
+/// ignores their order), numbers by kind as `Number` equality compares them, `-0.0` as `0.0`.
+struct Canonical<'a>(&'a Value);
+
+impl Hash for Canonical<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self.0 {
+            Value::Null => h.write_u8(0),
+            Value::Bool(b) => {
+                h.write_u8(1);
+                b.hash(h);
+            }
+            Value::Number(n) => {
+                h.write_u8(2);
+                if let Some(u) = n.as_u64() {
+                    h.write_u8(0);
+                    u.hash(h);
+                } else if let Some(i) = n.as_i64() {
+                    h.write_u8(1);
+                    i.hash(h);
+                } else {
+                    let f = n.as_f64().unwrap_or_default();
+                    h.write_u8(2);
+                    (if f == 0.0 { 0.0_f64 } else { f }).to_bits().hash(h);
+                }
+            }
+            Value::String(s) => {
+                h.write_u8(3);
+                s.hash(h);
+            }
+            Value::Array(a) => {
+                h.write_u8(4);
+                h.write_usize(a.len());
+                a.iter().for_each(|x| Canonical(x).hash(h));
+            }
+            Value::Object(o) => {
+                h.write_u8(5);
+                h.write_usize(o.len());
+                let mut members: Vec<(&String, &Value)> = o.iter().collect();
+                members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (k, v) in members {
+                    k.hash(h);
+                    Canonical(v).hash(h);
+                }
+            }
+        }
     }
 }
 
@@ -848,6 +1007,238 @@ mod tests {
         assert!(
             matches!(&changes[3], MemberChange::Replace(v) if v[0].value == "08e1d05d-121c-4561-8b96-473d93df9210")
         );
+    }
+
+    /// The add keeps the first of equal values (existing ones first), in order; objects are
+    /// equal whatever the order of their members.
+    #[test]
+    fn add_keeps_the_first_of_equal_values_in_order() {
+        let mut d = user();
+        run(
+            ResourceKind::User,
+            &mut d,
+            patch(json!([{"op": "add", "path": "emails", "value": [
+                {"value": "b@x"},
+                {"primary": true, "type": "work", "value": "ana@x"},
+                {"value": "b@x"},
+                {"value": "c@x", "type": "home"},
+                {"type": "home", "value": "b@x"},
+                {"type": "home", "value": "c@x"},
+            ]}])),
+        )
+        .expect("ok");
+        assert_eq!(
+            d["emails"],
+            json!([{"value": "ana@x", "type": "work", "primary": true}, {"value": "b@x"},
+                   {"value": "c@x", "type": "home"}, {"type": "home", "value": "b@x"}])
+        );
+    }
+
+    /// `remove` with a value list drops the elements whose `value` equals a listed one's,
+    /// and, for values without `value`, the elements equal to it as a whole.
+    #[test]
+    fn value_list_remove_matches_by_value_or_whole() {
+        let k = ResourceKind::User;
+        let mut d = normalize(
+            k,
+            &json!({"userName": "a", "roles": [{"value": "r1", "type": "x"}, {"value": "r2"},
+                    {"type": "home", "display": "d"}, {"type": "home"}, {"display": "e"}]}),
+        )
+        .expect("valid");
+        run(
+            k,
+            &mut d,
+            patch(json!([{"op": "remove", "path": "roles",
+                          "value": [{"value": "r1"}, {"display": "d", "type": "home"}, {"type": "work"}]}])),
+        )
+        .expect("ok");
+        assert_eq!(d["roles"], json!([{"value": "r2"}, {"type": "home"}, {"display": "e"}]));
+    }
+
+    /// Security review item 2: a multi-valued attribute holds at most
+    /// `MAX_MULTI_VALUED_ELEMENTS` values after any create, replace or PATCH (400
+    /// `invalidValue` naming the attribute and the limit); Group members are not limited.
+    #[test]
+    fn multi_valued_attributes_are_capped_but_members_are_not() {
+        use crate::resource::MAX_MULTI_VALUED_ELEMENTS as MAX;
+        let k = ResourceKind::User;
+        let emails = |from: usize, n: usize| {
+            (from..from + n).map(|i| json!({"value": format!("u{i}@x")})).collect::<Vec<_>>()
+        };
+        let too_many = |e: ScimError, attr: &str| {
+            assert_eq!((e.status, e.scim_type), (400, Some(crate::ScimType::InvalidValue)), "{}", e.detail);
+            assert!(e.detail.contains(&format!("'{attr}'")) && e.detail.contains("1000"), "{}", e.detail);
+        };
+        // PATCH add: to the limit is fine, one more is refused, the document is untouched.
+        let mut d = user();
+        run(k, &mut d, patch(json!([{"op": "add", "path": "emails", "value": emails(0, MAX - 1)}])))
+            .expect("to the cap");
+        assert_eq!(d["emails"].as_array().map(Vec::len), Some(MAX));
+        let before = d.clone();
+        too_many(
+            run(k, &mut d, patch(json!([{"op": "add", "path": "emails", "value": emails(5000, 1)}])))
+                .expect_err("over"),
+            "emails",
+        );
+        assert_eq!(d, before);
+        // Duplicates do not count: the limit is on what the attribute holds.
+        run(k, &mut d, patch(json!([{"op": "add", "path": "emails", "value": emails(0, 500)}])))
+            .expect("duplicates");
+        // Replace, path-less add, a filtered add that creates an element, and the review's 32,000.
+        let mut d = user();
+        too_many(
+            run(
+                k,
+                &mut d,
+                patch(json!([{"op": "replace", "path": "phoneNumbers", "value": emails(0, MAX + 1)}])),
+            )
+            .expect_err("replace"),
+            "phoneNumbers",
+        );
+        too_many(
+            run(k, &mut d, patch(json!([{"op": "add", "value": {"emails": emails(0, MAX + 1)}}])))
+                .expect_err("path-less"),
+            "emails",
+        );
+        run(k, &mut d, patch(json!([{"op": "replace", "path": "emails", "value": emails(0, MAX)}])))
+            .expect("replace to the cap");
+        too_many(
+            run(
+                k,
+                &mut d,
+                patch(json!([{"op": "add", "path": "emails[type eq \"home\"].value", "value": "h@x"}])),
+            )
+            .expect_err("filtered add"),
+            "emails",
+        );
+        too_many(
+            run(k, &mut d, patch(json!([{"op": "add", "path": "emails", "value": emails(0, 32_000)}])))
+                .expect_err("32,000"),
+            "emails",
+        );
+        // Create and replace bodies (normalize).
+        let body = |n: usize| json!({"userName": "a", "emails": emails(0, n)});
+        assert!(normalize(k, &body(MAX)).is_ok());
+        too_many(normalize(k, &body(MAX + 1)).expect_err("create"), "emails");
+        too_many(
+            normalize(
+                k,
+                &json!({"userName": "a", "x509Certificates": vec![json!({"value": "AA=="}); MAX + 1]}),
+            )
+            .expect_err("certs"),
+            "x509Certificates",
+        );
+        // A document stored before the limit: untouched attributes do not block a PATCH (a
+        // deactivation must work); an operation that scans the array is refused; replacing
+        // or removing the whole attribute, or removing listed values, is the way back.
+        let mut legacy = user();
+        legacy.insert("emails".into(), Value::Array(emails(0, 1500)));
+        let mut d = legacy.clone();
+        run(k, &mut d, patch(json!([{"op": "replace", "path": "active", "value": false}])))
+            .expect("deactivate");
+        for op in [
+            json!({"op": "remove", "path": "emails[value eq \"u1@x\"]"}),
+            json!({"op": "replace", "path": "emails.type", "value": "work"}),
+            json!({"op": "add", "path": "emails", "value": [{"value": "new@x"}]}),
+        ] {
+            too_many(run(k, &mut legacy.clone(), patch(json!([op]))).expect_err("scan"), "emails");
+        }
+        run(
+            k,
+            &mut legacy.clone(),
+            patch(json!([{"op": "replace", "path": "emails", "value": emails(0, 1)}])),
+        )
+        .expect("replace");
+        run(k, &mut legacy.clone(), patch(json!([{"op": "remove", "path": "emails"}]))).expect("remove");
+        let mut d = legacy.clone();
+        run(k, &mut d, patch(json!([{"op": "remove", "path": "emails", "value": emails(0, 700)}])))
+            .expect("remove listed");
+        assert_eq!(d["emails"].as_array().map(Vec::len), Some(800));
+        // Group members: a 5,000-member create and PATCH are not limited.
+        let g = ResourceKind::Group;
+        let members: Vec<Value> = (0..5000).map(|i| json!({"value": format!("m{i}")})).collect();
+        let created = normalize(g, &json!({"displayName": "big", "members": members})).expect("create");
+        assert_eq!(created["members"].as_array().map(Vec::len), Some(5000));
+        let mut d = normalize(g, &json!({"displayName": "big"})).expect("valid");
+        let changes = run(
+            g,
+            &mut d,
+            patch(json!([{"op": "add", "path": "members", "value": members},
+                                                   {"op": "replace", "value": {"members": members}}])),
+        )
+        .expect("members");
+        assert!(
+            matches!(&changes[..], [MemberChange::Add(a), MemberChange::Replace(r)] if a.len() == 5000 && r.len() == 5000)
+        );
+    }
+
+    /// Security review item 2: a PATCH value filter is evaluated on every element by every
+    /// operation, so it has at most `MAX_FILTER_COMPARISONS` comparisons (400 `invalidFilter`);
+    /// `members[...]` becomes a list of ids and is not limited.
+    #[test]
+    fn patch_value_filters_are_limited_except_members() {
+        let or_terms =
+            |n: usize| (0..n).map(|i| format!("value eq \"x{i}\"")).collect::<Vec<_>>().join(" or ");
+        let k = ResourceKind::User;
+        let mut d = user();
+        let path = |n: usize| format!("emails[{}]", or_terms(n));
+        run(k, &mut d, patch(json!([{"op": "remove", "path": path(MAX_FILTER_COMPARISONS)}])))
+            .expect("at the limit");
+        let e = run(k, &mut d, patch(json!([{"op": "remove", "path": path(MAX_FILTER_COMPARISONS + 1)}])))
+            .expect_err("over the limit");
+        assert_eq!((e.status, e.scim_type), (400, Some(crate::ScimType::InvalidFilter)));
+        assert!(e.detail.contains("21 comparisons") && e.detail.contains("at most 20"), "{}", e.detail);
+        // Together: 50 operations of 20 comparisons are the limit, one more comparison is over.
+        let ops = |n: usize, last: usize| {
+            let mut ops = vec![json!({"op": "remove", "path": path(MAX_FILTER_COMPARISONS)}); n];
+            ops.push(json!({"op": "remove", "path": path(last)}));
+            patch(json!(ops))
+        };
+        let per_patch = MAX_PATCH_FILTER_COMPARISONS / MAX_FILTER_COMPARISONS;
+        run(k, &mut d, ops(per_patch - 1, MAX_FILTER_COMPARISONS)).expect("at the PATCH limit");
+        let e = run(k, &mut d, ops(per_patch, 1)).expect_err("over the PATCH limit");
+        assert_eq!((e.status, e.scim_type), (400, Some(crate::ScimType::InvalidFilter)));
+        assert!(e.detail.contains("more than 1000 comparisons"), "{}", e.detail);
+        let nested = format!("emails[type eq \"work\" and ({})].display", or_terms(MAX_FILTER_COMPARISONS));
+        assert!(run(k, &mut d, patch(json!([{"op": "replace", "path": nested, "value": "x"}]))).is_err());
+        let g = ResourceKind::Group;
+        let mut d = normalize(g, &json!({"displayName": "g"})).expect("valid");
+        let member_ops = vec![json!({"op": "remove", "path": format!("members[{}]", or_terms(50))}); 30];
+        let changes = run(g, &mut d, patch(json!(member_ops))).expect("members");
+        assert_eq!(changes.len(), 30);
+        assert!(changes.iter().all(|c| matches!(c, MemberChange::Remove(ids) if ids.len() == 50)));
+    }
+
+    /// `ValueSet` finds exactly the values `==` finds: objects whatever the member order,
+    /// `0.0` and `-0.0`; not `1` and `1.0` (different `Number`s), nor arrays in another order.
+    #[test]
+    fn value_set_agrees_with_equality() {
+        let values = [
+            json!({"value": "a", "type": "work"}),
+            json!({"type": "work", "value": "a"}),
+            json!({"value": "a"}),
+            json!({"value": "A"}),
+            json!(0.0),
+            json!(-0.0),
+            json!(1),
+            json!(1.0),
+            json!(-1),
+            json!(u64::MAX),
+            json!([1, 2]),
+            json!([2, 1]),
+            json!(null),
+            json!(false),
+            json!("a"),
+            json!({"a": {"x": 1, "y": [true]}}),
+            json!({"a": {"y": [true], "x": 1}}),
+        ];
+        for a in &values {
+            let mut set = ValueSet::default();
+            set.insert(a);
+            for b in &values {
+                assert_eq!(set.contains(b), a == b, "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,36 @@ use serde_json::{Map, Value};
 use crate::error::ScimError;
 use crate::schema::{AttrType, AttributeDef, Mutability, ResourceKind, SchemaDef};
 
+/// Most values one multi-valued attribute (`emails`, `phoneNumbers`, `addresses`, ...) may
+/// hold; more is 400 `invalidValue` on create, replace and PATCH (security review item 2: the
+/// work of a PATCH grows with the array). A Group's `members` (and a User's `groups`) are not
+/// limited: they live in their own table, and a membership change costs what it changes.
+pub const MAX_MULTI_VALUED_ELEMENTS: usize = 1000;
+
+/// Whether [`MAX_MULTI_VALUED_ELEMENTS`] applies to an attribute of `kind`: every
+/// multi-valued attribute but the related resources (a Group's `members`, a User's `groups`).
+pub fn is_capped(kind: ResourceKind, attr: &AttributeDef) -> bool {
+    attr.multi_valued && attr.name != crate::stored::related_attribute(kind)
+}
+
+/// 400 `invalidValue` when a multi-valued attribute would hold `len` values, more than
+/// [`MAX_MULTI_VALUED_ELEMENTS`].
+pub fn check_multi_valued_len(name: &str, len: usize) -> Result<(), ScimError> {
+    if len > MAX_MULTI_VALUED_ELEMENTS {
+        return Err(ScimError::invalid_value(format!(
+            "'{name}' may hold at most {MAX_MULTI_VALUED_ELEMENTS} values; the request gives it {len}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_capped(kind: ResourceKind, attr: &AttributeDef, value: &Value) -> Result<(), ScimError> {
+    match value {
+        Value::Array(items) if is_capped(kind, attr) => check_multi_valued_len(attr.name, items.len()),
+        _ => Ok(()),
+    }
+}
+
 /// Normalises a body for POST or PUT. `id`, `meta` and other read-only attributes are
 /// ignored as RFC 7644 §3.3 requires; unknown attributes and wrong types are rejected.
 pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Map<String, Value>, ScimError> {
@@ -37,7 +67,7 @@ pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Map<String, Value>,
                     ext.id
                 )));
             };
-            let normalized = normalize_attrs(ext, ext_obj)?;
+            let normalized = normalize_attrs(kind, ext, ext_obj)?;
             if !normalized.is_empty() {
                 out.insert(ext.id.to_string(), Value::Object(normalized));
             }
@@ -51,6 +81,7 @@ pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Map<String, Value>,
             continue;
         }
         if let Some(v) = coerce(attr, value, attr.name)? {
+            check_capped(kind, attr, &v)?;
             out.insert(attr.name.to_string(), v);
         }
     }
@@ -124,7 +155,11 @@ fn check_schemas(kind: ResourceKind, schemas: &Value) -> Result<(), ScimError> {
     Ok(())
 }
 
-fn normalize_attrs(schema: &SchemaDef, obj: &Map<String, Value>) -> Result<Map<String, Value>, ScimError> {
+fn normalize_attrs(
+    kind: ResourceKind,
+    schema: &SchemaDef,
+    obj: &Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
     let mut out = Map::new();
     for (key, value) in obj {
         let Some(attr) = schema.attribute(key) else {
@@ -137,6 +172,7 @@ fn normalize_attrs(schema: &SchemaDef, obj: &Map<String, Value>) -> Result<Map<S
             continue;
         }
         if let Some(v) = coerce(attr, value, attr.name)? {
+            check_capped(kind, attr, &v)?;
             out.insert(attr.name.to_string(), v);
         }
     }
