@@ -11,6 +11,9 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::ScimError;
+use crate::schema::{ResourceKind, resolve};
+
 /// Maximum accepted filter / path text length in bytes.
 pub const MAX_FILTER_LEN: usize = 4096;
 /// Maximum nesting depth (parentheses, `not`, and `[...]` value filters each add one).
@@ -19,6 +22,11 @@ pub const MAX_FILTER_DEPTH: usize = 16;
 /// list request, or of a PATCH path's value filter (security review items 2 and 3: each one
 /// is work per row, or per element of every operation).
 pub const MAX_FILTER_COMPARISONS: usize = 20;
+/// Most comparisons or `[filters]` on multi-valued attributes (`emails co "x"`,
+/// `emails.value eq "x"`, `emails[type eq "work" and value co "x"]`, `members.value eq`,
+/// `schemas eq`: one each) in one list filter: each is an `EXISTS` subquery per candidate row
+/// (security review item 3).
+pub const MAX_FILTER_MULTI_VALUED: usize = 4;
 
 /// `[uri:]name[.subAttr]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -665,6 +673,57 @@ pub fn comparisons(filter: &Filter) -> usize {
     }
 }
 
+/// Checks a list filter of `kind` against [`MAX_FILTER_COMPARISONS`] and
+/// [`MAX_FILTER_MULTI_VALUED`]: 400 `invalidFilter` naming the limit past either.
+pub fn check_filter_limits(filter: &Filter, kind: ResourceKind) -> Result<(), ScimError> {
+    check_limits(filter, &[kind])
+}
+
+/// [`check_filter_limits`] for a filter that may run on every resource type (root
+/// `/.search`): an attribute counts as multi-valued when it is in any of them (no attribute
+/// name is multi-valued in one and single-valued in another, so this is no stricter for one
+/// type). [`crate::list::ListParams::parse`] applies it to every list filter.
+pub fn check_filter_limits_any_kind(filter: &Filter) -> Result<(), ScimError> {
+    check_limits(filter, &[ResourceKind::User, ResourceKind::Group])
+}
+
+fn check_limits(filter: &Filter, kinds: &[ResourceKind]) -> Result<(), ScimError> {
+    let n = comparisons(filter);
+    if n > MAX_FILTER_COMPARISONS {
+        return Err(ScimError::invalid_filter(format!(
+            "the filter has {n} comparisons; at most {MAX_FILTER_COMPARISONS} are allowed"
+        )));
+    }
+    let m = multi_valued_terms(filter, kinds);
+    if m > MAX_FILTER_MULTI_VALUED {
+        return Err(ScimError::invalid_filter(format!(
+            "the filter has {m} comparisons or [filters] on multi-valued attributes; at most \
+             {MAX_FILTER_MULTI_VALUED} are allowed (each is a subquery)"
+        )));
+    }
+    Ok(())
+}
+
+/// Comparisons and `[filters]` on multi-valued attributes; a `[filter]` counts once, however
+/// many comparisons it holds.
+fn multi_valued_terms(filter: &Filter, kinds: &[ResourceKind]) -> usize {
+    match filter {
+        Filter::ValuePath { .. } => 1,
+        Filter::Compare { path, .. } | Filter::Present(path) => usize::from(is_multi_valued(path, kinds)),
+        Filter::And(a, b) | Filter::Or(a, b) => multi_valued_terms(a, kinds) + multi_valued_terms(b, kinds),
+        Filter::Not(a) => multi_valued_terms(a, kinds),
+    }
+}
+
+fn is_multi_valued(path: &AttrPath, kinds: &[ResourceKind]) -> bool {
+    // `schemas` is in no schema table but is a multi-valued string (the store matches it
+    // with a subquery too).
+    (path.uri.is_none() && path.name.eq_ignore_ascii_case("schemas"))
+        || kinds
+            .iter()
+            .any(|k| resolve(*k, path.uri.as_deref(), &path.name, None).is_some_and(|r| r.attr.multi_valued))
+}
+
 /// Evaluates a filter against a JSON object (a resource, or one element of a multi-valued
 /// attribute for PATCH value filters).
 pub fn evaluate(filter: &Filter, value: &Value, case_exact: &dyn Fn(&AttrPath) -> bool) -> bool {
@@ -1028,6 +1087,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Security review item 3: per resource type, only that type's multi-valued attributes
+    /// count; the any-type check (what list requests use) counts both types'.
+    #[test]
+    fn filter_limits_per_kind() {
+        let f = |t: &str, n: usize| parse_filter(&vec![t; n].join(" or ")).expect("parses");
+        let (user, group) = (ResourceKind::User, ResourceKind::Group);
+        let five_members = f(r#"members.value eq "m""#, 5);
+        assert!(check_filter_limits(&five_members, user).is_ok(), "not a User attribute");
+        let e = check_filter_limits(&five_members, group).expect_err("Group members");
+        assert_eq!(e.scim_type, Some(crate::ScimType::InvalidFilter));
+        assert!(check_filter_limits_any_kind(&five_members).is_err());
+        let five_emails = f(r#"emails[type eq "work" and value co "x"]"#, 5);
+        assert!(check_filter_limits(&five_emails, user).is_err());
+        assert!(check_filter_limits(&f(r#"emails[type eq "work" and value co "x"]"#, 4), user).is_ok());
+        let ten_in_one =
+            parse_filter(&format!("emails[{}]", [r#"value co "x""#; 10].join(" or "))).expect("ok");
+        assert!(check_filter_limits(&ten_in_one, user).is_ok(), "one [filter], ten comparisons");
+        assert!(check_filter_limits(&f("displayName pr", 20), group).is_ok());
+        let e = check_filter_limits(&f("displayName pr", 21), group).expect_err("21");
+        assert!(e.detail.contains("21 comparisons; at most 20"), "{}", e.detail);
+        // parse_filter itself does not limit: PATCH paths have their own limits (patch.rs).
+        assert!(parse_filter(&vec!["a eq 1"; 100].join(" or ")).is_ok());
     }
 
     #[test]

@@ -148,11 +148,16 @@ impl ListParams {
     pub fn parse(&self) -> Result<ListRequest, ScimError> {
         let filter = match self.filter.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(f) => Some(filter::parse_filter(f).map_err(|e| {
-                ScimError::invalid_filter(format!(
-                    "invalid filter: {e} (filters are limited to {MAX_FILTER_LEN} bytes and nesting depth {MAX_FILTER_DEPTH})"
-                ))
-            })?),
+            Some(f) => {
+                let f = filter::parse_filter(f).map_err(|e| {
+                    ScimError::invalid_filter(format!(
+                        "invalid filter: {e} (filters are limited to {MAX_FILTER_LEN} bytes and nesting depth {MAX_FILTER_DEPTH})"
+                    ))
+                })?;
+                // The same filter may run on Users and Groups (root `/.search`).
+                filter::check_filter_limits_any_kind(&f)?;
+                Some(f)
+            }
         };
         let sort = match self.sort_by.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -378,6 +383,50 @@ mod tests {
                 .unwrap_or_else(|_| panic!("panicked on {text:?}"))
                 .expect_err("not ours");
             assert_eq!(e.scim_type, Some(ScimType::InvalidCursor), "{text:?}");
+        }
+    }
+
+    /// Security review item 3: a list filter has at most 20 comparisons and at most 4
+    /// comparisons or `[filters]` on multi-valued attributes (each is an `EXISTS` subquery);
+    /// past either, 400 `invalidFilter` naming the limit.
+    #[test]
+    fn list_filters_are_limited_in_comparisons_and_multi_valued_terms() {
+        let parse = |f: String| ListParams { filter: Some(f), ..Default::default() }.parse();
+        let join = |terms: Vec<String>| terms.join(" or ");
+        let plain = |n: usize| (0..n).map(|i| format!("userName eq \"u{i}\"")).collect::<Vec<_>>();
+        let emails = |n: usize| (0..n).map(|i| format!("emails co \"e{i}\"")).collect::<Vec<_>>();
+        let refused = |f: String, wanted: &str| {
+            let e = parse(f.clone()).expect_err(&f);
+            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidFilter)), "{f}");
+            assert!(e.detail.contains(wanted), "{f}: {}", e.detail);
+        };
+        assert!(parse(join(plain(20))).is_ok());
+        refused(join(plain(21)), "the filter has 21 comparisons; at most 20 are allowed");
+        // The review's filters: 50 and 12 `emails co` terms.
+        refused(join(emails(50)), "50 comparisons");
+        refused(join(emails(12)), "at most 4 are allowed");
+        // Four multi-valued terms of any form pass, a fifth does not.
+        let four = [
+            r#"emails co "a""#,
+            r#"emails[type eq "work" and value co "x"]"#,
+            r#"phoneNumbers.value eq "1""#,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:addresses.locality eq "x""#,
+        ];
+        let mut terms: Vec<String> = four.iter().map(|t| t.to_string()).collect();
+        terms.extend(plain(10));
+        terms.push("name.givenName sw \"a\" and not (title pr)".into());
+        assert!(parse(join(terms.clone())).is_ok(), "{}", join(terms.clone()));
+        for fifth in [
+            r#"emails pr"#,
+            r#"groups.value eq "g""#,
+            r#"members.value eq "m""#,
+            r#"schemas eq "urn:x""#,
+            r#"roles[value eq "r"]"#,
+            r#"not (ims.type eq "xmpp")"#,
+        ] {
+            let mut t = terms.clone();
+            t.push(fifth.into());
+            refused(join(t), "at most 4 are allowed");
         }
     }
 
