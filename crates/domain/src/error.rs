@@ -41,6 +41,10 @@ pub enum DomainError {
     /// The database cannot be reached right now (503; the client may retry).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A statement ran longer than the server's statement time limit and was interrupted
+    /// (503; retrying the same request will not help: the message says to narrow it).
+    #[error("statement timeout: {0}")]
+    Timeout(String),
     /// A transaction lost a serialization race; the store retries it.
     #[error("serialization failure: {0}")]
     SerializationFailure(String),

@@ -17,7 +17,7 @@ use scimgate_domain::access::Caller;
 use scimgate_domain::store::ChangeKind;
 use scimgate_domain::store::Store;
 use scimgate_domain::{AccountId, Clock, DomainError, SystemClock};
-use scimgate_store::{PgStore, SqliteStore};
+use scimgate_store::{PgStore, SqliteStore, StoreOptions};
 
 use crate::config::{Config, admin_token_path};
 use crate::state::AppState;
@@ -28,18 +28,37 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, String> {
     open_store_with(url, d.db_max_connections, d.db_acquire_timeout).await
 }
 
-/// Opens (and migrates) the database named by a URL: `sqlite://…` or `postgres://…`.
+/// Opens (and migrates) the database named by a URL: `sqlite://…` or `postgres://…`, with
+/// the default statement time limit.
 pub async fn open_store_with(
     url: &str,
     max_connections: u32,
     acquire_timeout: std::time::Duration,
 ) -> Result<Arc<dyn Store>, String> {
+    open_store_with_options(
+        url,
+        &StoreOptions { max_connections, acquire_timeout, ..StoreOptions::default() },
+    )
+    .await
+}
+
+/// The store options of a server configuration (pool size, acquire timeout, statement time
+/// limit).
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        max_connections: config.db_max_connections,
+        acquire_timeout: config.db_acquire_timeout,
+        statement_timeout: Some(config.db_statement_timeout),
+    }
+}
+
+/// [`open_store_with`] with every store option.
+pub async fn open_store_with_options(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, String> {
     if url.starts_with("sqlite:") {
-        let s =
-            SqliteStore::open_with(url, max_connections, acquire_timeout).await.map_err(|e| e.to_string())?;
+        let s = SqliteStore::open_with_options(url, options).await.map_err(|e| e.to_string())?;
         Ok(Arc::new(s))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let s = PgStore::open(url, max_connections, acquire_timeout).await.map_err(|e| e.to_string())?;
+        let s = PgStore::open_with_options(url, options).await.map_err(|e| e.to_string())?;
         Ok(Arc::new(s))
     } else {
         Err(format!(
@@ -238,8 +257,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             "JWKS fetches may reach non-public addresses or use plain http: for tests and private deployments only"
         );
     }
-    let store =
-        open_store_with(&config.database, config.db_max_connections, config.db_acquire_timeout).await?;
+    let store = open_store_with_options(&config.database, &store_options(&config)).await?;
     let state = build_state(store, Arc::new(SystemClock), config.clone())?;
     bootstrap(&state).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

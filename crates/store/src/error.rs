@@ -27,7 +27,7 @@ pub(crate) fn internal(e: sqlx::Error) -> DomainError {
             DomainError::Unavailable(e.to_string())
         }
         sqlx::Error::Database(ref d) if d.code().is_some_and(|c| INTERRUPTED_CODES.contains(&c.as_ref())) => {
-            DomainError::Unavailable(format!(
+            DomainError::Timeout(format!(
                 "{STATEMENT_TIMEOUT}: the statement ran longer than the store's time limit and was \
                  interrupted ({e})"
             ))

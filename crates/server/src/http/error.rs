@@ -48,6 +48,10 @@ impl From<DomainError> for ScimApiError {
                 tracing::info!(flag, "feature flag off");
                 ScimError::new(403, None, format!("the feature flag {flag} is not enabled for this account"))
             }
+            DomainError::Timeout(m) => {
+                tracing::warn!(error = %m, "statement time limit reached");
+                ScimError::new(503, None, TIMEOUT_DETAIL)
+            }
             DomainError::Unavailable(m) | DomainError::SerializationFailure(m) => {
                 tracing::error!(error = %m, "database unavailable");
                 ScimError::new(503, None, "the database is unavailable; retry shortly")
@@ -63,6 +67,10 @@ impl From<DomainError> for ScimApiError {
         })
     }
 }
+
+/// What a client is told when its request hit the statement time limit.
+pub const TIMEOUT_DETAIL: &str = "the request took longer than this server allows (--db-statement-timeout) \
+     and was stopped; narrow the filter or ask for a smaller page";
 
 /// The generic 401 (the precise reason goes to the log only).
 pub fn unauthenticated() -> ScimError {
@@ -110,5 +118,20 @@ mod tests {
             let product = ApiError(error()).into_response().status().as_u16();
             assert_eq!((scim, product), (status, status), "{:?}", error());
         }
+    }
+
+    /// Security review item 3: a statement stopped at the time limit is a 503 on both APIs
+    /// with a message that says what to change, and the store's detail is not echoed.
+    #[test]
+    fn a_statement_timeout_is_503_saying_to_narrow_the_request() {
+        let e = || DomainError::Timeout("statement timeout: interrupted (code 57014, SELECT ...)".into());
+        let scim = ScimApiError::from(e());
+        assert_eq!(scim.0.status, 503);
+        assert!(
+            scim.0.detail.contains("narrow the filter") && !scim.0.detail.contains("SELECT"),
+            "{}",
+            scim.0.detail
+        );
+        assert_eq!(ApiError(e()).into_response().status().as_u16(), 503);
     }
 }

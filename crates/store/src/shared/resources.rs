@@ -806,7 +806,7 @@ mod tests {
         let assert_timed_out = |got: Result<_, DomainError>, started: Instant, what: &str| {
             let took = started.elapsed();
             match got {
-                Err(DomainError::Unavailable(m)) => {
+                Err(DomainError::Timeout(m)) => {
                     assert!(m.starts_with("statement timeout"), "{what}: {m}")
                 }
                 other => panic!("{what}: expected a statement timeout, got {other:?}"),

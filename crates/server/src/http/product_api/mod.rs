@@ -122,6 +122,14 @@ impl IntoResponse for ApiError {
                 "FEATURE_NOT_ENABLED",
                 format!("the feature flag {flag} is not enabled for this account"),
             ),
+            DomainError::Timeout(m) => {
+                tracing::warn!(error = %m, "statement time limit reached");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    crate::http::error::TIMEOUT_DETAIL.to_string(),
+                )
+            }
             DomainError::Unavailable(m) | DomainError::SerializationFailure(m) => {
                 tracing::error!(error = %m, "database unavailable");
                 (
