@@ -521,7 +521,11 @@ impl ScimStore for Store {
             Page::Cursor { after: Some(CursorPosition::Offset(o)), count } => (count, o, None),
             Page::Cursor { after: Some(CursorPosition::AfterSeq(s)), count } => (count, 0, Some(s)),
         };
-        if count == 0 {
+        // Every offset is clamped to the result's size: past the end the page is empty, and
+        // no client value reaches the SQL text beyond what the count allows (security review
+        // item 10: `startIndex` or an offset of 2^64 − 1 answered 500).
+        let offset = offset.min(total);
+        if count == 0 || (after_seq.is_none() && offset >= total) {
             return Ok(ListPage { total, items: vec![], next: None });
         }
         let select = format!(
@@ -556,7 +560,7 @@ impl ScimStore for Store {
         }
         let next = match (&query.page, has_more) {
             (Page::Cursor { .. }, true) if keyset => last_seq.map(CursorPosition::AfterSeq),
-            (Page::Cursor { .. }, true) => Some(CursorPosition::Offset(offset + count)),
+            (Page::Cursor { .. }, true) => Some(CursorPosition::Offset(offset.saturating_add(count))),
             _ => None,
         };
         Ok(ListPage { total, items, next })
@@ -915,6 +919,19 @@ mod tests {
             include_related: false,
         };
         let all = Page::Index { start_index: 1, count: 100 };
+        // Offsets are clamped: the largest ones answer an empty page, not a database error
+        // (security review item 10).
+        for page in [
+            Page::Cursor { after: Some(CursorPosition::Offset(u64::MAX)), count: 10 },
+            Page::Cursor { after: Some(CursorPosition::Offset(i64::MAX as u64 + 1)), count: 10 },
+            Page::Index { start_index: u64::MAX, count: 10 },
+        ] {
+            let got = store
+                .list_resources(&account, kind, &query(None, Some(("userName", false)), page.clone()))
+                .await;
+            let got = got.unwrap_or_else(|e| panic!("{page:?}: {e}"));
+            assert!(got.items.is_empty() && got.next.is_none() && got.total > 0, "{page:?}");
+        }
         let filtered = async |kind: ResourceKind, filter: &str| {
             store.list_resources(&account, kind, &query(Some(filter), None, all.clone())).await.expect(filter)
         };
