@@ -230,3 +230,36 @@ async fn review_12_the_host_header_is_not_reflected_into_locations() {
     .await;
     assert!(location.starts_with("https://scim.acme.test/gateway/"), "{location}");
 }
+
+/// Security review item 11: a user stored with `displayName: "ÖZTÜRK"` was not found by
+/// `displayName eq "ÖZTÜRK"` (SQLite's `lower()` folds ASCII only), so an identity provider
+/// that looks up before creating made duplicates; NFC and NFD spellings of `josé@…` could
+/// both be created. Matching now folds and normalises (NFC) in Rust, the same on both
+/// backends.
+#[tokio::test]
+async fn review_11_non_ascii_case_and_normalisation_are_one_name() {
+    let app = TestApp::new().await;
+    let r = app.post("/Users", json!({"userName": "ozturk@acme.test", "displayName": "ÖZTÜRK"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    for filter in [
+        "displayName eq \"ÖZTÜRK\"",
+        "displayName eq \"öztürk\"",
+        "displayName co \"TÜR\"",
+        "displayName sw \"Öz\"",
+    ] {
+        let q = filter.replace(' ', "%20").replace('"', "%22");
+        let r = app.get(&format!("/Users?filter={q}")).await;
+        assert_eq!(r.body["totalResults"], 1, "{filter}: {}", r.text);
+    }
+    let nfc = "jos\u{e9}@acme.test";
+    let nfd = "jose\u{301}@acme.test";
+    assert_eq!(app.post("/Users", json!({"userName": nfc})).await.status, StatusCode::CREATED);
+    assert_scim_error(&app.post("/Users", json!({"userName": nfd})).await, 409, Some("uniqueness"));
+    assert_scim_error(
+        &app.post("/Users", json!({"userName": "JOS\u{c9}@ACME.TEST"})).await,
+        409,
+        Some("uniqueness"),
+    );
+    let q = format!("userName eq \"{nfd}\"").replace(' ', "%20").replace('"', "%22");
+    assert_eq!(app.get(&format!("/Users?filter={q}")).await.body["totalResults"], 1);
+}
