@@ -21,6 +21,44 @@ use crate::use_case::UseCase;
 /// How often a PATCH is retried when a concurrent write changed the resource in between.
 const PATCH_RETRIES: usize = 8;
 
+/// A PATCH carrying more values than this (operations plus the elements of their values) is
+/// applied on a blocking thread, not on an async worker, so that one large request cannot
+/// hold a runtime thread (security review item 2).
+pub const HEAVY_PATCH_VALUES: usize = 64;
+
+/// How much a PATCH request has to apply: its operations plus the values they carry.
+fn patch_weight(ops: &[PatchOperation]) -> usize {
+    fn weight(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => items.len().max(1),
+            Value::Object(m) => m.values().map(weight).sum::<usize>().max(1),
+            _ => 1,
+        }
+    }
+    ops.iter().map(|o| 1 + o.value.as_ref().map_or(0, weight)).sum()
+}
+
+/// Applies PATCH operations to a document and validates the result; heavy requests run on a
+/// blocking thread.
+async fn apply_patch(
+    kind: ResourceKind,
+    mut doc: Map<String, Value>,
+    ops: Arc<Vec<PatchOperation>>,
+    heavy: bool,
+) -> Result<(Map<String, Value>, Vec<MemberChange>), DomainError> {
+    let work = move || -> Result<_, ScimError> {
+        let changes = patch::apply(kind, &mut doc, &ops)?;
+        Ok((resource::finish(kind, doc)?, changes))
+    };
+    if !heavy {
+        return Ok(work()?);
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DomainError::Internal(format!("PATCH worker failed: {e}")))?
+        .map_err(DomainError::from)
+}
+
 /// The SCIM use cases of one server.
 #[derive(Clone)]
 pub struct ScimService {
@@ -182,9 +220,17 @@ impl ScimService {
         read_back: ReadBack,
     ) -> Result<PatchOutcome, DomainError> {
         let account = Self::authorize(caller, kind, ScimOp::Patch)?;
-        let ops = patch::parse_request(body)?;
+        let ops = Arc::new(patch::parse_request(body)?);
+        let heavy = patch_weight(&ops) > HEAVY_PATCH_VALUES;
         if kind == ResourceKind::Group && ops.iter().all(is_member_op) {
-            let changes = patch::apply(kind, &mut Map::new(), &ops)?;
+            let changes = if heavy {
+                let ops = ops.clone();
+                tokio::task::spawn_blocking(move || patch::apply(kind, &mut Map::new(), &ops))
+                    .await
+                    .map_err(|e| DomainError::Internal(format!("PATCH worker failed: {e}")))??
+            } else {
+                patch::apply(kind, &mut Map::new(), &ops)?
+            };
             let update = ResourceUpdate { doc: None, expected_version: if_match, members: &changes };
             let (version, _) = self
                 .store
@@ -208,9 +254,7 @@ impl ScimService {
             {
                 return Err(DomainError::PreconditionFailed(etag(v)));
             }
-            let mut doc = current.doc.clone();
-            let changes = patch::apply(kind, &mut doc, &ops)?;
-            let doc = resource::finish(kind, doc)?;
+            let (doc, changes) = apply_patch(kind, current.doc.clone(), ops.clone(), heavy).await?;
             if doc == current.doc && changes.is_empty() {
                 if user_answer.is_some() {
                     return Ok(PatchOutcome { version: current.version, resource: Some(current) });

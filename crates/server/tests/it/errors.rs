@@ -274,3 +274,89 @@ async fn review_13_a_refusal_leaves_the_keep_alive_connection_usable() {
     assert_eq!(client.errors, 0);
     assert_eq!(client.connections, 21, "each refusal announced the close");
 }
+
+fn query(filter: &str) -> String {
+    let mut out = String::new();
+    for b in filter.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Security review item 7: `filter=éé`, `userName eq "x" €` and `emails[type eq "a" €]`
+/// answered 500 (a panic slicing inside a character). Now 400 `invalidFilter`, and the
+/// server goes on answering.
+#[tokio::test]
+async fn review_7_multi_byte_filters_are_400_not_a_panic() {
+    let app = TestApp::new().await;
+    for filter in ["éé", "userName eq \"x\" €", "emails[type eq \"a\" €]", "€", "userName eq €", "𝄞 eq \"x\""]
+    {
+        let r = app.get(&format!("/Users?filter={}", query(filter))).await;
+        assert_scim_error(&r, 400, Some("invalidFilter"));
+        let r = app.post("/Users/.search", json!({"filter": filter})).await;
+        assert_scim_error(&r, 400, Some("invalidFilter"));
+    }
+    assert_eq!(app.get("/Users").await.status, axum::http::StatusCode::OK);
+}
+
+/// Security review item 2: one PATCH adding 32,000 e-mails held a runtime thread for 5.5 s
+/// (quadratic de-duplication). A multi-valued attribute now holds at most 1,000 values: the
+/// request is refused with 400 `invalidValue` quickly and changes nothing; 1,000 with
+/// duplicates are de-duplicated; heavy PATCH work runs off the async workers.
+#[tokio::test]
+async fn review_2_a_patch_with_32000_emails_is_refused_and_1000_work() {
+    let app = TestApp::new().await;
+    let id = app.user("many@acme.test").await;
+    let emails = |n: usize| -> Vec<serde_json::Value> {
+        (0..n).map(|i| json!({"value": format!("e{i}@a.t")})).collect()
+    };
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            patch_body(json!([{"op": "add", "path": "emails", "value": emails(32_000)}])),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("1000")), "{}", r.text);
+    let before = app.get(&format!("/Users/{id}")).await.body;
+    assert_eq!(before["emails"].as_array().map(Vec::len), Some(1), "nothing changed: {before}");
+    assert_eq!(before["meta"]["version"], "W/\"1\"");
+    // 999 more values (1,000 in all), sent twice over in one PATCH: de-duplicated, accepted.
+    let mut twice = emails(999);
+    twice.extend(emails(999));
+    let r = app
+        .patch(&format!("/Users/{id}"), patch_body(json!([{"op": "add", "path": "emails", "value": twice}])))
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", &r.text[..r.text.len().min(300)]);
+    assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(1000));
+    // 500 filtered removes on them.
+    let removes: Vec<serde_json::Value> =
+        (0..500).map(|i| json!({"op": "remove", "path": format!("emails[value eq \"e{i}@a.t\"]")})).collect();
+    let r = app.patch(&format!("/Users/{id}"), patch_body(json!(removes))).await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", &r.text[..r.text.len().min(300)]);
+    assert_eq!(r.body["emails"].as_array().map(Vec::len), Some(500));
+}
+
+/// Security review item 3: 50 `emails co` terms joined by `or` took 7.9 s and nine
+/// concurrent 12-term filters starved another account. A filter now has at most 20
+/// comparisons and 4 multi-valued terms (each an `EXISTS` subquery): past either, 400
+/// `invalidFilter` naming the limit; every statement also has a time limit.
+#[tokio::test]
+async fn review_3_filters_past_the_caps_are_400_invalid_filter() {
+    let app = TestApp::new().await;
+    let terms = |n: usize| (0..n).map(|i| format!("emails co \"x{i}\"")).collect::<Vec<_>>().join(" or ");
+    for (n, limit) in [(50, "at most 20"), (12, "at most 4"), (5, "at most 4")] {
+        let r = app.get(&format!("/Users?filter={}", query(&terms(n)))).await;
+        assert_scim_error(&r, 400, Some("invalidFilter"));
+        assert!(r.body["detail"].as_str().is_some_and(|d| d.contains(limit)), "{n}: {}", r.text);
+    }
+    let r = app.get(&format!("/Users?filter={}", query(&terms(4)))).await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+    let comparisons = (0..21).map(|i| format!("userName eq \"u{i}\"")).collect::<Vec<_>>().join(" or ");
+    let r = app.get(&format!("/Users?filter={}", query(&comparisons))).await;
+    assert_scim_error(&r, 400, Some("invalidFilter"));
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("at most 20")), "{}", r.text);
+}
