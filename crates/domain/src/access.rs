@@ -261,6 +261,19 @@ impl Caller {
     pub fn token_id(&self) -> Option<&str> {
         self.token_id.as_deref()
     }
+    /// Whether the caller would pass `use_case`'s check at account scope. For what a user
+    /// interface shows or offers (the console hides what it cannot do); the services check
+    /// for themselves on every call.
+    pub fn can(&self, use_case: UseCase) -> bool {
+        match use_case.need() {
+            Need::Permission(p) | Need::OwnKeysOr(p) => self.holds(p),
+            Need::Operator => self.principal == Principal::System,
+        }
+    }
+    /// The names of the permissions the caller holds at account scope (for showing).
+    pub fn permission_names(&self) -> Vec<&'static str> {
+        self.grants.at(&Scope::account()).iter().map(Permission::as_str).collect()
+    }
     /// Whether the caller holds `p` at account scope.
     pub(crate) fn holds(&self, p: Permission) -> bool {
         self.grants.at(&Scope::account()).contains(p)

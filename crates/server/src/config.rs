@@ -66,6 +66,12 @@ pub struct ServeArgs {
     /// Longest a database statement may run, e.g. `10s` [default: 10s].
     #[arg(long, env = "SCIMGATE_DB_STATEMENT_TIMEOUT")]
     pub db_statement_timeout: Option<String>,
+    /// A console session ends after this long without a request, e.g. `30m` [default: 30m].
+    #[arg(long, env = "SCIMGATE_CONSOLE_IDLE_TIMEOUT")]
+    pub console_idle_timeout: Option<String>,
+    /// A console session ends this long after sign-in, however active, e.g. `12h` [default: 12h].
+    #[arg(long, env = "SCIMGATE_CONSOLE_ABSOLUTE_TIMEOUT")]
+    pub console_absolute_timeout: Option<String>,
 }
 
 /// The keys of the TOML file.
@@ -88,6 +94,8 @@ struct FileConfig {
     public_url: Option<String>,
     trust_forwarded_for: Option<bool>,
     db_statement_timeout: Option<String>,
+    console_idle_timeout: Option<String>,
+    console_absolute_timeout: Option<String>,
 }
 
 /// The resolved configuration.
@@ -126,6 +134,10 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Longest a database statement may run.
     pub db_statement_timeout: Duration,
+    /// Console session idle timeout.
+    pub console_idle_timeout: Duration,
+    /// Console session absolute timeout.
+    pub console_absolute_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -147,6 +159,8 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url.as_ref().map(url::Url::as_str))
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("db_statement_timeout", &self.db_statement_timeout)
+            .field("console_idle_timeout", &self.console_idle_timeout)
+            .field("console_absolute_timeout", &self.console_absolute_timeout)
             .finish()
     }
 }
@@ -175,6 +189,8 @@ impl Default for Config {
             public_url: None,
             trust_forwarded_for: false,
             db_statement_timeout: Duration::from_secs(10),
+            console_idle_timeout: Duration::from_secs(30 * 60),
+            console_absolute_timeout: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -238,6 +254,18 @@ impl Config {
                     t => t,
                 },
                 None => d.db_statement_timeout,
+            },
+            console_idle_timeout: match args.console_idle_timeout.clone().or(file.console_idle_timeout) {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--console-idle-timeout: {e}"))?,
+                None => d.console_idle_timeout,
+            },
+            console_absolute_timeout: match args
+                .console_absolute_timeout
+                .clone()
+                .or(file.console_absolute_timeout)
+            {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--console-absolute-timeout: {e}"))?,
+                None => d.console_absolute_timeout,
             },
         })
     }
@@ -386,6 +414,8 @@ mod tests {
         assert_eq!(from_file.public_url, d.public_url);
         assert_eq!(from_file.trust_forwarded_for, d.trust_forwarded_for);
         assert_eq!(from_file.db_statement_timeout, d.db_statement_timeout);
+        assert_eq!(from_file.console_idle_timeout, d.console_idle_timeout);
+        assert_eq!(from_file.console_absolute_timeout, d.console_absolute_timeout);
     }
 
     #[test]

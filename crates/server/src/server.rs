@@ -146,6 +146,11 @@ pub fn build_state_with_lookup(
         changes: store.clone(),
         change_queue: Arc::new(std::sync::Mutex::new(Some(feed_rx))),
         cursors: Arc::new(crate::http::cursor::Cursors::new(store.clone())),
+        sessions: Arc::new(crate::console::session::Sessions::new(
+            clock.clone(),
+            config.console_idle_timeout,
+            config.console_absolute_timeout,
+        )),
         accounts: store,
         clock,
         config: Arc::new(config),

@@ -39,4 +39,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The seal of SCIM cursors.
     pub cursors: Arc<crate::http::cursor::Cursors>,
+    /// Console sessions of this node.
+    pub sessions: Arc<crate::console::session::Sessions>,
 }

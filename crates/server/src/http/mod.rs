@@ -27,7 +27,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/gateway/ng/api/scim/account/{account}", scim::routes())
         .merge(product_api::with_product_layers(product_api::routes()))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .merge(crate::console::routes());
     // With --metrics-listen, /metrics is served there only (see `metrics_router`).
     if state.config.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(loopback_metrics));

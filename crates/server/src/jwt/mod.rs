@@ -8,6 +8,7 @@
 //! account with that account's roles.
 
 pub mod cache;
+pub mod diagnose;
 pub mod fetch;
 pub mod keys;
 pub mod token;

@@ -4,6 +4,7 @@ mod access;
 mod bulk;
 mod cli;
 mod common;
+mod console;
 mod discovery;
 mod errors;
 mod groups;

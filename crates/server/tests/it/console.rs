@@ -1,0 +1,337 @@
+//! The admin console without a browser (docs/console.md): sign-in and sessions, CSRF,
+//! response headers, what each page offers, and that the services refuse forged requests.
+//! The browser tests (headless Chromium) are in `tests/e2e/`.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::common::TestApp;
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> Option<&str> {
+        self.headers.get("location").and_then(|v| v.to_str().ok())
+    }
+    /// The CSRF token of the page's first form.
+    fn csrf(&self) -> String {
+        let at = self.text.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
+        let rest = &self.text[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("end")].to_string()
+    }
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, cookie: Option<&str>, form: Option<&str>) -> Page {
+    let mut b = Request::builder().method(method).uri(path).header("host", "console.test");
+    if let Some(c) = cookie {
+        b = b.header("cookie", format!("scimgate_session={c}"));
+    }
+    if form.is_some() {
+        b = b.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let req = b.body(form.map(|f| Body::from(f.to_string())).unwrap_or_else(Body::empty)).expect("request");
+    let res = app.router.clone().oneshot(req).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    Page { status, headers, text: String::from_utf8_lossy(&bytes).to_string() }
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Signs in with a token; the session id.
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let r = send(app, Method::POST, "/login", None, Some(&format!("token={}", enc(token)))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let cookie =
+        r.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("a session cookie").to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain http without --public-url: {cookie}");
+    cookie.split(';').next().and_then(|c| c.strip_prefix("scimgate_session=")).expect("id").to_string()
+}
+
+#[tokio::test]
+async fn sign_in_sessions_and_headers() {
+    let app = TestApp::new().await;
+    // Signed out: every page goes to /login; the login page has a masked token field.
+    for path in ["/", "/users", "/groups", "/serviceaccounts", "/settings/scim-jwt", "/settings/audit", "/me"]
+    {
+        let r = send(&app, Method::GET, path, None, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location(), Some("/login"), "{path}");
+    }
+    let login = send(&app, Method::GET, "/login", None, None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.text.contains(r#"name="token" type="password""#), "{}", login.text);
+    assert!(login.text.contains(r#"<label for="token">"#));
+    // A wrong token: the login page again, 401, the same message whatever account it names.
+    let mut answers = Vec::new();
+    for wrong in ["pat.acme.nope.nope", "pat.nosuch.nope.nope", "garbage"] {
+        let r = send(&app, Method::POST, "/login", None, Some(&format!("token={}", enc(wrong)))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.headers.get("set-cookie").is_none());
+        answers.push(r.text.replace(wrong, ""));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "no hint of which accounts exist");
+    // The right one: a session; the overview shows the account and the SCIM base URL.
+    let session = sign_in(&app, &app.token).await;
+    let r = send(&app, Method::GET, "/", Some(&session), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("http://console.test/gateway/ng/api/scim/account/acme"), "{}", r.text);
+    // Headers on every page.
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(r.headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
+    let csp = r.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).expect("csp");
+    assert!(
+        csp.contains("script-src 'self'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    assert!(!r.text.contains("<script>") && !r.text.contains(" style="), "no inline script or style");
+    // Assets are served by scimgate itself.
+    for (path, ty) in [("/assets/console.css", "text/css"), ("/assets/console.js", "text/javascript")] {
+        let a = send(&app, Method::GET, path, None, None).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(
+            a.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with(ty))
+        );
+    }
+    // Sign out needs the CSRF token, then ends the session.
+    let csrf = r.csrf();
+    let out = send(&app, Method::POST, "/logout", Some(&session), Some("csrf=wrong")).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN);
+    let out = send(&app, Method::POST, "/logout", Some(&session), Some(&format!("csrf={csrf}"))).await;
+    assert_eq!(out.location(), Some("/login"));
+    assert_eq!(send(&app, Method::GET, "/", Some(&session), None).await.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn sessions_end_with_their_token_and_their_timeouts() {
+    let (app, clock) = TestApp::manual_clock().await;
+    let session = sign_in(&app, &app.token).await;
+    assert_eq!(send(&app, Method::GET, "/me", Some(&session), None).await.status, StatusCode::OK);
+    // Idle 31 minutes: gone.
+    clock.advance(time::Duration::minutes(31));
+    assert_eq!(send(&app, Method::GET, "/me", Some(&session), None).await.location(), Some("/login"));
+    // Absolute: 12 h, however active.
+    let session = sign_in(&app, &app.token).await;
+    for _ in 0..24 {
+        clock.advance(time::Duration::minutes(29));
+        assert_eq!(send(&app, Method::GET, "/me", Some(&session), None).await.status, StatusCode::OK);
+    }
+    clock.advance(time::Duration::minutes(29));
+    assert_eq!(send(&app, Method::GET, "/me", Some(&session), None).await.location(), Some("/login"));
+    // A session of a service account token that is then deleted: the next page is /login.
+    let sa = app
+        .admin(
+            Method::POST,
+            "/gateway/ng/api/serviceaccount?accountIdentifier=acme",
+            Some(json!({"identifier": "ops", "name": "Ops", "email": "ops@acme.test"})),
+        )
+        .await;
+    assert_eq!(sa.status, StatusCode::OK, "{}", sa.text);
+    app.admin(Method::POST, "/gateway/authz/api/roleassignments?accountIdentifier=acme", Some(json!({"roleIdentifier": "_account_viewer", "resourceGroupIdentifier": "_all_account_level_resources", "principal": {"identifier": "ops", "type": "SERVICE_ACCOUNT"}}))).await;
+    app.admin(
+        Method::POST,
+        "/gateway/ng/api/apikey?accountIdentifier=acme",
+        Some(json!({"identifier": "k", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "ops"})),
+    )
+    .await;
+    let t = app.admin(Method::POST, "/gateway/ng/api/token?accountIdentifier=acme", Some(json!({"identifier": "t", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "ops", "apiKeyIdentifier": "k"}))).await;
+    let token = t.body["data"].as_str().expect("token").to_string();
+    let session = sign_in(&app, &token).await;
+    assert_eq!(send(&app, Method::GET, "/users", Some(&session), None).await.status, StatusCode::OK);
+    let d = app.admin(Method::DELETE, "/gateway/ng/api/token/t?accountIdentifier=acme&apiKeyType=SERVICE_ACCOUNT&parentIdentifier=ops&apiKeyIdentifier=k", None).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+    assert_eq!(send(&app, Method::GET, "/users", Some(&session), None).await.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn the_seed_flow_csrf_and_a_viewer_that_cannot_edit() {
+    let app = TestApp::new().await;
+    let admin = sign_in(&app, &app.token).await;
+    // New Service Account: the Id shown as derived from the Name; Save.
+    let form = send(&app, Method::GET, "/serviceaccounts/new", Some(&admin), None).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    for words in [
+        "<label for=\"name\">Name</label>",
+        "<label for=\"email\">Email</label>",
+        "<label for=\"identifier\">Id</label>",
+        ">Save</button>",
+    ] {
+        assert!(form.text.contains(words), "{words}");
+    }
+    let csrf = form.csrf();
+    let body =
+        format!("csrf={csrf}&name={}&email=scim%40acme.test&identifier=", enc("SCIM Provisioner (Okta)"));
+    // Without the CSRF token: 403 and nothing created.
+    let forged =
+        send(&app, Method::POST, "/serviceaccounts/new", Some(&admin), Some(&body.replace(&csrf, ""))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let r = app
+        .admin(
+            Method::GET,
+            "/gateway/ng/api/serviceaccount/SCIM_Provisioner_Okta?accountIdentifier=acme",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let saved = send(&app, Method::POST, "/serviceaccounts/new", Some(&admin), Some(&body)).await;
+    assert_eq!(saved.location(), Some("/serviceaccounts/SCIM_Provisioner_Okta"), "{}", saved.text);
+    // Manage Roles: a custom role with the five SCIM permissions on the built-in group.
+    let perms = [
+        "core_user_view",
+        "core_user_invite",
+        "core_user_manage",
+        "core_usergroup_view",
+        "core_usergroup_manage",
+    ];
+    let role_form = format!(
+        "csrf={csrf}&name=SCIM&identifier=scim&{}",
+        perms.map(|p| format!("permission={p}")).join("&")
+    );
+    let r = send(&app, Method::POST, "/roles/new", Some(&admin), Some(&role_form)).await;
+    assert_eq!(r.location(), Some("/roles"), "{}", r.text);
+    let page = send(&app, Method::GET, "/serviceaccounts/SCIM_Provisioner_Okta", Some(&admin), None).await;
+    assert!(page.text.contains("Manage Roles"), "{}", page.text);
+    let r = send(
+        &app,
+        Method::POST,
+        "/serviceaccounts/SCIM_Provisioner_Okta/roles",
+        Some(&admin),
+        Some(&format!("csrf={csrf}&role=scim&resource_group=_all_account_level_resources")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // A token, shown once, that works over SCIM.
+    let r = send(
+        &app,
+        Method::POST,
+        "/serviceaccounts/SCIM_Provisioner_Okta/tokens",
+        Some(&admin),
+        Some(&format!("csrf={csrf}&name=okta")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let at = r.text.find("sat.acme.").expect("the new token is shown");
+    let token: String = r.text[at..].chars().take_while(|c| *c != '<').collect();
+    let scim = app.send(Method::GET, &app.scim("/Users"), Some(&token), None, &[]).await;
+    assert_eq!(scim.status, StatusCode::OK, "{}", scim.text);
+    let again = send(&app, Method::GET, "/serviceaccounts/SCIM_Provisioner_Okta", Some(&admin), None).await;
+    assert!(!again.text.contains(&token), "a secret is shown exactly once");
+
+    // A viewer sees no edit controls, and its forged POSTs are refused by the services.
+    app.admin(
+        Method::POST,
+        "/gateway/ng/api/serviceaccount?accountIdentifier=acme",
+        Some(json!({"identifier": "viewer", "name": "Viewer", "email": "v@acme.test"})),
+    )
+    .await;
+    app.admin(Method::POST, "/gateway/authz/api/roleassignments?accountIdentifier=acme", Some(json!({"roleIdentifier": "_account_viewer", "resourceGroupIdentifier": "_all_account_level_resources", "principal": {"identifier": "viewer", "type": "SERVICE_ACCOUNT"}}))).await;
+    app.admin(
+        Method::POST,
+        "/gateway/ng/api/apikey?accountIdentifier=acme",
+        Some(json!({"identifier": "k", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "viewer"})),
+    )
+    .await;
+    let t = app.admin(Method::POST, "/gateway/ng/api/token?accountIdentifier=acme", Some(json!({"identifier": "t", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "viewer", "apiKeyIdentifier": "k"}))).await;
+    let viewer = sign_in(&app, t.body["data"].as_str().expect("token")).await;
+    let list = send(&app, Method::GET, "/serviceaccounts", Some(&viewer), None).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert!(!list.text.contains("New Service Account"), "no edit control for a viewer");
+    let sa = send(&app, Method::GET, "/serviceaccounts/SCIM_Provisioner_Okta", Some(&viewer), None).await;
+    assert!(
+        !sa.text.contains("Add role") && !sa.text.contains("New token") && !sa.text.contains(">Remove<"),
+        "{}",
+        sa.text
+    );
+    let vcsrf = sa.csrf();
+    let forged = send(
+        &app,
+        Method::POST,
+        "/serviceaccounts/new",
+        Some(&viewer),
+        Some(&format!("csrf={vcsrf}&name=Evil&email=e%40acme.test")),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    assert!(forged.text.contains("core_serviceaccount_edit"));
+    let forged = send(
+        &app,
+        Method::POST,
+        "/serviceaccounts/viewer/roles",
+        Some(&viewer),
+        Some(&format!("csrf={vcsrf}&role=_account_admin&resource_group=_all_account_level_resources")),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let r = app.admin(Method::GET, "/gateway/ng/api/serviceaccount/Evil?accountIdentifier=acme", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing was created");
+    // Another session's CSRF token does not work in this one.
+    let forged = send(
+        &app,
+        Method::POST,
+        "/serviceaccounts/new",
+        Some(&admin),
+        Some(&format!("csrf={vcsrf}&name=Evil&email=e%40acme.test")),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn users_and_groups_pages_search_and_page() {
+    let app = TestApp::new().await;
+    for i in 0..30 {
+        app.user(&format!("person{i:02}@acme.test")).await;
+    }
+    let alice = app.user("alice@acme.test").await;
+    app.group("Engineering", &[&alice]).await;
+    let s = sign_in(&app, &app.token).await;
+    let first = send(&app, Method::GET, "/users", Some(&s), None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.text.matches("<tr>").count() - 1, 25, "25 rows and a header");
+    let at = first.text.find("?q=&amp;after=").expect("a next page link");
+    let next: String = first.text[at + "?q=&amp;after=".len()..].chars().take_while(|c| *c != '"').collect();
+    let second = send(&app, Method::GET, &format!("/users?q=&after={next}"), Some(&s), None).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert!(second.text.contains("alice@acme.test"), "the last page has the last user");
+    let found = send(&app, Method::GET, "/users?q=ALICE", Some(&s), None).await;
+    assert!(found.text.contains("alice@acme.test") && !found.text.contains("person01"), "{}", found.text);
+    let user = send(&app, Method::GET, &format!("/users/{alice}"), Some(&s), None).await;
+    assert!(
+        user.text.contains("Engineering") && user.text.contains("urn:ietf:params:scim:schemas:core:2.0:User"),
+        "{}",
+        user.text
+    );
+    let groups = send(&app, Method::GET, "/groups?q=engin", Some(&s), None).await;
+    assert!(groups.text.contains("Engineering"), "{}", groups.text);
+    // A made-up page position is refused, not a 500.
+    let bad = send(&app, Method::GET, "/users?after=bm9wZQ", Some(&s), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+}
