@@ -4,8 +4,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
-use scimgate_domain::entities::{PageRequest, PrincipalType};
+use scimgate_domain::entities::{ApiKeyRef, PageRequest, PrincipalType};
 use scimgate_domain::store::{ListQuery, Page};
+use scimgate_domain::token::TokenKind;
 use scimgate_domain::use_case::UseCase;
 use scimgate_scim::list::{CursorPosition, ListParams, decode_cursor, encode_cursor};
 use scimgate_scim::schema::ResourceKind;
@@ -360,6 +361,23 @@ pub(super) async fn me(State(st): State<AppState>, c: Console) -> Response {
         Vec::new()
     };
     let permissions = c.caller.permission_names();
+    // Its own API keys and tokens: a user's personal ones, or the service account's.
+    let key_kind = if kind == PrincipalType::User { TokenKind::User } else { TokenKind::ServiceAccount };
+    let mut keys = Vec::new();
+    for k in st.access.list_api_keys(&c.caller, key_kind, principal.id()).await.unwrap_or_default() {
+        let key = ApiKeyRef {
+            api_key_type: key_kind,
+            parent_identifier: principal.id().to_string(),
+            identifier: k.identifier.clone(),
+        };
+        let tokens = st
+            .access
+            .list_tokens(&c.caller, &key, PageRequest { index: 0, size: 100 })
+            .await
+            .map(|p| p.items)
+            .unwrap_or_default();
+        keys.push((k, tokens));
+    }
     c.page(
         "me",
         "Me",
@@ -372,6 +390,23 @@ pub(super) async fn me(State(st): State<AppState>, c: Console) -> Response {
             h2 { "Role assignments" }
             @if assignments.is_empty() { p { "None visible." } } @else {
                 ul { @for a in &assignments { li { code { (a.role_identifier) } " on " code { (a.resource_group_identifier) } } } }
+            }
+            h2 { "API keys and tokens" }
+            @if keys.is_empty() { p { "None visible." } } @else {
+                table {
+                    thead { tr { th scope="col" { "API key" } th scope="col" { "Token" } th scope="col" { "Valid to" } } }
+                    tbody {
+                        @for (k, tokens) in &keys {
+                            @for t in tokens {
+                                tr {
+                                    td { code { (k.identifier) } }
+                                    td { code { (t.identifier) } @if c.caller.token_id() == Some(t.token_id.as_str()) { " (this session)" } }
+                                    td { (t.valid_to.map_or("never".to_string(), |v| v.to_string())) }
+                                }
+                            }
+                        }
+                    }
+                }
             }
             h2 { "Permissions at account scope" }
             @if permissions.is_empty() { p { "None." } } @else { ul.perms { @for p in &permissions { li { code { (p) } } } } }

@@ -97,6 +97,9 @@ async fn sign_in_sessions_and_headers() {
     let r = send(&app, Method::GET, "/", Some(&session), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.text.contains("http://console.test/gateway/ng/api/scim/account/acme"), "{}", r.text);
+    // The personal page: who, and its own keys and tokens (this session's marked).
+    let me = send(&app, Method::GET, "/me", Some(&session), None).await;
+    assert!(me.text.contains("(this session)") && me.text.contains("_account_admin"), "{}", me.text);
     // Headers on every page.
     for (name, value) in [
         ("x-frame-options", "DENY"),
@@ -334,4 +337,112 @@ async fn users_and_groups_pages_search_and_page() {
     // A made-up page position is refused, not a 500.
     let bad = send(&app, Method::GET, "/users?after=bm9wZQ", Some(&s), None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+}
+
+/// Every console route: signed out → /login; with the admin → 200 and the console's
+/// headers; with a principal that holds no permission → the page refuses (403) or shows
+/// nothing it may not see; every POST without the CSRF token → 403.
+#[tokio::test]
+async fn every_route_answers_by_permission_with_headers_and_csrf() {
+    let app = TestApp::new().await;
+    let acme = scimgate_domain::AccountId::parse("acme").expect("id");
+    app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
+    app.state.auth.invalidate(&acme);
+    let user = app.user("someone@acme.test").await;
+    let group = app.group("Team", &[&user]).await;
+    app.admin(
+        Method::POST,
+        "/gateway/ng/api/serviceaccount?accountIdentifier=acme",
+        Some(json!({"identifier": "bot", "name": "Bot", "email": "bot@acme.test"})),
+    )
+    .await;
+    app.admin(
+        Method::POST,
+        "/gateway/ng/api/apikey?accountIdentifier=acme",
+        Some(json!({"identifier": "k", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "bot"})),
+    )
+    .await;
+    let t = app.admin(Method::POST, "/gateway/ng/api/token?accountIdentifier=acme", Some(json!({"identifier": "t", "apiKeyType": "SERVICE_ACCOUNT", "parentIdentifier": "bot", "apiKeyIdentifier": "k"}))).await;
+    let nobody = sign_in(&app, t.body["data"].as_str().expect("token")).await;
+    let admin = sign_in(&app, &app.token).await;
+    let gets = [
+        ("/", false),
+        ("/me", false),
+        ("/users", true),
+        (&*format!("/users/{user}"), true),
+        ("/groups", true),
+        (&*format!("/groups/{group}"), true),
+        ("/serviceaccounts", true),
+        ("/serviceaccounts/new", true),
+        ("/serviceaccounts/bot", true),
+        ("/roles", true),
+        ("/roles/new", true),
+        ("/resourcegroups", true),
+        ("/roleassignments", true),
+        ("/settings/scim-jwt", true),
+        ("/settings/audit", true),
+    ];
+    for (path, needs_permission) in gets {
+        let r = send(&app, Method::GET, path, None, None).await;
+        assert_eq!(r.location(), Some("/login"), "{path} signed out");
+        let r = send(&app, Method::GET, path, Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"), "{path}");
+        assert!(r.headers.get("content-security-policy").is_some(), "{path}");
+        assert_eq!(r.headers.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"), "{path}");
+        assert!(
+            r.text.contains("<label") || !r.text.contains("<input type=\"text\""),
+            "{path}: inputs have labels"
+        );
+        let r = send(&app, Method::GET, path, Some(&nobody), None).await;
+        if needs_permission {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} without permissions: {}", r.text);
+            assert!(r.text.contains("missing permission core_"), "{path}: {}", r.text);
+        } else {
+            assert_eq!(r.status, StatusCode::OK, "{path}");
+        }
+    }
+    // The overview of a principal without permissions shows no counts it may not read and
+    // no navigation to pages it cannot open.
+    let r = send(&app, Method::GET, "/", Some(&nobody), None).await;
+    assert!(
+        !r.text.contains("href=\"/users\"") && !r.text.contains("href=\"/serviceaccounts\""),
+        "{}",
+        r.text
+    );
+    let csrf = send(&app, Method::GET, "/me", Some(&admin), None).await.csrf();
+    let posts = [
+        "/logout",
+        "/serviceaccounts/new",
+        "/serviceaccounts/bot/roles",
+        "/serviceaccounts/bot/roles/nosuch/delete",
+        "/serviceaccounts/bot/tokens",
+        "/serviceaccounts/bot/tokens/k/t/rotate",
+        "/serviceaccounts/bot/tokens/k/t/delete",
+        "/roles/new",
+        "/settings/scim-jwt",
+        "/settings/scim-jwt/test",
+        "/settings/scim-jwt/keys",
+    ];
+    for path in posts {
+        for body in ["", "csrf=", "csrf=not-the-token", &*format!("csrf={csrf}x")] {
+            let r = send(&app, Method::POST, path, Some(&admin), Some(body)).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} with {body:?}: {}", r.text);
+        }
+    }
+    // Nothing changed: the token still works, no role or service account was added.
+    assert_eq!(send(&app, Method::GET, "/me", Some(&admin), None).await.status, StatusCode::OK);
+    let r = app
+        .admin(
+            Method::GET,
+            "/gateway/ng/api/apikey/k?accountIdentifier=acme&apiKeyType=SERVICE_ACCOUNT&parentIdentifier=bot",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        send(&app, Method::GET, "/users", Some(&nobody), None).await.status,
+        StatusCode::FORBIDDEN,
+        "the bot's session lives on"
+    );
 }
