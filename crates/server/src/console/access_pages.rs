@@ -8,9 +8,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use scimgate_domain::DomainError;
-use scimgate_domain::access::{Permission, Scope, identifier_from_name};
+use scimgate_domain::access::{Permission, RESOURCE_TYPES, Scope, identifier_from_name};
 use scimgate_domain::access_service::{RoleInput, ServiceAccountInput, TokenInput};
-use scimgate_domain::entities::{ApiKey, ApiKeyRef, PageRequest, PrincipalType, RoleAssignment, Tags};
+use scimgate_domain::entities::{
+    ApiKey, ApiKeyRef, PageRequest, PrincipalType, ResourceGroup, RoleAssignment, Tags,
+};
 use scimgate_domain::token::TokenKind;
 use scimgate_domain::use_case::UseCase;
 use serde::Deserialize;
@@ -31,7 +33,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/serviceaccounts/{id}/tokens/{key}/{token}/delete", post(delete_token))
         .route("/roles", get(roles))
         .route("/roles/new", get(new_role).post(create_role))
+        .route("/roles/{id}", get(edit_role).post(update_role))
         .route("/resourcegroups", get(resource_groups))
+        .route("/resourcegroups/new", get(new_resource_group).post(create_resource_group))
+        .route("/resourcegroups/{id}", get(edit_resource_group).post(update_resource_group))
         .route("/roleassignments", get(role_assignments))
 }
 
@@ -444,7 +449,7 @@ async fn roles(State(st): State<AppState>, c: Console) -> Response {
                 tbody {
                     @for r in &list.items {
                         tr {
-                            td { (r.name) }
+                            td { @if !r.builtin && c.caller.can(UseCase::UpdateRole) { a href=(format!("/roles/{}", r.identifier)) { (r.name) } } @else { (r.name) } }
                             td { code { (r.identifier) } }
                             td { @for p in &r.permissions { code { (p.as_str()) } " " } }
                             td { (if r.builtin { "built-in (read-only)" } else { "custom" }) }
@@ -463,18 +468,24 @@ struct RoleForm {
     identifier: Option<String>,
     #[serde(default)]
     permission: Vec<String>,
+    #[serde(default)]
+    include_all: bool,
 }
 
 fn role_form(c: &Console, f: &RoleForm, error: Option<&str>) -> Markup {
+    role_form_at(c, f, error, "/roles/new", true)
+}
+
+fn role_form_at(c: &Console, f: &RoleForm, error: Option<&str>, action: &str, new: bool) -> Markup {
     let name = f.name.clone().unwrap_or_default();
     html! {
         @if let Some(e) = error { (notice("error", e)) }
-        form.card method="post" action="/roles/new" {
+        form.card method="post" action=(action) {
             (csrf(c))
             label for="name" { "Name" }
-            input id="name" name="name" type="text" required value=(name) data-derive-id="identifier";
+            input id="name" name="name" type="text" required value=(name) data-derive-id=[new.then_some("identifier")];
             label for="identifier" { "Id" }
-            input id="identifier" name="identifier" type="text" value=(f.identifier.clone().unwrap_or_else(|| identifier_from_name(&name)));
+            input id="identifier" name="identifier" type="text" readonly[!new] value=(f.identifier.clone().unwrap_or_else(|| identifier_from_name(&name)));
             fieldset {
                 legend { "Permissions" }
                 @for p in Permission::ALL {
@@ -500,18 +511,75 @@ async fn new_role(c: Console) -> Response {
     )
 }
 
-async fn create_role(State(st): State<AppState>, c: Console, axum_extra_form: axum::body::Bytes) -> Response {
-    // Checkbox lists repeat a key, which `Form` cannot read into a Vec: parse by hand.
+/// Reads a form whose checkbox lists repeat a key (which `Form` cannot read into a Vec).
+fn role_form_from(body: &[u8]) -> RoleForm {
     let mut f = RoleForm::default();
-    for (k, v) in url::form_urlencoded::parse(&axum_extra_form) {
+    for (k, v) in url::form_urlencoded::parse(body) {
         match k.as_ref() {
             "csrf" => f.csrf = Some(v.into_owned()),
             "name" => f.name = Some(v.into_owned()),
             "identifier" => f.identifier = Some(v.into_owned()),
-            "permission" => f.permission.push(v.into_owned()),
+            "permission" | "resource_type" => f.permission.push(v.into_owned()),
+            "include_all" => f.include_all = true,
             _ => {}
         }
     }
+    f
+}
+
+async fn edit_role(State(st): State<AppState>, c: Console, Path(id): Path<String>) -> Response {
+    let role = match st.access.get_role(&c.caller, &id).await {
+        Ok(r) => r,
+        Err(e) => return c.fail(e),
+    };
+    if role.builtin || !c.caller.can(UseCase::UpdateRole) {
+        return error_page(
+            Some(&c.frame("access")),
+            StatusCode::FORBIDDEN,
+            "built-in roles are read-only, and editing a role needs core_role_edit",
+        );
+    }
+    let f = RoleForm {
+        csrf: None,
+        name: Some(role.name.clone()),
+        identifier: Some(role.identifier.clone()),
+        permission: role.permissions.iter().map(|p| p.as_str().to_string()).collect(),
+        include_all: false,
+    };
+    c.page("access", &format!("Role {}", role.name), html! { (access_tabs(&c.caller, "roles")) (role_form_at(&c, &f, None, &format!("/roles/{id}"), false)) })
+}
+
+async fn update_role(
+    State(st): State<AppState>,
+    c: Console,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = role_form_from(&body);
+    if let Some(refused) = c.check_csrf(f.csrf.as_deref()) {
+        return refused;
+    }
+    let input = RoleInput {
+        identifier: id.clone(),
+        name: f.name.clone().unwrap_or_default(),
+        description: String::new(),
+        permissions: f.permission.clone(),
+        tags: Tags::new(),
+    };
+    match st.access.update_role(&c.caller, input).await {
+        Ok(_) => see_other("/roles"),
+        Err(DomainError::Invalid(e)) => {
+            let form = role_form_at(&c, &f, Some(&e.detail), &format!("/roles/{id}"), false);
+            let mut res = c.page("access", "Role", html! { (access_tabs(&c.caller, "roles")) (form) });
+            *res.status_mut() = StatusCode::BAD_REQUEST;
+            res
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+async fn create_role(State(st): State<AppState>, c: Console, body: axum::body::Bytes) -> Response {
+    let f = role_form_from(&body);
     if let Some(refused) = c.check_csrf(f.csrf.as_deref()) {
         return refused;
     }
@@ -552,12 +620,13 @@ async fn resource_groups(State(st): State<AppState>, c: Console) -> Response {
         "Resource Groups",
         html! {
             (access_tabs(&c.caller, "resourcegroups"))
+            @if c.caller.can(UseCase::CreateResourceGroup) { p { a.button href="/resourcegroups/new" { "New Resource Group" } } }
             table {
                 thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Resources" } th scope="col" { "Kind" } } }
                 tbody {
                     @for g in &list.items {
                         tr {
-                            td { (g.name) }
+                            td { @if !g.builtin && c.caller.can(UseCase::UpdateResourceGroup) { a href=(format!("/resourcegroups/{}", g.identifier)) { (g.name) } } @else { (g.name) } }
                             td { code { (g.identifier) } }
                             td { @if g.include_all { "all" } @else { @for t in &g.resource_types { code { (t) } " " } } }
                             td { (if g.builtin { "built-in (read-only)" } else { "custom" }) }
@@ -567,6 +636,131 @@ async fn resource_groups(State(st): State<AppState>, c: Console) -> Response {
             }
         },
     )
+}
+
+fn resource_group_form(c: &Console, f: &RoleForm, error: Option<&str>, action: &str, new: bool) -> Markup {
+    let name = f.name.clone().unwrap_or_default();
+    html! {
+        @if let Some(e) = error { (notice("error", e)) }
+        form.card method="post" action=(action) {
+            (csrf(c))
+            label for="name" { "Name" }
+            input id="name" name="name" type="text" required value=(name) data-derive-id=[new.then_some("identifier")];
+            label for="identifier" { "Id" }
+            input id="identifier" name="identifier" type="text" readonly[!new] value=(f.identifier.clone().unwrap_or_else(|| identifier_from_name(&name)));
+            fieldset {
+                legend { "Resources" }
+                label.check { input type="checkbox" name="include_all" value="true" checked[f.include_all]; " All resources of the account" }
+                @for t in RESOURCE_TYPES {
+                    label.check {
+                        input type="checkbox" name="resource_type" value=(t) checked[f.permission.iter().any(|x| x == t)];
+                        " " code { (t) }
+                    }
+                }
+            }
+            button type="submit" { "Save" }
+        }
+    }
+}
+
+fn resource_group_from(id: String, f: &RoleForm) -> ResourceGroup {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    ResourceGroup {
+        identifier: id,
+        name: f.name.clone().unwrap_or_default(),
+        description: String::new(),
+        include_all: f.include_all,
+        resource_types: if f.include_all { Vec::new() } else { f.permission.clone() },
+        tags: Tags::new(),
+        builtin: false,
+        created: now,
+        modified: now,
+    }
+}
+
+async fn new_resource_group(c: Console) -> Response {
+    if !c.caller.can(UseCase::CreateResourceGroup) {
+        return c.fail(DomainError::Forbidden(Permission::ResourcegroupEdit));
+    }
+    let form = resource_group_form(&c, &RoleForm::default(), None, "/resourcegroups/new", true);
+    c.page("access", "New Resource Group", html! { (access_tabs(&c.caller, "resourcegroups")) (form) })
+}
+
+async fn create_resource_group(State(st): State<AppState>, c: Console, body: axum::body::Bytes) -> Response {
+    let f = role_form_from(&body);
+    if let Some(refused) = c.check_csrf(f.csrf.as_deref()) {
+        return refused;
+    }
+    let name = f.name.clone().unwrap_or_default();
+    let id =
+        f.identifier.clone().filter(|i| !i.trim().is_empty()).unwrap_or_else(|| identifier_from_name(&name));
+    match st.access.create_resource_group(&c.caller, resource_group_from(id, &f)).await {
+        Ok(_) => see_other("/resourcegroups"),
+        Err(DomainError::Invalid(e)) => {
+            let form = resource_group_form(&c, &f, Some(&e.detail), "/resourcegroups/new", true);
+            let mut res = c.page(
+                "access",
+                "New Resource Group",
+                html! { (access_tabs(&c.caller, "resourcegroups")) (form) },
+            );
+            *res.status_mut() = StatusCode::BAD_REQUEST;
+            res
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+async fn edit_resource_group(State(st): State<AppState>, c: Console, Path(id): Path<String>) -> Response {
+    let g = match st.access.get_resource_group(&c.caller, &id).await {
+        Ok(g) => g,
+        Err(e) => return c.fail(e),
+    };
+    if g.builtin || !c.caller.can(UseCase::UpdateResourceGroup) {
+        return error_page(
+            Some(&c.frame("access")),
+            StatusCode::FORBIDDEN,
+            "the built-in resource group is read-only, and editing one needs core_resourcegroup_edit",
+        );
+    }
+    let f = RoleForm {
+        csrf: None,
+        name: Some(g.name.clone()),
+        identifier: Some(g.identifier.clone()),
+        permission: g.resource_types.clone(),
+        include_all: g.include_all,
+    };
+    let form = resource_group_form(&c, &f, None, &format!("/resourcegroups/{id}"), false);
+    c.page(
+        "access",
+        &format!("Resource group {}", g.name),
+        html! { (access_tabs(&c.caller, "resourcegroups")) (form) },
+    )
+}
+
+async fn update_resource_group(
+    State(st): State<AppState>,
+    c: Console,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = role_form_from(&body);
+    if let Some(refused) = c.check_csrf(f.csrf.as_deref()) {
+        return refused;
+    }
+    match st.access.update_resource_group(&c.caller, resource_group_from(id.clone(), &f)).await {
+        Ok(_) => see_other("/resourcegroups"),
+        Err(DomainError::Invalid(e)) => {
+            let form = resource_group_form(&c, &f, Some(&e.detail), &format!("/resourcegroups/{id}"), false);
+            let mut res = c.page(
+                "access",
+                "Resource group",
+                html! { (access_tabs(&c.caller, "resourcegroups")) (form) },
+            );
+            *res.status_mut() = StatusCode::BAD_REQUEST;
+            res
+        }
+        Err(e) => c.fail(e),
+    }
 }
 
 async fn role_assignments(State(st): State<AppState>, c: Console) -> Response {

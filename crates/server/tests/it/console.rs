@@ -446,3 +446,64 @@ async fn every_route_answers_by_permission_with_headers_and_csrf() {
         "the bot's session lives on"
     );
 }
+
+/// Roles and Resource Groups: built-ins read-only, custom ones created and edited with
+/// checkboxes.
+#[tokio::test]
+async fn custom_roles_and_resource_groups_are_created_and_edited() {
+    let app = TestApp::new().await;
+    let s = sign_in(&app, &app.token).await;
+    let csrf = send(&app, Method::GET, "/roles/new", Some(&s), None).await.csrf();
+    let r = send(
+        &app,
+        Method::POST,
+        "/roles/new",
+        Some(&s),
+        Some(&format!("csrf={csrf}&name=Readers&identifier=&permission=core_user_view")),
+    )
+    .await;
+    assert_eq!(r.location(), Some("/roles"), "{}", r.text);
+    let edit = send(&app, Method::GET, "/roles/Readers", Some(&s), None).await;
+    assert_eq!(edit.status, StatusCode::OK, "{}", edit.text);
+    assert!(edit.text.contains(r#"value="core_user_view" checked"#), "{}", edit.text);
+    let r = send(
+        &app,
+        Method::POST,
+        "/roles/Readers",
+        Some(&s),
+        Some(&format!("csrf={csrf}&name=Readers&permission=core_user_view&permission=core_usergroup_view")),
+    )
+    .await;
+    assert_eq!(r.location(), Some("/roles"), "{}", r.text);
+    let role = app.admin(Method::GET, "/gateway/authz/api/roles/Readers?accountIdentifier=acme", None).await;
+    assert_eq!(
+        role.body["data"]["role"]["permissions"],
+        json!(["core_user_view", "core_usergroup_view"]),
+        "{}",
+        role.text
+    );
+    let builtin = send(&app, Method::GET, "/roles/_account_admin", Some(&s), None).await;
+    assert_eq!(builtin.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        Method::POST,
+        "/resourcegroups/new",
+        Some(&s),
+        Some(&format!("csrf={csrf}&name=People&resource_type=USER&resource_type=USERGROUP")),
+    )
+    .await;
+    assert_eq!(r.location(), Some("/resourcegroups"), "{}", r.text);
+    let edit = send(&app, Method::GET, "/resourcegroups/People", Some(&s), None).await;
+    assert!(edit.text.contains(r#"value="USERGROUP" checked"#), "{}", edit.text);
+    let r = send(
+        &app,
+        Method::POST,
+        "/resourcegroups/People",
+        Some(&s),
+        Some(&format!("csrf={csrf}&name=Everything&include_all=true")),
+    )
+    .await;
+    assert_eq!(r.location(), Some("/resourcegroups"), "{}", r.text);
+    let list = send(&app, Method::GET, "/resourcegroups", Some(&s), None).await;
+    assert!(list.text.contains("Everything") && list.text.contains("built-in (read-only)"), "{}", list.text);
+}
