@@ -999,3 +999,55 @@ async fn review_1_unset_issuer_or_audience_warns_and_the_switch_requires_them() 
     put_settings(&strict.app, json!([setting("scim_jwt_token_audience", "scimgate")])).await;
     assert_eq!(strict.get(&good).await.status, StatusCode::OK);
 }
+
+/// The console's **Test a token** (docs/console.md): every check of the verifier in order,
+/// each passing for a good token; a wrong claim fails exactly the claim match; key material
+/// is never in the report. **Fetch keys** lists kid, type and alg.
+#[tokio::test]
+async fn diagnose_reports_each_check_and_agrees_with_the_verifier() {
+    let t = setup().await;
+    let k = generate(Algorithm::ES256, "idp-key").expect("key");
+    t.jwks.publish(std::slice::from_ref(&k.jwk));
+    let acme = AccountId::parse("acme").expect("id");
+    let good = t.token(&k);
+    assert_eq!(t.get(&good).await.status, StatusCode::OK);
+    let report = t.app.state.jwt.diagnose(&good, &acme).await;
+    let names: Vec<&str> = report.iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "Parsed header",
+            "Feature flag",
+            "Settings",
+            "Key",
+            "Signature",
+            "Time claims",
+            "Issuer",
+            "Audience",
+            "Claim match",
+            "Service account"
+        ]
+    );
+    assert!(report.iter().all(|c| c.ok), "{report:?}");
+    let wrong = t.token_with(&k, |c| drop(c.insert("email".into(), json!("other@acme.test"))));
+    assert_refused(&t.get(&wrong).await);
+    let report = t.app.state.jwt.diagnose(&wrong, &acme).await;
+    let failed: Vec<&str> = report.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    assert_eq!(failed, ["Claim match"], "{report:?}");
+    assert_eq!(report.last().map(|c| c.name), Some("Claim match"), "stops at the first failure");
+    let x = k.jwk["x"].as_str().expect("x");
+    assert!(report.iter().all(|c| !c.detail.contains(x)), "no key material");
+    // Expired, and another key: each fails at its own check.
+    let now = t.now();
+    let expired = t.token_with(&k, |c| drop(c.insert("exp".into(), json!(now - 3600))));
+    let r = t.app.state.jwt.diagnose(&expired, &acme).await;
+    assert_eq!(r.iter().find(|c| !c.ok).map(|c| c.name), Some("Time claims"), "{r:?}");
+    let stranger = generate(Algorithm::ES256, "idp-key").expect("key");
+    let r = t.app.state.jwt.diagnose(&t.token(&stranger), &acme).await;
+    assert_eq!(r.iter().find(|c| !c.ok).map(|c| c.name), Some("Signature"), "{r:?}");
+    let r = t.app.state.jwt.diagnose("not-a-jwt", &acme).await;
+    assert_eq!(r.iter().find(|c| !c.ok).map(|c| c.name), Some("Parsed header"));
+    // Fetch keys.
+    let keys = t.app.state.jwt.fetch_keys(&acme).await.expect("keys");
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["idp-key"]);
+}
