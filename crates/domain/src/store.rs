@@ -35,19 +35,28 @@ pub struct ListQuery {
     pub page: Page,
     /// Load members (groups) or groups (users).
     pub include_related: bool,
+    /// Count every match (`totalResults`). A page that does not show the total (the
+    /// console's lists) leaves it out: on a large account the count costs more than the page.
+    pub count_total: bool,
 }
 
 impl ListQuery {
-    /// The query for a parsed list request.
+    /// The query for a parsed list request (with the total, as SCIM answers need).
     pub fn new(request: ListRequest, include_related: bool) -> Self {
-        Self { filter: request.filter, sort: request.sort, page: request.page, include_related }
+        Self {
+            filter: request.filter,
+            sort: request.sort,
+            page: request.page,
+            include_related,
+            count_total: true,
+        }
     }
 }
 
 /// A page of results.
 #[derive(Debug, Clone)]
 pub struct ListPage {
-    /// Total number of matches.
+    /// Total number of matches (0 when the query did not ask for it, `count_total`).
     pub total: u64,
     /// The page.
     pub items: Vec<StoredResource>,

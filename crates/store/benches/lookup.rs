@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
         sort: None,
         page: Page::Index { start_index: 1, count: 100 },
         include_related: true,
+        count_total: true,
     };
     let by_user_name = query(r#"userName eq "user5000@example.com""#);
     c.bench_function("sqlite/filter_userName_eq_10k", |b| {
@@ -84,6 +85,7 @@ fn bench(c: &mut Criterion) {
         sort: None,
         page: Page::Index { start_index: 1, count: 100 },
         include_related: true,
+        count_total: true,
     };
     c.bench_function("sqlite/list_page_100_of_10k", |b| {
         b.iter(|| rt.block_on(store.list_resources(&account, ResourceKind::User, black_box(&page))))

@@ -245,6 +245,7 @@ fn list() -> crate::store::ListQuery {
         sort: None,
         page: crate::store::Page::Index { start_index: 1, count: 10 },
         include_related: false,
+        count_total: true,
     }
 }
 

@@ -68,6 +68,7 @@ fn list_query() -> ListQuery {
         sort: None,
         page: Page::Index { start_index: 1, count: 10 },
         include_related: false,
+        count_total: true,
     }
 }
 

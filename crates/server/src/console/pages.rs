@@ -33,6 +33,7 @@ pub(super) async fn overview(State(st): State<AppState>, headers: HeaderMap, c: 
             sort: None,
             page: Page::Index { start_index: 1, count: 0 },
             include_related: false,
+            count_total: true,
         };
         st.scim.list(&c.caller, kind, &q).await.ok().map(|p| p.total)
     };
@@ -122,6 +123,7 @@ async fn list_page(
         sort: None,
         page: Page::Cursor { after, count: PAGE_ROWS },
         include_related: false,
+        count_total: false,
     };
     let page = st.scim.list(&c.caller, kind, &query).await.map_err(|e| c.fail(e))?;
     let next = page.next.map(|n: CursorPosition| seal.seal(&scope, &encode_cursor(n)));

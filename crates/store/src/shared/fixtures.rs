@@ -347,6 +347,7 @@ pub(crate) mod legacy {
                 sort: None,
                 page: Page::Index { start_index: 1, count: 100 },
                 include_related: false,
+                count_total: true,
             };
             let page = store.list_resources(&account, kind, &q).await.expect(filter);
             ids(&page).into_iter().map(str::to_string).collect::<Vec<_>>()

@@ -278,6 +278,7 @@ mod tests {
             sort: None,
             page: Page::Index { start_index: 1, count: 10 },
             include_related: true,
+            count_total: true,
         };
         let page = store.list_resources(&account, user_kind, &all).await.expect("list");
         let groups: Vec<usize> = page.items.iter().map(|u| u.groups.as_ref().map_or(99, Vec::len)).collect();

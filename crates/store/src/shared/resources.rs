@@ -507,14 +507,18 @@ impl ScimStore for Store {
         // The filter is the client's: both statements run under the statement time limit, on one
         // connection, which is handed back before the related rows are read.
         let mut conn = self.limited().await?;
-        let count = self.list_statement("SELECT count(*)", account, kind, query)?;
-        let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count.sql)), &count.params)
-            .fetch_one(&mut *conn)
-            .await
-            .db()?
-            .try_get(0)
-            .db()?;
-        let total = u64::try_from(total).unwrap_or(0);
+        let total = if query.count_total {
+            let count = self.list_statement("SELECT count(*)", account, kind, query)?;
+            let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count.sql)), &count.params)
+                .fetch_one(&mut *conn)
+                .await
+                .db()?
+                .try_get(0)
+                .db()?;
+            Some(u64::try_from(total).unwrap_or(0))
+        } else {
+            None
+        };
         let (count, offset, after_seq) = match query.page {
             Page::Index { start_index, count } => (count, start_index.saturating_sub(1), None),
             Page::Cursor { after: None, count } => (count, 0, None),
@@ -524,10 +528,11 @@ impl ScimStore for Store {
         // Every offset is clamped to the result's size: past the end the page is empty, and
         // no client value reaches the SQL text beyond what the count allows (security review
         // item 10: `startIndex` or an offset of 2^64 − 1 answered 500).
-        let offset = offset.min(total);
-        if count == 0 || (after_seq.is_none() && offset >= total) {
-            return Ok(ListPage { total, items: vec![], next: None });
+        let offset = offset.min(total.unwrap_or(i64::MAX as u64));
+        if count == 0 || (after_seq.is_none() && total.is_some_and(|t| offset >= t)) {
+            return Ok(ListPage { total: total.unwrap_or(0), items: vec![], next: None });
         }
+        let total = total.unwrap_or(0);
         let select = format!(
             "SELECT r.seq, r.id, {}, r.version, r.created_us, r.modified_us",
             doc_column(DIALECT, "r.doc")

@@ -117,6 +117,7 @@ async fn filters_fold_non_ascii_case_and_normalisation() {
             sort: None,
             page: Page::Index { start_index: 1, count: 100 },
             include_related: false,
+            count_total: true,
         };
         let page = store.list_resources(&account, kind, &q).await.expect(filter);
         ids(&page).into_iter().map(str::to_string).collect::<Vec<_>>()
@@ -176,6 +177,7 @@ async fn filters_fold_non_ascii_case_and_normalisation() {
         }),
         page: Page::Index { start_index: 1, count: 100 },
         include_related: false,
+        count_total: true,
     };
     let page = store.list_resources(&account, kind, &q).await.expect("sorted");
     assert_eq!(ids(&page), vec!["s1", "s0", "s2"]);
@@ -276,6 +278,7 @@ async fn slow_statements_are_interrupted_and_the_connection_serves_again() {
         sort: None,
         page: Page::Index { start_index: 1, count: 10 },
         include_related: false,
+        count_total: true,
     };
     let started = Instant::now();
     let got = store.list_resources(&account, ResourceKind::User, &query(filter)).await;
@@ -326,6 +329,7 @@ async fn list_filters_sorts_and_pages() {
         }),
         page,
         include_related: false,
+        count_total: true,
     };
     let all = Page::Index { start_index: 1, count: 100 };
     // Offsets are clamped: the largest ones answer an empty page, not a database error
@@ -422,4 +426,39 @@ async fn list_filters_sorts_and_pages() {
     let other = AccountId::parse("other").expect("id");
     let page = store.list_resources(&other, kind, &query(None, None, all)).await.expect("list");
     assert_eq!((page.items.len(), page.total), (0, 0));
+}
+
+/// A page without its total (the console's lists): the same rows, no count statement.
+#[tokio::test]
+async fn a_page_without_the_total_has_the_same_rows() {
+    let Some((store, account)) = setup().await else { return };
+    for i in 0..5 {
+        let doc = serde_json::json!({"userName": format!("nocount{i}@x.test")});
+        let doc = doc.as_object().expect("object").clone();
+        store
+            .create_resource(
+                &account,
+                ResourceKind::User,
+                &format!("nc{i}"),
+                &doc,
+                &[],
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("user");
+    }
+    let page = |count_total| ListQuery {
+        filter: None,
+        sort: None,
+        page: Page::Cursor { after: None, count: 3 },
+        include_related: false,
+        count_total,
+    };
+    let with = store.list_resources(&account, ResourceKind::User, &page(true)).await.expect("with");
+    let without = store.list_resources(&account, ResourceKind::User, &page(false)).await.expect("without");
+    assert!(with.total >= 5);
+    assert_eq!(without.total, 0);
+    let ids = |p: &ListPage| p.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&with), ids(&without));
+    assert_eq!(with.next, without.next);
 }
