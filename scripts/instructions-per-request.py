@@ -25,7 +25,8 @@ def total(binary, db, scenario, n):
     out = os.path.join(work, 'callgrind.out')
     server = subprocess.Popen(
         ['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}', binary, 'serve',
-         '--listen', '127.0.0.1:18095', '--database', f'sqlite://{copy}?mode=rwc', '--no-bootstrap', 'true'],
+         '--listen', '127.0.0.1:18095', '--database', f'sqlite://{copy}?mode=rwc', '--no-bootstrap', 'true',
+         '--account-rate-limit', '0', '--account-max-in-flight', '0'],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):  # at most 60 s for the start under valgrind

@@ -122,6 +122,22 @@ impl AuthService {
         Ok(Caller::new(account, principal, Some(stored.token_id.clone()), grants))
     }
 
+    /// Whether `raw` is a token this node has already verified for `path_account` and still
+    /// holds in its cache (current epoch, right secret, not expired), without any lookup:
+    /// for letting known-good credentials through a throttle (docs/abuse.md).
+    pub fn is_cached(&self, raw: &str, path_account: &str) -> bool {
+        let Some(presented) = PresentedToken::parse(raw) else { return false };
+        let Ok(account) = AccountId::parse(path_account) else { return false };
+        if presented.account != path_account {
+            return false;
+        }
+        let epoch = self.epoch(&account);
+        self.tokens
+            .get(&(account, presented.token_id.clone()))
+            .filter(|e| e.epoch == epoch)
+            .is_some_and(|e| e.value.verify(&presented, self.clock.now()).is_ok())
+    }
+
     /// The caller for a principal authenticated some other way: the service account that
     /// the account's JWT settings name, or a user signed in to the console. Its grants come
     /// from the database like any other caller's.

@@ -47,6 +47,9 @@ fn bench(c: &mut Criterion) {
             database: url,
             jwks_allow_hosts: "loopback".into(),
             jwks_allow_http: true,
+            // A benchmark measures requests, not the limiter (docs/abuse.md).
+            account_rate_limit: 0,
+            account_max_in_flight: 0,
             ..Config::default()
         };
         let state = build_state(store, Arc::new(SystemClock), config).expect("state");

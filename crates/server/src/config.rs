@@ -66,6 +66,23 @@ pub struct ServeArgs {
     /// Longest a database statement may run, e.g. `10s` [default: 10s].
     #[arg(long, env = "SCIMGATE_DB_STATEMENT_TIMEOUT")]
     pub db_statement_timeout: Option<String>,
+    /// Requests per second each account may make on this node; 0 turns the limit off
+    /// [default: 1000].
+    #[arg(long, env = "SCIMGATE_ACCOUNT_RATE_LIMIT")]
+    pub account_rate_limit: Option<u32>,
+    /// Requests an account may make at once above its rate [default: 2000].
+    #[arg(long, env = "SCIMGATE_ACCOUNT_RATE_BURST")]
+    pub account_rate_burst: Option<u32>,
+    /// Requests of one account running at once on this node; 0 turns the limit off [default: 32].
+    #[arg(long, env = "SCIMGATE_ACCOUNT_MAX_IN_FLIGHT")]
+    pub account_max_in_flight: Option<usize>,
+    /// Longest a request may take before it is stopped with 504, e.g. `30s` [default: 30s].
+    #[arg(long, env = "SCIMGATE_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    /// Failed authentications a minute from one address on one account before that address
+    /// must present a credential already known to be good; 0 turns it off [default: 100].
+    #[arg(long, env = "SCIMGATE_AUTH_FAILURE_LIMIT")]
+    pub auth_failure_limit: Option<u32>,
     /// A console session ends after this long without a request, e.g. `30m` [default: 30m].
     #[arg(long, env = "SCIMGATE_CONSOLE_IDLE_TIMEOUT")]
     pub console_idle_timeout: Option<String>,
@@ -96,6 +113,11 @@ struct FileConfig {
     db_statement_timeout: Option<String>,
     console_idle_timeout: Option<String>,
     console_absolute_timeout: Option<String>,
+    account_rate_limit: Option<u32>,
+    account_rate_burst: Option<u32>,
+    account_max_in_flight: Option<usize>,
+    request_timeout: Option<String>,
+    auth_failure_limit: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -138,6 +160,16 @@ pub struct Config {
     pub console_idle_timeout: Duration,
     /// Console session absolute timeout.
     pub console_absolute_timeout: Duration,
+    /// Requests per second per account (0: off).
+    pub account_rate_limit: u32,
+    /// Burst above the rate.
+    pub account_rate_burst: u32,
+    /// Requests in flight per account (0: off).
+    pub account_max_in_flight: usize,
+    /// Request time limit.
+    pub request_timeout: Duration,
+    /// Failed authentications a minute per (account, address) before the throttle (0: off).
+    pub auth_failure_limit: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -161,6 +193,11 @@ impl std::fmt::Debug for Config {
             .field("db_statement_timeout", &self.db_statement_timeout)
             .field("console_idle_timeout", &self.console_idle_timeout)
             .field("console_absolute_timeout", &self.console_absolute_timeout)
+            .field("account_rate_limit", &self.account_rate_limit)
+            .field("account_rate_burst", &self.account_rate_burst)
+            .field("account_max_in_flight", &self.account_max_in_flight)
+            .field("request_timeout", &self.request_timeout)
+            .field("auth_failure_limit", &self.auth_failure_limit)
             .finish()
     }
 }
@@ -191,6 +228,11 @@ impl Default for Config {
             db_statement_timeout: Duration::from_secs(10),
             console_idle_timeout: Duration::from_secs(30 * 60),
             console_absolute_timeout: Duration::from_secs(12 * 3600),
+            account_rate_limit: 1000,
+            account_rate_burst: 2000,
+            account_max_in_flight: 32,
+            request_timeout: Duration::from_secs(30),
+            auth_failure_limit: 100,
         }
     }
 }
@@ -267,6 +309,29 @@ impl Config {
                 Some(t) => parse_duration(&t).map_err(|e| format!("--console-absolute-timeout: {e}"))?,
                 None => d.console_absolute_timeout,
             },
+            account_rate_limit: args
+                .account_rate_limit
+                .or(file.account_rate_limit)
+                .unwrap_or(d.account_rate_limit),
+            account_rate_burst: args
+                .account_rate_burst
+                .or(file.account_rate_burst)
+                .unwrap_or(d.account_rate_burst),
+            account_max_in_flight: args
+                .account_max_in_flight
+                .or(file.account_max_in_flight)
+                .unwrap_or(d.account_max_in_flight),
+            request_timeout: match args.request_timeout.clone().or(file.request_timeout) {
+                Some(t) => match parse_duration(&t).map_err(|e| format!("--request-timeout: {e}"))? {
+                    z if z.is_zero() => return Err("--request-timeout must be more than 0".into()),
+                    t => t,
+                },
+                None => d.request_timeout,
+            },
+            auth_failure_limit: args
+                .auth_failure_limit
+                .or(file.auth_failure_limit)
+                .unwrap_or(d.auth_failure_limit),
         })
     }
 }
@@ -416,6 +481,11 @@ mod tests {
         assert_eq!(from_file.db_statement_timeout, d.db_statement_timeout);
         assert_eq!(from_file.console_idle_timeout, d.console_idle_timeout);
         assert_eq!(from_file.console_absolute_timeout, d.console_absolute_timeout);
+        assert_eq!(from_file.account_rate_limit, d.account_rate_limit);
+        assert_eq!(from_file.account_rate_burst, d.account_rate_burst);
+        assert_eq!(from_file.account_max_in_flight, d.account_max_in_flight);
+        assert_eq!(from_file.request_timeout, d.request_timeout);
+        assert_eq!(from_file.auth_failure_limit, d.auth_failure_limit);
     }
 
     #[test]

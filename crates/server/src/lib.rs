@@ -7,5 +7,6 @@ pub mod console;
 pub mod http;
 pub mod jwt;
 pub mod last_used;
+pub mod limits;
 pub mod server;
 pub mod state;

@@ -41,4 +41,6 @@ pub struct AppState {
     pub cursors: Arc<crate::http::cursor::Cursors>,
     /// Console sessions of this node.
     pub sessions: Arc<crate::console::session::Sessions>,
+    /// Abuse limits of this node.
+    pub limits: Arc<crate::limits::Limits>,
 }

@@ -4,19 +4,21 @@
 //! the reason goes to the log.
 
 use axum::extract::{FromRequestParts, Query, RawPathParams};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use scimgate_domain::DomainError;
 use scimgate_domain::access::Caller;
 
 use crate::http::error::ScimApiError;
 use crate::http::product_api::ApiError;
+use crate::limits::{self, Admission, Refusal};
 use crate::state::AppState;
 
 /// A verified SCIM caller. Handlers pass it to a service, which checks the permission the
-/// operation needs.
-#[derive(Debug, Clone)]
-pub struct ScimCaller(pub Caller);
+/// operation needs. It holds the request's in-flight slot of its account (docs/abuse.md).
+#[derive(Debug)]
+pub struct ScimCaller(pub Caller, pub Admission);
 
 impl std::ops::Deref for ScimCaller {
     type Target = Caller;
@@ -26,39 +28,79 @@ impl std::ops::Deref for ScimCaller {
 }
 
 impl FromRequestParts<AppState> for ScimCaller {
-    type Rejection = ScimApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let scim = |e: DomainError| ScimApiError::from(e).into_response();
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| DomainError::Unauthenticated("no account in path"))?;
+            .map_err(|_| scim(DomainError::Unauthenticated("no account in path")))?;
         let account = params
             .iter()
             .find(|(k, _)| *k == "account")
             .map(|(_, v)| v.to_string())
-            .ok_or(DomainError::Unauthenticated("no account in path"))?;
+            .ok_or_else(|| scim(DomainError::Unauthenticated("no account in path")))?;
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(DomainError::Unauthenticated("missing Authorization header"))?;
+            .ok_or_else(|| scim(DomainError::Unauthenticated("missing Authorization header")))?;
         let token = header
             .split_once(' ')
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())
-            .ok_or(DomainError::Unauthenticated("Authorization is not a Bearer credential"))?;
+            .ok_or_else(|| scim(DomainError::Unauthenticated("Authorization is not a Bearer credential")))?;
         // A JWS compact token is a JWT signed by the account's identity provider; anything
         // else is an API token (docs/contract.md §6).
-        if crate::jwt::token::looks_like_jwt(token) {
-            return Ok(ScimCaller(state.jwt.authenticate(token, &account).await?));
+        let jwt = crate::jwt::token::looks_like_jwt(token);
+        let ip = limits::client_ip(parts, state.config.trust_forwarded_for);
+        // Past the failed-authentication threshold, only a credential already known to be
+        // good goes on: nothing is looked up or verified for the others (docs/abuse.md).
+        if let Some(r) = state.limits.throttled(&account, ip) {
+            let known = if jwt {
+                state.jwt.is_remembered(token, &account)
+            } else {
+                state.auth.is_cached(token, &account)
+            };
+            if !known {
+                return Err(scim_limited(r));
+            }
         }
-        Ok(ScimCaller(state.auth.authenticate_token(token, &account).await?))
+        let verified = if jwt {
+            state.jwt.authenticate(token, &account).await
+        } else {
+            state.auth.authenticate_token(token, &account).await
+        };
+        let caller = match verified {
+            Ok(c) => c,
+            Err(e) => {
+                if matches!(e, DomainError::Unauthenticated(_)) {
+                    state.limits.failed(&account, ip);
+                }
+                return Err(scim(e));
+            }
+        };
+        let admission = state.limits.admit(caller.account().as_str()).map_err(scim_limited)?;
+        Ok(ScimCaller(caller, admission))
     }
 }
 
-/// A verified caller of the non-SCIM API (`x-api-key`).
-#[derive(Debug, Clone)]
-pub struct ApiCaller(pub Caller);
+/// 429 with `Retry-After` and a SCIM error.
+fn scim_limited(r: Refusal) -> Response {
+    let mut res = ScimApiError(scimgate_scim::ScimError::new(429, None, r.message())).into_response();
+    retry_after(&mut res, r);
+    res
+}
+
+fn retry_after(res: &mut Response, r: Refusal) {
+    if let Ok(v) = HeaderValue::from_str(&r.retry_after().to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+}
+
+/// A verified caller of the non-SCIM API (`x-api-key`), holding its in-flight slot.
+#[derive(Debug)]
+pub struct ApiCaller(pub Caller, pub Admission);
 
 impl std::ops::Deref for ApiCaller {
     type Target = Caller;
@@ -74,20 +116,48 @@ struct AccountParam {
 }
 
 impl FromRequestParts<AppState> for ApiCaller {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let api = |e: DomainError| ApiError(e).into_response();
         let key = parts
             .headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-            .ok_or(DomainError::Unauthenticated("missing x-api-key header"))?;
+            .ok_or_else(|| api(DomainError::Unauthenticated("missing x-api-key header")))?;
         let account = Query::<AccountParam>::try_from_uri(&parts.uri)
             .ok()
             .and_then(|q| q.0.account_identifier)
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| DomainError::invalid("the accountIdentifier query parameter is required"))?;
-        Ok(ApiCaller(state.auth.authenticate_token(key, &account).await?))
+            .ok_or_else(|| api(DomainError::invalid("the accountIdentifier query parameter is required")))?;
+        let ip = limits::client_ip(parts, state.config.trust_forwarded_for);
+        if let Some(r) = state.limits.throttled(&account, ip)
+            && !state.auth.is_cached(key, &account)
+        {
+            return Err(api_limited(r));
+        }
+        let caller = match state.auth.authenticate_token(key, &account).await {
+            Ok(c) => c,
+            Err(e) => {
+                if matches!(e, DomainError::Unauthenticated(_)) {
+                    state.limits.failed(&account, ip);
+                }
+                return Err(api(e));
+            }
+        };
+        let admission = state.limits.admit(caller.account().as_str()).map_err(api_limited)?;
+        Ok(ApiCaller(caller, admission))
     }
+}
+
+/// 429 with `Retry-After` and the error envelope.
+fn api_limited(r: Refusal) -> Response {
+    let mut res = crate::http::product_api::error_envelope(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_REQUESTS",
+        &r.message(),
+    );
+    retry_after(&mut res, r);
+    res
 }

@@ -33,7 +33,40 @@ pub fn router(state: AppState) -> Router {
     if state.config.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(loopback_metrics));
     }
-    with_layers(routes.fallback(fallback).with_state(state))
+    let limit = state.config.request_timeout;
+    with_layers(
+        routes
+            .fallback(fallback)
+            .with_state(state)
+            .layer(axum::middleware::from_fn(move |req, next| request_timeout(limit, req, next))),
+    )
+}
+
+/// `--request-timeout`: a request still running after it is stopped (its future dropped, so
+/// its database work is cancelled) and answered 504 — a SCIM error on SCIM paths, the
+/// envelope elsewhere (docs/abuse.md).
+async fn request_timeout(
+    limit: std::time::Duration,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let scim = req.uri().path().starts_with("/gateway/ng/api/scim/");
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(limit_ms = limit.as_millis() as u64, "request stopped at --request-timeout");
+            let message = format!(
+                "the request took longer than this server allows ({} s, --request-timeout) and was stopped; retry, \
+                 or ask for less",
+                limit.as_secs_f64()
+            );
+            if scim {
+                error::ScimApiError(scimgate_scim::ScimError::new(504, None, message)).into_response()
+            } else {
+                product_api::error_envelope(StatusCode::GATEWAY_TIMEOUT, "GATEWAY_TIMEOUT", &message)
+            }
+        }
+    }
 }
 
 /// The router of `--metrics-listen`: `/metrics` for whoever can reach that address (the
@@ -87,8 +120,13 @@ async fn loopback_metrics(state: axum::extract::State<AppState>, req: Request<ax
 }
 
 async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.jwt.metrics.render())
-        .into_response()
+    let mut text = st.jwt.metrics.render();
+    text.push_str(&st.limits.refused.render_as(
+        "scimgate_limit_refusals_total",
+        "Requests refused by the per-account limits, by reason (docs/abuse.md).",
+        "reason",
+    ));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn fallback(uri: axum::http::Uri) -> Response {

@@ -137,7 +137,7 @@ pub struct JwtMetrics {
 }
 
 impl JwtMetrics {
-    fn add(&self, label: &'static str) {
+    pub(crate) fn add(&self, label: &'static str) {
         *self.counts.lock().unwrap_or_else(PoisonError::into_inner).entry(label).or_insert(0) += 1;
     }
     /// The count for a label (`ok` for successes).
@@ -146,12 +146,13 @@ impl JwtMetrics {
     }
     /// Prometheus text.
     pub fn render(&self) -> String {
-        let mut out = String::from(
-            "# HELP scimgate_jwt_auth_total JWT authentications on SCIM by outcome.\n\
-             # TYPE scimgate_jwt_auth_total counter\n",
-        );
-        for (label, n) in self.counts.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            out.push_str(&format!("scimgate_jwt_auth_total{{outcome=\"{label}\"}} {n}\n"));
+        self.render_as("scimgate_jwt_auth_total", "JWT authentications on SCIM by outcome.", "outcome")
+    }
+    /// Prometheus text of these counters as metric `name` with label `label`.
+    pub fn render_as(&self, name: &str, help: &str, label: &str) -> String {
+        let mut out = format!("# HELP {name} {help}\n# TYPE {name} counter\n");
+        for (value, n) in self.counts.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            out.push_str(&format!("{name}{{{label}=\"{value}\"}} {n}\n"));
         }
         out
     }
@@ -338,6 +339,18 @@ impl JwtAuthenticator {
             unusable,
             fingerprint: h.finalize().into(),
         })
+    }
+
+    /// Whether this node verified `raw` for `path_account` before and still remembers it
+    /// (not expired): for letting known-good credentials through a throttle, without parsing
+    /// or fetching anything (docs/abuse.md). `authenticate` still checks it fully.
+    pub fn is_remembered(&self, raw: &str, path_account: &str) -> bool {
+        if raw.len() > token::MAX_TOKEN_BYTES {
+            return false;
+        }
+        let hash: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
+        let now = self.clock.now().unix_timestamp();
+        self.remembered.get(&hash).is_some_and(|r| r.account.as_str() == path_account && now < r.exp)
     }
 
     /// Authenticates a JWT presented on the SCIM path of `path_account`.

@@ -1,5 +1,6 @@
 //! scimgate integration tests: one test binary (docs/design.md principle 5).
 
+mod abuse;
 mod access;
 mod bulk;
 mod cli;
