@@ -21,6 +21,15 @@ use crate::use_case::UseCase;
 /// How often a PATCH is retried when a concurrent write changed the resource in between.
 const PATCH_RETRIES: usize = 8;
 
+/// A resource id that cannot exist (longer than 256 bytes, or holding a NUL, which no
+/// database stores) is 404 at once, before any statement is built with it.
+fn plausible_id(kind: ResourceKind, id: &str) -> Result<(), DomainError> {
+    if id.len() > 256 || id.contains('\0') {
+        return Err(DomainError::NotFound(format!("{} not found", kind.name())));
+    }
+    Ok(())
+}
+
 /// A PATCH carrying more values than this (operations plus the elements of their values) is
 /// applied on a blocking thread, not on an async worker, so that one large request cannot
 /// hold a runtime thread (security review item 2).
@@ -178,6 +187,7 @@ impl ScimService {
         include_related: bool,
     ) -> Result<StoredResource, DomainError> {
         let account = Self::authorize(caller, kind, ScimOp::Get)?;
+        plausible_id(kind, id)?;
         self.store.get_resource(account, kind, id, include_related).await
     }
 
@@ -192,6 +202,7 @@ impl ScimService {
         if_match: Option<i64>,
     ) -> Result<StoredResource, DomainError> {
         let account = Self::authorize(caller, kind, ScimOp::Replace)?;
+        plausible_id(kind, id)?;
         let mut doc = resource::normalize(kind, body)?;
         let members = take_members(kind, &mut doc)?;
         let changes = match kind {
@@ -220,6 +231,7 @@ impl ScimService {
         read_back: ReadBack,
     ) -> Result<PatchOutcome, DomainError> {
         let account = Self::authorize(caller, kind, ScimOp::Patch)?;
+        plausible_id(kind, id)?;
         let ops = Arc::new(patch::parse_request(body)?);
         let heavy = patch_weight(&ops) > HEAVY_PATCH_VALUES;
         if kind == ResourceKind::Group && ops.iter().all(is_member_op) {
@@ -306,6 +318,7 @@ impl ScimService {
         if_match: Option<i64>,
     ) -> Result<(), DomainError> {
         let account = Self::authorize(caller, kind, ScimOp::Delete)?;
+        plausible_id(kind, id)?;
         self.store
             .delete_resource(account, kind, id, if_match)
             .await

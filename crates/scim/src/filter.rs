@@ -687,7 +687,22 @@ pub fn check_filter_limits_any_kind(filter: &Filter) -> Result<(), ScimError> {
     check_limits(filter, &[ResourceKind::User, ResourceKind::Group])
 }
 
+/// Whether a filter compares with a string holding a NUL character: no stored value holds
+/// one (they are refused on write, PostgreSQL cannot store them), so it is an error.
+fn has_nul(filter: &Filter) -> bool {
+    match filter {
+        Filter::Compare { value: CompValue::String(s), .. } => s.contains('\0'),
+        Filter::Compare { .. } | Filter::Present(_) => false,
+        Filter::And(a, b) | Filter::Or(a, b) => has_nul(a) || has_nul(b),
+        Filter::Not(a) => has_nul(a),
+        Filter::ValuePath { filter, .. } => has_nul(filter),
+    }
+}
+
 fn check_limits(filter: &Filter, kinds: &[ResourceKind]) -> Result<(), ScimError> {
+    if has_nul(filter) {
+        return Err(ScimError::invalid_filter("a filter value contains a NUL character (U+0000)"));
+    }
     let n = comparisons(filter);
     if n > MAX_FILTER_COMPARISONS {
         return Err(ScimError::invalid_filter(format!(

@@ -40,6 +40,39 @@ fn check_capped(kind: ResourceKind, attr: &AttributeDef, value: &Value) -> Resul
     }
 }
 
+/// Longest string value of any attribute, in bytes (16 KiB).
+pub const MAX_STRING_BYTES: usize = 16 * 1024;
+/// Longest `userName`, `externalId` or `displayName`, in bytes: these are indexed, and a
+/// database index entry has a size limit (PostgreSQL's B-tree about 2.7 KB).
+pub const MAX_INDEXED_STRING_BYTES: usize = 1024;
+
+/// Checks every string of a document: at most [`MAX_STRING_BYTES`] (the indexed ones
+/// [`MAX_INDEXED_STRING_BYTES`]) and no NUL character (which PostgreSQL cannot store).
+fn check_strings(doc: &Map<String, Value>) -> Result<(), ScimError> {
+    fn walk(v: &Value, name: &str, limit: usize) -> Result<(), ScimError> {
+        match v {
+            Value::String(s) if s.len() > limit => Err(ScimError::invalid_value(format!(
+                "'{name}' is {} bytes long; at most {limit} are allowed",
+                s.len()
+            ))),
+            Value::String(s) if s.contains('\0') => {
+                Err(ScimError::invalid_value(format!("'{name}' contains a NUL character (U+0000)")))
+            }
+            Value::Array(items) => items.iter().try_for_each(|i| walk(i, name, limit)),
+            Value::Object(m) => m.iter().try_for_each(|(k, v)| walk(v, &format!("{name}.{k}"), limit)),
+            _ => Ok(()),
+        }
+    }
+    for (name, value) in doc {
+        let limit = match name.as_str() {
+            "userName" | "externalId" | "displayName" => MAX_INDEXED_STRING_BYTES,
+            _ => MAX_STRING_BYTES,
+        };
+        walk(value, name, limit)?;
+    }
+    Ok(())
+}
+
 /// Normalises a body for POST or PUT. `id`, `meta` and other read-only attributes are
 /// ignored as RFC 7644 §3.3 requires; unknown attributes and wrong types are rejected.
 pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Map<String, Value>, ScimError> {
@@ -92,6 +125,7 @@ pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Map<String, Value>,
 /// and recomputes `schemas`. The attribute values are already canonical.
 pub fn finish(kind: ResourceKind, mut doc: Map<String, Value>) -> Result<Map<String, Value>, ScimError> {
     doc.remove("schemas");
+    check_strings(&doc)?;
     let schema = kind.schema();
     for attr in schema.attributes {
         if attr.returned == crate::schema::Returned::Never {

@@ -9,6 +9,7 @@ mod console;
 mod discovery;
 mod errors;
 mod groups;
+mod hostile;
 mod interop;
 mod jwks_server;
 mod jwt;
