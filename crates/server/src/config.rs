@@ -83,6 +83,9 @@ pub struct ServeArgs {
     /// must present a credential already known to be good; 0 turns it off [default: 100].
     #[arg(long, env = "SCIMGATE_AUTH_FAILURE_LIMIT")]
     pub auth_failure_limit: Option<u32>,
+    /// Log lines as `pretty` text or one JSON object each (`json`) [default: pretty].
+    #[arg(long, env = "SCIMGATE_LOG_FORMAT")]
+    pub log_format: Option<String>,
     /// A console session ends after this long without a request, e.g. `30m` [default: 30m].
     #[arg(long, env = "SCIMGATE_CONSOLE_IDLE_TIMEOUT")]
     pub console_idle_timeout: Option<String>,
@@ -118,6 +121,7 @@ struct FileConfig {
     account_max_in_flight: Option<usize>,
     request_timeout: Option<String>,
     auth_failure_limit: Option<u32>,
+    log_format: Option<String>,
 }
 
 /// The resolved configuration.
@@ -170,6 +174,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Failed authentications a minute per (account, address) before the throttle (0: off).
     pub auth_failure_limit: u32,
+    /// `json` for one JSON object per log line.
+    pub log_json: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -198,6 +204,7 @@ impl std::fmt::Debug for Config {
             .field("account_max_in_flight", &self.account_max_in_flight)
             .field("request_timeout", &self.request_timeout)
             .field("auth_failure_limit", &self.auth_failure_limit)
+            .field("log_json", &self.log_json)
             .finish()
     }
 }
@@ -233,6 +240,7 @@ impl Default for Config {
             account_max_in_flight: 32,
             request_timeout: Duration::from_secs(30),
             auth_failure_limit: 100,
+            log_json: false,
         }
     }
 }
@@ -332,6 +340,11 @@ impl Config {
                 .auth_failure_limit
                 .or(file.auth_failure_limit)
                 .unwrap_or(d.auth_failure_limit),
+            log_json: match args.log_format.clone().or(file.log_format).as_deref().map(str::trim) {
+                None | Some("pretty") => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("--log-format must be json or pretty, not '{other}'")),
+            },
         })
     }
 }
@@ -486,6 +499,7 @@ mod tests {
         assert_eq!(from_file.account_max_in_flight, d.account_max_in_flight);
         assert_eq!(from_file.request_timeout, d.request_timeout);
         assert_eq!(from_file.auth_failure_limit, d.auth_failure_limit);
+        assert_eq!(from_file.log_json, d.log_json);
     }
 
     #[test]

@@ -4,13 +4,23 @@ use clap::Parser;
 
 fn main() {
     let cli = scimgate::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
+    // `serve --log-format json` (or its environment variable or file key): one JSON object
+    // per line. A configuration that does not resolve is reported by `serve` itself.
+    let json = match &cli.command {
+        scimgate::cli::Command::Serve(args) => {
+            scimgate::config::Config::resolve(args).is_ok_and(|c| c.log_json)
+        }
+        _ => false,
+    };
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+    };
+    if json {
+        tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_env_filter(filter()).init();
+    } else {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter()).init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -147,7 +147,12 @@ impl FromRequestParts<AppState> for Console {
         let id = session_id(&parts.headers).unwrap_or_default();
         let Some(session) = st.sessions.touch(&id) else { return Err(see_other("/login")) };
         match st.auth.authenticate_token(&session.token, &session.account).await {
-            Ok(caller) => Ok(Console { caller, session }),
+            Ok(caller) => {
+                if let Some(ctx) = parts.extensions.get::<crate::http::access_log::RequestContext>() {
+                    ctx.set(&caller);
+                }
+                Ok(Console { caller, session })
+            }
             Err(DomainError::Unauthenticated(why)) => {
                 tracing::info!(reason = why, "console session ended: its token no longer works");
                 st.sessions.close(&id);

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use scimgate_domain::DomainError;
 use scimgate_domain::access::Caller;
 
+use crate::http::access_log::RequestContext;
 use crate::http::error::ScimApiError;
 use crate::http::product_api::ApiError;
 use crate::limits::{self, Admission, Refusal};
@@ -80,6 +81,9 @@ impl FromRequestParts<AppState> for ScimCaller {
                 return Err(scim(e));
             }
         };
+        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+            ctx.set(&caller);
+        }
         let admission = state.limits.admit(caller.account().as_str()).map_err(scim_limited)?;
         Ok(ScimCaller(caller, admission))
     }
@@ -146,6 +150,9 @@ impl FromRequestParts<AppState> for ApiCaller {
                 return Err(api(e));
             }
         };
+        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+            ctx.set(&caller);
+        }
         let admission = state.limits.admit(caller.account().as_str()).map_err(api_limited)?;
         Ok(ApiCaller(caller, admission))
     }

@@ -1,5 +1,6 @@
 //! The HTTP surface: router, extractors and error mapping.
 
+pub mod access_log;
 pub mod auth;
 pub mod body;
 pub mod bulk;
@@ -83,12 +84,13 @@ pub fn metrics_router(state: AppState) -> Router {
 pub fn with_layers(routes: Router) -> Router {
     routes
         .layer(axum::middleware::from_fn(keep_alive::drain_or_close))
+        .layer(axum::middleware::from_fn(access_log::log_request))
         .layer(CatchPanicLayer::custom(|_| {
             product_api::error_envelope(StatusCode::INTERNAL_SERVER_ERROR, "UNEXPECTED", "internal error")
         }))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
