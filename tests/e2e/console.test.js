@@ -508,7 +508,9 @@ function mainPages(server, { alice, grp }) {
     ],
     ['roles', '/roles'],
     ['role-new', '/roles/new'],
+    ['role-edit', '/roles/scim'],
     ['resourcegroups', '/resourcegroups'],
+    ['resourcegroup-new', '/resourcegroups/new'],
     ['roleassignments', '/roleassignments'],
     ['scim-jwt', '/settings/scim-jwt'],
     ['audit', '/settings/audit'],
@@ -570,12 +572,17 @@ test('a 390 px wide viewport: the pages do not scroll sideways', async (t) => {
   const page = await context.newPage();
   const data = await populated(t, server, page);
   const overflow = {};
+  const narrowA11y = [];
   for (const [name, p, prepare] of [['login', '/login'], ...mainPages(server, data)]) {
     if (name === 'login') continue; // signed in: /login redirects; it is checked below
     await page.goto(server.url + p);
     if (prepare) await prepare(page);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     overflow[name] = width;
+    // axe at this width too (a table that scrolls sideways must be reachable by keyboard).
+    for (const v of (await axe(page)).violations) {
+      if (v.impact === 'serious' || v.impact === 'critical') narrowA11y.push(`${name}: ${v.impact} ${v.id} (${v.nodes.map((n) => n.target).join(', ')})`);
+    }
     if (name === 'overview' || name === 'users') await shot(page, `${name}-390`);
   }
   const signedOut = await (await newContext(t, browser, { width: 390, height: 844, isMobile: true, hasTouch: true })).newPage();
@@ -585,4 +592,5 @@ test('a 390 px wide viewport: the pages do not scroll sideways', async (t) => {
   t.diagnostic(`scrollWidth at 390 px: ${JSON.stringify(overflow)}`);
   const wide = Object.entries(overflow).filter(([, w]) => w > 391);
   assert.deepEqual(wide, [], 'no page is wider than the 390 px viewport');
+  assert.deepEqual(narrowA11y, [], 'no serious or critical axe violations at 390 px');
 });

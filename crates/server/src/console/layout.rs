@@ -100,10 +100,11 @@ pub fn notice(kind: &str, text: &str) -> Markup {
     html! { p class=(format!("notice {kind}")) role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
 }
 
-/// Pretty JSON in a `<pre>`.
+/// Pretty JSON in a `<pre>`, focusable so that a keyboard can scroll it sideways on a narrow
+/// screen.
 pub fn json_block(v: &serde_json::Value) -> Markup {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
-    html! { pre.json { code { (text) } } }
+    html! { pre.json tabindex="0" { code { (text) } } }
 }
 
 /// A markup response with the console's headers.
