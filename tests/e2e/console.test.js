@@ -37,7 +37,7 @@ async function user(server, userName, extra = {}) {
   const r = await server.scim('POST', '/Users', {
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
     userName,
-    name: { givenName: userName.split('@')[0], familyName: 'Example' },
+    name: { givenName: userName.split('@')[0], familyName: 'Example', formatted: `${userName.split('@')[0]} Example` },
     emails: [{ value: userName, type: 'work', primary: true }],
     active: true,
     ...extra,
@@ -140,6 +140,8 @@ test('1. sign in with the bootstrap token: the Overview shows the account and th
   assert.equal(await fact(page, 'Account'), 'default');
   const base = `${server.url}/gateway/ng/api/scim/account/default`;
   assert.equal(await page.locator('#scim-base').innerText(), base);
+  // At 1280 px the URL to copy is on one line (the facts' first column no longer squeezes it).
+  assert.equal(await page.locator('#scim-base').evaluate((el) => el.getClientRects().length), 1, 'the SCIM base URL is not broken');
   assert.equal(await fact(page, 'Users'), '1', 'the bootstrap admin');
   assert.equal(await fact(page, 'Settings API (NG_SETTINGS)'), 'off');
   const cookie = (await page.context().cookies()).find((c) => c.name === 'scimgate_session');
@@ -158,7 +160,7 @@ test('1. sign in with the bootstrap token: the Overview shows the account and th
 test('2. users and a group provisioned over SCIM show on Users and User groups, with search and paging', async (t) => {
   const server = await startServer(t);
   for (let i = 0; i < 30; i++) await user(server, `person${String(i).padStart(2, '0')}@acme.example`);
-  const alice = await user(server, 'alice@acme.example', { externalId: 'okta-alice', displayName: 'Alice Liddell' });
+  const alice = await user(server, 'alice@acme.example', { externalId: 'okta-alice', displayName: 'Alice Liddell', name: { givenName: 'Alice', familyName: 'Liddell', formatted: 'Alice Liddell' } });
   const engineering = await group(server, 'Engineering', [[alice, 'alice@acme.example']]);
   const page = await (await newContext(t, browser)).newPage();
   await signIn(page, server);
@@ -190,6 +192,7 @@ test('2. users and a group provisioned over SCIM show on Users and User groups, 
   await page.waitForURL(/\/users\?q=ALICE/);
   const found = await rows(table);
   assert.deepEqual(found.map((r) => r[0]), ['alice@acme.example']);
+  assert.equal(found[0][1], 'Alice Liddell');
   assert.equal(found[0][2], 'alice@acme.example');
   assert.equal(found[0][4], 'okta-alice');
   await shot(page, 'users-search');
@@ -335,7 +338,7 @@ test('4. SCIM JWT settings: the form, Test a token (pass, then exactly the claim
     ['Parsed header', 'Feature flag', 'Settings', 'Key', 'Signature', 'Time claims', 'Issuer', 'Audience', 'Claim match', 'Service account'],
   );
   assert.ok(!(await page.content()).includes('BEGIN'), 'no key material on the page');
-  await shot(page, 'scim-jwt', { focus: page.locator('table.checks') });
+  await shot(page, 'scim-jwt', { focus: page.locator('section[aria-labelledby=test-h]') });
   // The same JWT works over SCIM.
   const scim = await server.scim('GET', '/Users', undefined, good);
   assert.equal(scim.status, 200, scim.text);
@@ -474,7 +477,7 @@ test('6. a POST without the CSRF token is refused; deleting the session token se
 /** Everything the pages below need: users, a group, the SCIM service account with a token, JWT settings. */
 async function populated(t, server, page) {
   for (let i = 0; i < 30; i++) await user(server, `person${String(i).padStart(2, '0')}@acme.example`);
-  const alice = await user(server, 'alice.with.a.rather.long.address@subsidiary.acme.example', { displayName: 'Alice Liddell' });
+  const alice = await user(server, 'alice.with.a.rather.long.address@subsidiary.acme.example', { displayName: 'Alice Liddell', name: { givenName: 'Alice', familyName: 'Liddell', formatted: 'Alice Liddell' } });
   const grp = await group(server, 'Engineering', [[alice, 'Alice Liddell']]);
   await scimRoleAndServiceAccount(server);
   await signIn(page, server);

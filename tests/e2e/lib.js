@@ -280,17 +280,16 @@ const DOC_SHOTS = new Set(['login', 'overview', 'users', 'serviceaccount-new', '
 
 /**
  * Saves a full-page screenshot to target/e2e/screenshots/<name>.png; for the pages of
- * docs/console/, also the first screenful to target/e2e/docs/<name>.png (smaller files).
+ * docs/console/, also the first screenful (or the `focus` element) to target/e2e/docs/<name>.png.
  */
 export async function shot(page, name, { focus } = {}) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
   if (DOC_SHOTS.has(name) && page.viewportSize()?.width === 1280) {
     fs.mkdirSync(path.join(OUT, 'docs'), { recursive: true });
-    // `focus`: an element to bring to the bottom of the screenful first.
-    if (focus) await focus.evaluate((el) => el.scrollIntoView({ block: 'end' }));
-    await page.screenshot({ path: path.join(OUT, 'docs', `${name}.png`) });
-    if (focus) await page.evaluate(() => window.scrollTo(0, 0));
+    // `focus`: only that element.
+    const file = path.join(OUT, 'docs', `${name}.png`);
+    await (focus ? focus.screenshot({ path: file }) : page.screenshot({ path: file }));
   }
 }
 
