@@ -371,9 +371,17 @@ impl<'a> Parser<'a> {
                 self.depth -= 1;
                 return Ok(Filter::Not(Box::new(inner)));
             }
-            // An attribute called "not..."? `not` alone must be followed by '('.
+            // `not` is also a valid attribute name (`not pr`, `not.x eq 1`, `not[...]`), and
+            // an attribute expression never goes on with '(', so this is not ambiguous.
             self.pos = save;
-            return Err(self.err("'(' after 'not'"));
+            let spaced = matches!(self.b.get(save + 3), None | Some(b' ' | b'\t' | b'\n' | b'\r'));
+            return match self.attr_expr(in_value) {
+                Err(_) if spaced => {
+                    self.pos = save;
+                    Err(self.err("'(' after 'not'"))
+                }
+                other => other,
+            };
         }
         if self.peek() == Some(b'(') {
             self.enter()?;

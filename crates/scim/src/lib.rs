@@ -10,6 +10,8 @@ pub mod filter;
 pub mod list;
 pub mod patch;
 pub mod projection;
+#[cfg(test)]
+mod properties;
 pub mod resource;
 pub mod schema;
 pub mod stored;

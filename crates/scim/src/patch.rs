@@ -216,7 +216,7 @@ fn apply_extension_object(
 ) -> Result<(), ScimError> {
     match (op, value) {
         (OpKind::Remove, _) => {
-            doc.remove(ext.id);
+            doc.shift_remove(ext.id);
             Ok(())
         }
         (_, Value::Object(values)) => {
@@ -357,7 +357,7 @@ fn apply_path(
     if let Some(ext) = resolved.extension
         && doc.get(ext.id).and_then(Value::as_object).is_some_and(Map::is_empty)
     {
-        doc.remove(ext.id);
+        doc.shift_remove(ext.id);
     }
     Ok(())
 }
@@ -381,7 +381,7 @@ fn apply_attribute(
                     }
                 }
                 _ => {
-                    container.remove(attr.name);
+                    container.shift_remove(attr.name);
                 }
             }
             drop_if_empty(container, attr.name);
@@ -391,7 +391,7 @@ fn apply_attribute(
             let v = value.unwrap_or(&Value::Null);
             let Some(new) = coerce(attr, v, label)? else {
                 if op == OpKind::Replace {
-                    container.remove(attr.name);
+                    container.shift_remove(attr.name);
                 }
                 return Ok(());
             };
@@ -590,7 +590,7 @@ fn set_or_remove(target: &mut Value, key: &str, value: Option<Value>) {
                 m.insert(key.into(), v);
             }
             None => {
-                m.remove(key);
+                m.shift_remove(key);
             }
         }
     }
@@ -604,7 +604,7 @@ fn drop_if_empty(container: &mut Map<String, Value>, name: &str) {
         _ => false,
     };
     if empty {
-        container.remove(name);
+        container.shift_remove(name);
     }
 }
 

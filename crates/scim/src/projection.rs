@@ -10,6 +10,9 @@ use crate::schema::{ResourceKind, Returned, SchemaDef, resolve};
 /// Which attributes a response carries.
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
+    /// Whether `attributes` was given: then only what it names (and `returned: always`) is
+    /// returned, even when none of its names is an attribute of the resource type.
+    inclusive: bool,
     attributes: Vec<Selected>,
     excluded: Vec<Selected>,
 }
@@ -44,6 +47,7 @@ impl Projection {
             }
         };
         Ok(Self {
+            inclusive: attributes.is_some_and(|s| !s.trim().is_empty()),
             attributes: parse(attributes, "attributes")?,
             excluded: parse(excluded, "excludedAttributes")?,
         })
@@ -63,7 +67,7 @@ impl Projection {
     /// Whether the top-level core attribute `name` will appear. Lets the store skip reading
     /// group members or user groups when they are not wanted.
     pub fn includes(&self, name: &str) -> bool {
-        if !self.attributes.is_empty() {
+        if self.inclusive {
             return self
                 .attributes
                 .iter()
@@ -76,7 +80,7 @@ impl Projection {
 
     /// Applies the projection to a full representation.
     pub fn apply(&self, kind: ResourceKind, resource: &mut Map<String, Value>) {
-        if !self.attributes.is_empty() {
+        if self.inclusive {
             let mut out = Map::new();
             for (key, value) in std::mem::take(resource) {
                 if key == "schemas" {
@@ -94,12 +98,15 @@ impl Projection {
             }
             *resource = out;
         }
+        // `shift_remove` keeps the order of what is left. What an exclusion leaves empty (a
+        // complex value, an element of a multi-valued one, an extension object) is dropped as
+        // `attributes` drops it: an empty value is unassigned (RFC 7643 §2.5).
         for s in &self.excluded {
             let container = match s.extension {
                 None => Some(&mut *resource),
                 Some(e) => match s.attr {
                     None => {
-                        resource.remove(e);
+                        resource.shift_remove(e);
                         None
                     }
                     Some(_) => resource.get_mut(e).and_then(Value::as_object_mut),
@@ -115,21 +122,34 @@ impl Projection {
             }
             match s.sub {
                 None => {
-                    container.remove(attr);
+                    container.shift_remove(attr);
                 }
-                Some(sub) => match container.get_mut(attr) {
-                    Some(Value::Object(o)) => {
-                        o.remove(sub);
-                    }
-                    Some(Value::Array(items)) => {
-                        for i in items.iter_mut() {
-                            if let Some(o) = i.as_object_mut() {
-                                o.remove(sub);
-                            }
+                Some(sub) => {
+                    let emptied = match container.get_mut(attr) {
+                        Some(Value::Object(o)) => {
+                            o.shift_remove(sub);
+                            o.is_empty()
                         }
+                        Some(Value::Array(items)) => {
+                            for i in items.iter_mut() {
+                                if let Some(o) = i.as_object_mut() {
+                                    o.shift_remove(sub);
+                                }
+                            }
+                            items.retain(|i| i.as_object().is_none_or(|o| !o.is_empty()));
+                            items.is_empty()
+                        }
+                        _ => false,
+                    };
+                    if emptied {
+                        container.shift_remove(attr);
                     }
-                    _ => {}
-                },
+                }
+            }
+            if let Some(e) = s.extension
+                && resource.get(e).and_then(Value::as_object).is_some_and(Map::is_empty)
+            {
+                resource.shift_remove(e);
             }
         }
     }
@@ -264,5 +284,51 @@ mod tests {
         assert!(!p.includes("emails") && p.includes("groups"));
         let g = Projection::parse(ResourceKind::Group, None, Some("members")).expect("valid");
         assert!(!g.includes("members"));
+    }
+
+    /// Found by `properties::attributes_return_only_what_was_asked`: when no name in
+    /// `attributes` was an attribute of the type (a typo, a Group attribute asked of a User),
+    /// the list was dropped and the whole resource returned.
+    #[test]
+    fn attributes_naming_nothing_known_return_only_the_always_returned() {
+        for list in ["usrName", "members", "urn:ietf:params:scim:schemas:core:2.0:Group:displayName"] {
+            let p = Projection::parse(ResourceKind::User, Some(list), None).expect("valid");
+            let mut r = sample();
+            p.apply(ResourceKind::User, &mut r);
+            assert_eq!(
+                Value::Object(r),
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1"}),
+                "{list}"
+            );
+            assert!(!p.includes("groups") && !p.includes("userName"), "{list}");
+        }
+        // No list, or an empty one, is no projection.
+        for list in [None, Some(""), Some("  ")] {
+            let p = Projection::parse(ResourceKind::User, list, None).expect("valid");
+            let mut r = sample();
+            p.apply(ResourceKind::User, &mut r);
+            assert_eq!(r, sample());
+            assert!(p.includes("groups"));
+        }
+    }
+
+    /// Found by `properties::excluded_attributes_never_leak`: excluding every sub-attribute a
+    /// value has left `"name": {}`, `[{}]` elements and an empty extension object (which
+    /// `attributes` drops, RFC 7643 §2.5); and removals moved `meta` up among the attributes.
+    #[test]
+    fn exclusion_leaves_no_empty_values_and_keeps_the_order() {
+        let p = Projection::parse(
+            ResourceKind::User,
+            None,
+            Some("name.givenName,name.familyName,emails.value,emails.type,department,costCenter,displayName"),
+        )
+        .expect("valid");
+        let mut r = sample();
+        p.apply(ResourceKind::User, &mut r);
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["schemas", "id", "userName", "meta"]);
+        let p = Projection::parse(ResourceKind::User, None, Some("emails.type")).expect("valid");
+        let mut r = sample();
+        p.apply(ResourceKind::User, &mut r);
+        assert_eq!(r["emails"], json!([{"value": "a@x"}]));
     }
 }

@@ -124,13 +124,15 @@ pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Map<String, Value>,
 /// Re-checks a document that was produced by PATCH: required attributes, `primary` rules,
 /// and recomputes `schemas`. The attribute values are already canonical.
 pub fn finish(kind: ResourceKind, mut doc: Map<String, Value>) -> Result<Map<String, Value>, ScimError> {
-    doc.remove("schemas");
+    // `shift_remove`, here and in PATCH: `remove` swaps the last member into the gap
+    // (serde_json's `preserve_order`), which moved an attribute to the front on every PATCH.
+    doc.shift_remove("schemas");
     check_strings(&doc)?;
     let schema = kind.schema();
     for attr in schema.attributes {
         if attr.returned == crate::schema::Returned::Never {
             // `password`: accepted and discarded; scimgate stores no credentials of users.
-            doc.remove(attr.name);
+            doc.shift_remove(attr.name);
         }
         if attr.required && !is_present(doc.get(attr.name)) {
             return Err(ScimError::invalid_value(format!(
@@ -156,7 +158,7 @@ pub fn finish(kind: ResourceKind, mut doc: Map<String, Value>) -> Result<Map<Str
         if doc.get(ext.id).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
             schemas.push(Value::String(ext.id.to_string()));
         } else {
-            doc.remove(ext.id);
+            doc.shift_remove(ext.id);
         }
     }
     let mut out = Map::with_capacity(doc.len() + 1);

@@ -444,3 +444,22 @@ fn group_member_changes() {
         ]
     );
 }
+
+/// Found by `properties::patch_add_then_remove_*`: `Map::remove` swaps the last member into
+/// the gap (serde_json's `preserve_order`), so every PATCH (`finish` takes `schemas` out
+/// first) moved the last attribute to the front, and a remove moved the last into its place.
+#[test]
+fn patches_keep_the_order_of_the_attributes() {
+    let mut d = normalize(
+        ResourceKind::User,
+        &json!({"userName": "ana", "displayName": "Ana", "title": "T", "nickName": "N", "active": true}),
+    )
+    .expect("valid");
+    let keys = |d: &Map<String, Value>| d.keys().cloned().collect::<Vec<_>>();
+    run(ResourceKind::User, &mut d, patch(json!([{"op": "replace", "path": "title", "value": "U"}])))
+        .expect("applies");
+    assert_eq!(keys(&d), ["schemas", "userName", "displayName", "title", "nickName", "active"]);
+    run(ResourceKind::User, &mut d, patch(json!([{"op": "remove", "path": "displayName"}])))
+        .expect("applies");
+    assert_eq!(keys(&d), ["schemas", "userName", "title", "nickName", "active"]);
+}
