@@ -11,6 +11,7 @@ import {
   SCIM_PERMISSIONS,
   axe,
   csrfOf,
+  go,
   launchBrowser,
   newContext,
   postFromPage,
@@ -101,7 +102,7 @@ async function saveJwtSettings(page, server, jwksUrl) {
   await page.getByLabel('Claim name').fill('email');
   await page.getByLabel('Claim value').fill('scim@acme.example');
   await page.getByLabel('Service account').fill('SCIM_Provisioner_Okta');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await go(page, page.getByRole('button', { name: 'Save' }));
   await page.waitForLoadState();
   assert.equal(await page.locator('.field-error').count(), 0, await page.locator('main').innerText());
 }
@@ -109,7 +110,7 @@ async function saveJwtSettings(page, server, jwksUrl) {
 /** Pastes a JWT into Test a token; the rows of the result table as [check, result, detail]. */
 async function testToken(page, jwt) {
   await page.getByLabel('JWT', { exact: true }).fill(jwt);
-  await page.getByRole('button', { name: 'Test', exact: true }).click();
+  await go(page, page.getByRole('button', { name: 'Test', exact: true }));
   await page.locator('table.checks').waitFor();
   return rows(page.locator('table.checks'));
 }
@@ -151,7 +152,7 @@ test('1. sign in with the bootstrap token: the Overview shows the account and th
   const scim = await fetch(`${base}/Users`, { headers: { authorization: `Bearer ${server.token}` } });
   assert.equal(scim.status, 200);
   // Sign out ends the session.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await go(page, page.getByRole('button', { name: 'Sign out' }));
   await page.waitForURL(`${server.url}/login`);
   await page.goto(`${server.url}/users`);
   assert.equal(page.url(), `${server.url}/login`);
@@ -168,7 +169,7 @@ test('2. users and a group provisioned over SCIM show on Users and User groups, 
   assert.equal(await fact(page, 'Users'), '32');
   assert.equal(await fact(page, 'User groups'), '1');
 
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
+  await go(page, page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }));
   await page.waitForURL(`${server.url}/users`);
   const table = page.locator('main table');
   const first = await rows(table);
@@ -177,7 +178,7 @@ test('2. users and a group provisioned over SCIM show on Users and User groups, 
   assert.equal(first[1][0], 'person00@acme.example');
   await shot(page, 'users');
   // Paging: the next page has the other seven.
-  await page.getByRole('link', { name: 'Next page →' }).click();
+  await go(page, page.getByRole('link', { name: 'Next page →' }));
   await page.waitForURL(/\/users\?q=&after=/);
   const second = await rows(table);
   assert.deepEqual(
@@ -188,7 +189,7 @@ test('2. users and a group provisioned over SCIM show on Users and User groups, 
   await shot(page, 'users-page-2');
   // Search (case-insensitive, by e-mail).
   await page.getByLabel('Search by userName, name, e-mail or externalId').fill('ALICE');
-  await page.getByRole('button', { name: 'Search' }).click();
+  await go(page, page.getByRole('button', { name: 'Search' }));
   await page.waitForURL(/\/users\?q=ALICE/);
   const found = await rows(table);
   assert.deepEqual(found.map((r) => r[0]), ['alice@acme.example']);
@@ -200,7 +201,7 @@ test('2. users and a group provisioned over SCIM show on Users and User groups, 
   await page.goto(`${server.url}/users?q=okta-alice`);
   assert.deepEqual((await rows(table)).map((r) => r[0]), ['alice@acme.example']);
   // A user's page: its groups and its SCIM representation.
-  await page.getByRole('link', { name: 'alice@acme.example' }).click();
+  await go(page, page.getByRole('link', { name: 'alice@acme.example' }));
   await page.waitForURL(`${server.url}/users/${alice}`);
   assert.equal(await page.locator('h1').innerText(), 'alice@acme.example');
   assert.equal(await fact(page, 'Groups'), 'Engineering');
@@ -209,15 +210,15 @@ test('2. users and a group provisioned over SCIM show on Users and User groups, 
   assert.deepEqual(json.schemas, ['urn:ietf:params:scim:schemas:core:2.0:User']);
   await shot(page, 'user');
 
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'User groups' }).click();
+  await go(page, page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'User groups' }));
   await page.waitForURL(`${server.url}/groups`);
   await page.getByLabel('Search by name or externalId').fill('engin');
-  await page.getByRole('button', { name: 'Search' }).click();
+  await go(page, page.getByRole('button', { name: 'Search' }));
   await page.waitForURL(/\/groups\?q=engin/);
   const groups = await rows(page.locator('main table'));
   assert.deepEqual(groups, [['Engineering', 'ext-engineering', engineering]]);
   await shot(page, 'groups');
-  await page.getByRole('link', { name: 'Engineering' }).click();
+  await go(page, page.getByRole('link', { name: 'Engineering' }));
   await page.waitForURL(`${server.url}/groups/${engineering}`);
   assert.deepEqual(await rows(page.locator('main table')), [['alice@acme.example', 'User']]);
   assert.equal(await page.getByRole('link', { name: 'alice@acme.example' }).getAttribute('href'), `/users/${alice}`);
@@ -231,11 +232,11 @@ test('3. the seed flow: New Service Account (Id derived while typing), a custom 
   const server = await startServer(t);
   const page = await (await newContext(t, browser)).newPage();
   await signIn(page, server);
-  await page.getByRole('link', { name: 'Account Settings' }).click();
+  await go(page, page.getByRole('link', { name: 'Account Settings' }));
   await page.waitForURL(`${server.url}/serviceaccounts`);
   assert.equal(await page.locator('nav.tabs [aria-current=page]').innerText(), 'Service Accounts');
   await shot(page, 'serviceaccounts-empty');
-  await page.getByRole('link', { name: 'New Service Account' }).click();
+  await go(page, page.getByRole('link', { name: 'New Service Account' }));
   await page.waitForURL(`${server.url}/serviceaccounts/new`);
   const name = page.getByLabel('Name', { exact: true });
   const id = page.getByLabel('Id', { exact: true });
@@ -246,21 +247,21 @@ test('3. the seed flow: New Service Account (Id derived while typing), a custom 
   assert.equal(await id.inputValue(), 'SCIM_Provisioner_Okta');
   await page.getByLabel('Email').fill('scim@acme.example');
   await shot(page, 'serviceaccount-new');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await go(page, page.getByRole('button', { name: 'Save' }));
   await page.waitForURL(`${server.url}/serviceaccounts/SCIM_Provisioner_Okta`);
   assert.equal(await page.locator('h1').innerText(), 'SCIM Provisioner (Okta)');
   assert.equal(await fact(page, 'Email'), 'scim@acme.example');
 
   // A custom role with the five SCIM permissions.
-  await page.getByRole('link', { name: 'Roles', exact: true }).click();
+  await go(page, page.getByRole('link', { name: 'Roles', exact: true }));
   await page.waitForURL(`${server.url}/roles`);
-  await page.getByRole('link', { name: 'New Role' }).click();
+  await go(page, page.getByRole('link', { name: 'New Role' }));
   await page.waitForURL(`${server.url}/roles/new`);
   await page.getByLabel('Name', { exact: true }).pressSequentially('SCIM Provisioning');
   assert.equal(await page.getByLabel('Id', { exact: true }).inputValue(), 'SCIM_Provisioning');
   for (const p of SCIM_PERMISSIONS) await page.getByRole('checkbox', { name: p, exact: true }).check();
   await shot(page, 'role-new');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await go(page, page.getByRole('button', { name: 'Save' }));
   await page.waitForURL(`${server.url}/roles`);
   const role = (await rows(page.locator('main table'))).find((r) => r[1] === 'SCIM_Provisioning');
   assert.ok(role, 'the new role is listed');
@@ -269,19 +270,19 @@ test('3. the seed flow: New Service Account (Id derived while typing), a custom 
   await shot(page, 'roles');
 
   // Manage Roles on the service account's page.
-  await page.getByRole('link', { name: 'Service Accounts' }).click();
-  await page.getByRole('link', { name: 'SCIM Provisioner (Okta)' }).click();
+  await go(page, page.getByRole('link', { name: 'Service Accounts' }));
+  await go(page, page.getByRole('link', { name: 'SCIM Provisioner (Okta)' }));
   await page.waitForURL(`${server.url}/serviceaccounts/SCIM_Provisioner_Okta`);
   await page.getByLabel('Role', { exact: true }).selectOption('SCIM_Provisioning');
   await page.getByLabel('Resource group').selectOption('_all_account_level_resources');
-  await page.getByRole('button', { name: 'Add role' }).click();
+  await go(page, page.getByRole('button', { name: 'Add role' }));
   await page.waitForURL(`${server.url}/serviceaccounts/SCIM_Provisioner_Okta`);
   const roleRows = await rows(page.locator('section[aria-labelledby=roles-h] table'));
   assert.deepEqual(roleRows.map((r) => r.slice(0, 3)), [['SCIM_Provisioning', '_all_account_level_resources', 'account']]);
 
   // A token, shown once.
   await page.getByLabel('Token name').fill('okta');
-  await page.getByRole('button', { name: 'New token' }).click();
+  await go(page, page.getByRole('button', { name: 'New token' }));
   const secret = (await page.locator('#new-secret').innerText()).trim();
   assert.match(secret, /^sat\.default\.[\w-]+\.[\w-]+$/);
   assert.match(await page.getByRole('status').first().innerText(), /shown only once/);
@@ -300,11 +301,11 @@ test('3. the seed flow: New Service Account (Id derived while typing), a custom 
   assert.ok(!(await page.content()).includes(secret), 'the secret is not shown again');
   await shot(page, 'serviceaccount');
   // The role assignments tab lists it.
-  await page.getByRole('link', { name: 'Role Assignments' }).click();
+  await go(page, page.getByRole('link', { name: 'Role Assignments' }));
   const all = await rows(page.locator('main table'));
   assert.ok(all.some((r) => r[0] === 'SERVICE_ACCOUNT SCIM_Provisioner_Okta' && r[1] === 'SCIM_Provisioning'), JSON.stringify(all));
   await shot(page, 'roleassignments');
-  await page.getByRole('link', { name: 'Resource Groups' }).click();
+  await go(page, page.getByRole('link', { name: 'Resource Groups' }));
   await shot(page, 'resourcegroups');
 });
 
@@ -318,7 +319,7 @@ test('4. SCIM JWT settings: the form, Test a token (pass, then exactly the claim
   await signIn(page, server);
   await flagsOn(page, server);
 
-  await page.getByRole('link', { name: 'SCIM JWT settings' }).click();
+  await go(page, page.getByRole('link', { name: 'SCIM JWT settings' }));
   await page.waitForURL(`${server.url}/settings/scim-jwt`);
   await saveJwtSettings(page, server, jwksUrl);
   // Saved (the page may warn that issuer and audience are unset); the values are kept.
@@ -350,14 +351,14 @@ test('4. SCIM JWT settings: the form, Test a token (pass, then exactly the claim
   assert.match(refused.at(-1)[2], /other@acme\.example|scim@acme\.example/);
   await shot(page, 'scim-jwt-claim-mismatch');
 
-  await page.getByRole('button', { name: 'Fetch keys' }).click();
+  await go(page, page.getByRole('button', { name: 'Fetch keys' }));
   const keys = page.locator('section[aria-labelledby=keys-h] table');
   await keys.waitFor();
   assert.deepEqual(await rows(keys), [['idp-key', 'P256', 'ES256']]);
   await shot(page, 'scim-jwt-keys');
 
   // Every save is in the settings audit.
-  await page.getByRole('link', { name: 'Settings audit' }).click();
+  await go(page, page.getByRole('link', { name: 'Settings audit' }));
   await page.waitForURL(`${server.url}/settings/audit`);
   const audit = (await rows(page.locator('main table'))).map((r) => r[2]).sort();
   assert.deepEqual(audit, [
@@ -373,25 +374,40 @@ test('5. a viewer sees no edit controls, and its forged POSTs are refused', asyn
   const server = await startServer(t);
   await scimRoleAndServiceAccount(server);
   const viewer = await serviceAccountToken(server, 'viewer', '_account_viewer', { name: 'Viewer' });
+  // A token on SCIM_Provisioner_Okta, so its page has Rotate and Delete to hide.
+  let r = await server.api('POST', `/gateway/ng/api/apikey?${acc}`, { identifier: 'okta', name: 'okta', apiKeyType: 'SERVICE_ACCOUNT', parentIdentifier: 'SCIM_Provisioner_Okta' });
+  assert.equal(r.status, 200, r.text);
+  r = await server.api('POST', `/gateway/ng/api/token?${acc}`, { identifier: 'okta_token', name: 'okta token', apiKeyType: 'SERVICE_ACCOUNT', parentIdentifier: 'SCIM_Provisioner_Okta', apiKeyIdentifier: 'okta' });
+  assert.equal(r.status, 200, r.text);
+  const controls = ['Add role', 'New token', 'Remove', 'Rotate', 'Delete'];
+  // The admin sees every control the viewer must not.
+  const admin = await (await newContext(t, browser)).newPage();
+  await signIn(admin, server);
+  await admin.goto(`${server.url}/serviceaccounts/SCIM_Provisioner_Okta`);
+  for (const control of controls) assert.ok((await admin.getByRole('button', { name: control, exact: true }).count()) > 0, `the admin has ${control}`);
+  await admin.goto(`${server.url}/serviceaccounts`);
+  assert.equal(await admin.getByRole('link', { name: 'New Service Account' }).count(), 1);
+
   const page = await (await newContext(t, browser)).newPage();
   await signIn(page, server, viewer);
-  await page.getByRole('link', { name: 'Me' }).click();
+  await go(page, page.getByRole('link', { name: 'Me' }));
   assert.match(await fact(page, 'Signed in as'), /SERVICE_ACCOUNT\s+viewer/);
   await shot(page, 'me-viewer');
-  await page.getByRole('link', { name: 'Account Settings' }).click();
+  await go(page, page.getByRole('link', { name: 'Account Settings' }));
   await page.waitForURL(`${server.url}/serviceaccounts`);
   const names = (await rows(page.locator('main table'))).map((r) => r[0]).sort();
   assert.deepEqual(names, ['SCIM Provisioner (Okta)', 'Viewer']);
   assert.equal(await page.getByRole('link', { name: 'New Service Account' }).count(), 0);
   await shot(page, 'serviceaccounts-viewer');
-  await page.getByRole('link', { name: 'SCIM Provisioner (Okta)' }).click();
+  await go(page, page.getByRole('link', { name: 'SCIM Provisioner (Okta)' }));
   await page.waitForURL(`${server.url}/serviceaccounts/SCIM_Provisioner_Okta`);
-  for (const control of ['Add role', 'New token', 'Remove', 'Rotate', 'Delete']) {
-    assert.equal(await page.getByRole('button', { name: control }).count(), 0, `no ${control} for a viewer`);
+  for (const control of controls) {
+    assert.equal(await page.getByRole('button', { name: control, exact: true }).count(), 0, `no ${control} for a viewer`);
   }
+  assert.deepEqual((await rows(page.locator('section[aria-labelledby=keys-h] table'))).map((row) => row[0]), ['okta_token'], 'the viewer sees the token, not its controls');
   assert.equal(await page.getByLabel('Token name').count(), 0);
   await shot(page, 'serviceaccount-viewer');
-  await page.getByRole('link', { name: 'Roles', exact: true }).click();
+  await go(page, page.getByRole('link', { name: 'Roles', exact: true }));
   assert.equal(await page.getByRole('link', { name: 'New Role' }).count(), 0);
 
   // Forged: the viewer's own valid CSRF token, from the page, in hand-made POSTs.
@@ -505,7 +521,7 @@ function mainPages(server, { alice, grp }) {
       async (page) => {
         // With a token just made, so the shown-once secret is checked too.
         await page.getByLabel('Token name').fill('okta');
-        await page.getByRole('button', { name: 'New token' }).click();
+        await go(page, page.getByRole('button', { name: 'New token' }));
         await page.locator('#new-secret').waitFor();
       },
     ],
@@ -547,7 +563,7 @@ test('accessibility: axe-core finds no serious or critical violation on any main
   }
   // The JWT page with a test result and a key list.
   await page.goto(`${server.url}/settings/scim-jwt`);
-  await page.getByRole('button', { name: 'Fetch keys' }).click();
+  await go(page, page.getByRole('button', { name: 'Fetch keys' }));
   await page.locator('section[aria-labelledby=keys-h] table').waitFor();
   await check('scim-jwt-keys');
   const jwt = await cli('jwt', 'mint', '--key', path.join(server.dir, 'jwks', 'idp-key.pem'), '--alg', 'ES256', '--claim', 'email=scim@acme.example');
@@ -555,7 +571,7 @@ test('accessibility: axe-core finds no serious or critical violation on any main
   await check('scim-jwt-test');
   // A page with per-field errors.
   await page.getByLabel('Clock skew (seconds)').fill('100000');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await go(page, page.getByRole('button', { name: 'Save' }));
   await page.locator('.field-error').waitFor();
   await check('scim-jwt-errors');
   fs.mkdirSync(OUT, { recursive: true });

@@ -28,11 +28,21 @@ export const SHOTS = path.join(OUT, 'screenshots');
 
 const run = promisify(execFile);
 
-/** Every child process started, so none outlives the run even when a test throws. */
+/**
+ * Every child process started, so none outlives the run: not when a test throws, nor when the
+ * runner stops this file (a timeout sends SIGTERM) or Ctrl-C.
+ */
 const children = new Set();
-process.on('exit', () => {
+const killAll = () => {
   for (const c of children) c.kill('SIGKILL');
-});
+};
+process.on('exit', killAll);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(128 + os.constants.signals[signal]);
+  });
+}
 
 /**
  * Runs `fn` when the test ends, after the test's later cleanups (last registered, first run).
@@ -291,6 +301,17 @@ export async function shot(page, name, { focus } = {}) {
     const file = path.join(OUT, 'docs', `${name}.png`);
     await (focus ? focus.screenshot({ path: file }) : page.screenshot({ path: file }));
   }
+}
+
+/**
+ * Clicks a link or a form's button and waits for the page it leads to (the same URL again
+ * too: a form that answers with its own page, or a POST redirected back), parsed.
+ */
+export async function go(page, control) {
+  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() });
+  await control.click();
+  await navigated;
+  await page.waitForLoadState('domcontentloaded');
 }
 
 /** Signs in at /login with a token; lands on the Overview. */
