@@ -507,3 +507,19 @@ async fn custom_roles_and_resource_groups_are_created_and_edited() {
     let list = send(&app, Method::GET, "/resourcegroups", Some(&s), None).await;
     assert!(list.text.contains("Everything") && list.text.contains("built-in (read-only)"), "{}", list.text);
 }
+
+/// The session cookie is `Secure` when `--public-url` is https (or a trusted proxy says the
+/// request came over https).
+#[tokio::test]
+async fn the_cookie_is_secure_behind_https() {
+    let app = TestApp::with_config(std::sync::Arc::new(scimgate_domain::SystemClock), |c| {
+        c.public_url = Some(scimgate::config::parse_public_url("https://scim.acme.test").expect("url"));
+    })
+    .await;
+    let r = send(&app, Method::POST, "/login", None, Some(&format!("token={}", enc(&app.token)))).await;
+    let cookie = r.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
