@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -296,8 +296,23 @@ fn scope_text(s: &Scope) -> String {
     }
 }
 
-async fn service_account(State(st): State<AppState>, c: Console, Path(id): Path<String>) -> Response {
-    service_account_page(&st, &c, &id, None).await
+async fn service_account(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    c: Console,
+    Path(id): Path<String>,
+) -> Response {
+    let once = super::session_id(&headers).and_then(|sid| st.sessions.take_once(&sid));
+    service_account_page(&st, &c, &id, once.as_ref().map(|(l, s)| (l.as_str(), s.as_str()))).await
+}
+
+/// After a POST that made a secret: keep it for the next page only and redirect there
+/// (POST-redirect-GET), so it is shown once and a reload re-sends nothing.
+fn shown_once(st: &AppState, headers: &HeaderMap, id: &str, label: &str, secret: &str) -> Response {
+    if let Some(sid) = super::session_id(headers) {
+        st.sessions.show_once(&sid, label, secret);
+    }
+    see_other(&format!("/serviceaccounts/{id}"))
 }
 
 #[derive(Deserialize)]
@@ -371,6 +386,7 @@ const CONSOLE_KEY: &str = "console";
 
 async fn create_token(
     State(st): State<AppState>,
+    headers: HeaderMap,
     c: Console,
     Path(id): Path<String>,
     Form(f): Form<TokenForm>,
@@ -398,13 +414,14 @@ async fn create_token(
     }
     let input = TokenInput { identifier: identifier.clone(), name: Some(name), ..TokenInput::default() };
     match st.access.create_token(&c.caller, &sa_key(&id, CONSOLE_KEY), input).await {
-        Ok((_, secret)) => service_account_page(&st, &c, &id, Some((&identifier, &secret))).await,
+        Ok((_, secret)) => shown_once(&st, &headers, &id, &identifier, &secret),
         Err(e) => c.fail(e),
     }
 }
 
 async fn rotate_token(
     State(st): State<AppState>,
+    headers: HeaderMap,
     c: Console,
     Path((id, key, token)): Path<(String, String, String)>,
     Form(f): Form<super::CsrfOnly>,
@@ -413,7 +430,7 @@ async fn rotate_token(
         return refused;
     }
     match st.access.rotate_token(&c.caller, &sa_key(&id, &key), &token, None).await {
-        Ok(secret) => service_account_page(&st, &c, &id, Some((&token, &secret))).await,
+        Ok(secret) => shown_once(&st, &headers, &id, &token, &secret),
         Err(e) => c.fail(e),
     }
 }

@@ -35,6 +35,10 @@ pub struct Session {
     pub opened: OffsetDateTime,
     /// Its last request.
     pub seen: OffsetDateTime,
+    /// A new secret to show once on the next page (label, secret): set by the POST that made
+    /// it, taken by the page it redirects to, so a reload shows it no more and re-sends
+    /// nothing.
+    pub once: Option<(String, String)>,
 }
 
 /// The sessions of this node.
@@ -85,7 +89,14 @@ impl Sessions {
             return None;
         }
         let now = self.clock.now();
-        let s = Session { account: account.into(), token: token.into(), csrf, opened: now, seen: now };
+        let s = Session {
+            account: account.into(),
+            token: token.into(),
+            csrf,
+            opened: now,
+            seen: now,
+            once: None,
+        };
         self.by_id.insert(id.clone(), s.clone());
         Some((id, s))
     }
@@ -105,6 +116,22 @@ impl Sessions {
         s.seen = now;
         self.by_id.insert(id.to_string(), s.clone());
         Some(s)
+    }
+
+    /// Keeps a secret to show once on the session's next page.
+    pub fn show_once(&self, id: &str, label: &str, secret: &str) {
+        if let Some(mut s) = self.by_id.get(id) {
+            s.once = Some((label.to_string(), secret.to_string()));
+            self.by_id.insert(id.to_string(), s);
+        }
+    }
+
+    /// Takes the secret to show once, if any.
+    pub fn take_once(&self, id: &str) -> Option<(String, String)> {
+        let mut s = self.by_id.get(id)?;
+        let once = s.once.take()?;
+        self.by_id.insert(id.to_string(), s);
+        Some(once)
     }
 
     /// Ends a session.
