@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod cursor;
 pub mod error;
 pub mod keep_alive;
+pub mod metrics;
 pub mod product_api;
 pub mod scim;
 
@@ -35,8 +36,10 @@ pub fn router(state: AppState) -> Router {
         routes = routes.route("/metrics", get(loopback_metrics));
     }
     let limit = state.config.request_timeout;
+    metrics::install();
     with_layers(
         routes
+            .route_layer(axum::middleware::from_fn(metrics::record))
             .fallback(fallback)
             .with_state(state)
             .layer(axum::middleware::from_fn(move |req, next| request_timeout(limit, req, next))),
@@ -122,7 +125,8 @@ async fn loopback_metrics(state: axum::extract::State<AppState>, req: Request<ax
 }
 
 async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
-    let mut text = st.jwt.metrics.render();
+    let mut text = metrics::render();
+    text.push_str(&st.jwt.metrics.render());
     text.push_str(&st.limits.refused.render_as(
         "scimgate_limit_refusals_total",
         "Requests refused by the per-account limits, by reason (docs/abuse.md).",

@@ -645,3 +645,33 @@ fn kill_9_under_write_load_loses_no_acknowledged_write() {
     }
     sigterm(&mut child);
 }
+
+/// `/metrics` (issue 14): requests by route template, method and status, and a latency
+/// histogram by route template, through the `metrics` crate; ids and account names never
+/// become labels.
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::new().await;
+    let id = app.user("m@acme.test").await;
+    assert_eq!(app.get(&format!("/Users/{id}")).await.status, StatusCode::OK);
+    assert_eq!(app.get("/Users/nosuch").await.status, StatusCode::NOT_FOUND);
+    let r = app.get_from("127.0.0.1:40000".parse().expect("addr"), "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text;
+    let samples = parse_prometheus(&text);
+    let route = "/gateway/ng/api/scim/account/{account}/Users/{id}";
+    let count = |status: &str| {
+        samples
+            .iter()
+            .filter(|(s, _)| {
+                s.starts_with("scimgate_http_requests_total{")
+                    && s.contains(&format!("route=\"{route}\""))
+                    && s.contains(&format!("status=\"{status}\""))
+            })
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    assert!(count("200") >= 1.0 && count("404") >= 1.0, "{text}");
+    assert!(text.contains("scimgate_http_request_duration_seconds_bucket"), "{text}");
+    assert!(!text.contains(&id) && !text.contains("nosuch"), "no ids in labels");
+}
