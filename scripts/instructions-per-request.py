@@ -27,7 +27,8 @@ def total(binary, db, scenario, n):
         ['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}', binary, 'serve',
          '--listen', '127.0.0.1:18095', '--database', f'sqlite://{copy}?mode=rwc', '--no-bootstrap', 'true',
          '--account-rate-limit', '0', '--account-max-in-flight', '0'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, 'RUST_LOG': 'warn'})
     try:
         for _ in range(600):  # at most 60 s for the start under valgrind
             try:
