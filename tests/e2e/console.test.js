@@ -354,7 +354,7 @@ test('4. SCIM JWT settings: the form, Test a token (pass, then exactly the claim
   await go(page, page.getByRole('button', { name: 'Fetch keys' }));
   const keys = page.locator('section[aria-labelledby=keys-h] table');
   await keys.waitFor();
-  assert.deepEqual(await rows(keys), [['idp-key', 'P256', 'ES256']]);
+  assert.deepEqual(await rows(keys), [['idp-key', 'EC P-256', 'ES256']]);
   await shot(page, 'scim-jwt-keys');
 
   // Every save is in the settings audit.

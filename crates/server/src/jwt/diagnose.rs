@@ -201,7 +201,7 @@ impl JwtAuthenticator {
             .iter()
             .map(|k| ShownKey {
                 kid: k.kid.clone().unwrap_or_default(),
-                kty: format!("{:?}", k.kind),
+                kty: k.kind.jwk_name().to_string(),
                 alg: k.alg.map(|a| format!("{a:?}")).unwrap_or_default(),
             })
             .collect())

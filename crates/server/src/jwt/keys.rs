@@ -29,6 +29,15 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
+    /// The JWK `kty` and, for curves, `crv` (`RSA`, `EC P-256`, `EC P-384`, `OKP Ed25519`).
+    pub fn jwk_name(self) -> &'static str {
+        match self {
+            KeyKind::Rsa => "RSA",
+            KeyKind::P256 => "EC P-256",
+            KeyKind::P384 => "EC P-384",
+            KeyKind::Ed25519 => "OKP Ed25519",
+        }
+    }
     /// Whether a key of this kind can verify `alg`.
     pub fn fits(self, alg: Algorithm) -> bool {
         matches!(

@@ -1050,4 +1050,5 @@ async fn diagnose_reports_each_check_and_agrees_with_the_verifier() {
     // Fetch keys.
     let keys = t.app.state.jwt.fetch_keys(&acme).await.expect("keys");
     assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["idp-key"]);
+    assert_eq!(keys[0].kty, "EC P-256");
 }
