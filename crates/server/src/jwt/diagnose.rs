@@ -8,7 +8,7 @@ use scimgate_domain::use_case::UseCase;
 use scimgate_domain::{AccountId, DomainError};
 use serde_json::Value;
 
-use super::{JWT_FLAG, JwtAuthenticator, Reason, time_claim, token};
+use super::{JWT_FLAG, JwtAuthenticator, Reason, audience_contains, check_times, token};
 
 /// One check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,25 +102,7 @@ impl JwtAuthenticator {
         r.pass("Signature", "verifies");
         let claims = &parsed.claims;
         let now = self.clock.now().unix_timestamp();
-        let times = (|| {
-            let exp = time_claim(claims, "exp")?.ok_or(Reason::MissingExp)?;
-            let nbf = time_claim(claims, "nbf")?;
-            let iat = time_claim(claims, "iat")?;
-            if now >= exp + cfg.skew {
-                return Err(Reason::Expired);
-            }
-            if nbf.is_some_and(|n| now + cfg.skew < n) {
-                return Err(Reason::NotYetValid);
-            }
-            if iat.is_some_and(|i| now + cfg.skew < i) {
-                return Err(Reason::IssuedInFuture);
-            }
-            if exp - iat.unwrap_or(now) > cfg.max_lifetime {
-                return Err(Reason::LifetimeTooLong);
-            }
-            Ok(exp - now)
-        })();
-        match times {
+        match check_times(claims, now, &cfg).map(|exp| exp - now) {
             Ok(left) => r.pass(
                 "Time claims",
                 format!("valid for {left} s more (at most {} s in all)", cfg.max_lifetime),
@@ -142,14 +124,9 @@ impl JwtAuthenticator {
                     .fail("Issuer", format!("expected {want}, the token says {}", iss.unwrap_or("nothing")));
             }
         }
-        let aud_ok = |want: &str| match claims.get("aud") {
-            Some(Value::String(a)) => a == want,
-            Some(Value::Array(l)) => l.iter().any(|a| a.as_str() == Some(want)),
-            _ => false,
-        };
         match &cfg.audience {
             None => r.pass("Audience", "not checked: scim_jwt_token_audience is unset"),
-            Some(want) if aud_ok(want) => r.pass("Audience", format!("contains {want}")),
+            Some(want) if audience_contains(claims, want) => r.pass("Audience", format!("contains {want}")),
             Some(want) => return r.fail("Audience", format!("expected {want} in aud")),
         }
         match claims.get(&cfg.key_field).and_then(Value::as_str) {

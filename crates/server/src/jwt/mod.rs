@@ -229,6 +229,37 @@ fn time_claim(claims: &serde_json::Map<String, Value>, name: &str) -> Result<Opt
     }
 }
 
+/// The time checks, with the account's leeway: `exp` required and not passed, `nbf` and
+/// `iat` not in the future, and a lifetime (`exp` − `iat`, or `exp` − now without `iat`) no
+/// longer than the account's maximum (24 h unless it sets another). The token's `exp`.
+fn check_times(claims: &serde_json::Map<String, Value>, now: i64, cfg: &JwtConfig) -> Result<i64, Reason> {
+    let exp = time_claim(claims, "exp")?.ok_or(Reason::MissingExp)?;
+    let nbf = time_claim(claims, "nbf")?;
+    let iat = time_claim(claims, "iat")?;
+    if now >= exp + cfg.skew {
+        return Err(Reason::Expired);
+    }
+    if nbf.is_some_and(|n| now + cfg.skew < n) {
+        return Err(Reason::NotYetValid);
+    }
+    if iat.is_some_and(|i| now + cfg.skew < i) {
+        return Err(Reason::IssuedInFuture);
+    }
+    if exp - iat.unwrap_or(now) > cfg.max_lifetime {
+        return Err(Reason::LifetimeTooLong);
+    }
+    Ok(exp)
+}
+
+/// Whether `aud` (a string, or a list of them) contains `want`.
+fn audience_contains(claims: &serde_json::Map<String, Value>, want: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == want,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
+        _ => false,
+    }
+}
+
 impl JwtAuthenticator {
     /// Makes the authenticator.
     pub fn new(
@@ -447,37 +478,16 @@ impl JwtAuthenticator {
             }
         };
         let claims = &parsed.claims;
-        let exp = time_claim(claims, "exp")?.ok_or(Reason::MissingExp)?;
-        let nbf = time_claim(claims, "nbf")?;
-        let iat = time_claim(claims, "iat")?;
-        if now >= exp + cfg.skew {
-            return Err(Reason::Expired.into());
-        }
-        if nbf.is_some_and(|n| now + cfg.skew < n) {
-            return Err(Reason::NotYetValid.into());
-        }
-        if iat.is_some_and(|i| now + cfg.skew < i) {
-            return Err(Reason::IssuedInFuture.into());
-        }
-        // A cap on how long a token may live (24 h unless the account sets another): from
-        // `iat`, or from now without one.
-        if exp - iat.unwrap_or(now) > cfg.max_lifetime {
-            return Err(Reason::LifetimeTooLong.into());
-        }
+        let exp = check_times(claims, now, &cfg)?;
         if let Some(iss) = &cfg.issuer
             && claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())
         {
             return Err(Reason::IssuerMismatch.into());
         }
-        if let Some(aud) = &cfg.audience {
-            let ok = match claims.get("aud") {
-                Some(Value::String(a)) => a == aud,
-                Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(aud.as_str())),
-                _ => false,
-            };
-            if !ok {
-                return Err(Reason::AudienceMismatch.into());
-            }
+        if let Some(aud) = &cfg.audience
+            && !audience_contains(claims, aud)
+        {
+            return Err(Reason::AudienceMismatch.into());
         }
         // The claim match: a top-level string compared exactly, byte for byte. Only the
         // configured value was trimmed (of ASCII whitespace, when written); the token's claim
