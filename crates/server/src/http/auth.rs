@@ -53,40 +53,83 @@ impl FromRequestParts<AppState> for ScimCaller {
             .ok_or_else(|| scim(DomainError::Unauthenticated("Authorization is not a Bearer credential")))?;
         // A JWS compact token is a JWT signed by the account's identity provider; anything
         // else is an API token (docs/contract.md §6).
-        let jwt = crate::jwt::token::looks_like_jwt(token);
-        let ip = limits::client_ip(parts, state.config.trust_forwarded_for);
-        // Past the failed-authentication threshold, only a credential already known to be
-        // good goes on: nothing is looked up or verified for the others (docs/abuse.md).
-        if let Some(r) = state.limits.throttled(&account, ip) {
-            let known = if jwt {
-                state.jwt.is_remembered(token, &account)
-            } else {
-                state.auth.is_cached(token, &account)
-            };
-            if !known {
-                return Err(scim_limited(r));
-            }
-        }
-        let verified = if jwt {
-            state.jwt.authenticate(token, &account).await
+        let credential = if crate::jwt::token::looks_like_jwt(token) {
+            Credential::Jwt(token)
         } else {
-            state.auth.authenticate_token(token, &account).await
+            Credential::Token(token)
         };
-        let caller = match verified {
-            Ok(c) => c,
-            Err(e) => {
-                if matches!(e, DomainError::Unauthenticated(_)) {
-                    state.limits.failed(&account, ip);
-                }
-                return Err(scim(e));
-            }
-        };
-        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-            ctx.set(&caller);
-        }
-        let admission = state.limits.admit(caller.account().as_str()).map_err(scim_limited)?;
+        let (caller, admission) = gate(parts, state, &account, credential).await.map_err(|r| match r {
+            Refused::Limited(l) => scim_limited(l),
+            Refused::Denied(e) => scim(e),
+        })?;
         Ok(ScimCaller(caller, admission))
     }
+}
+
+/// A presented credential.
+#[derive(Clone, Copy)]
+enum Credential<'a> {
+    /// A JWT of the account's identity provider (SCIM only).
+    Jwt(&'a str),
+    /// An API token (`pat.`/`sat.`).
+    Token(&'a str),
+}
+
+impl Credential<'_> {
+    /// Whether this node verified it before and still holds it, without any lookup.
+    fn known_good(self, state: &AppState, account: &str) -> bool {
+        match self {
+            Credential::Jwt(t) => state.jwt.is_remembered(t, account),
+            Credential::Token(t) => state.auth.is_cached(t, account),
+        }
+    }
+
+    async fn verify(self, state: &AppState, account: &str) -> Result<Caller, DomainError> {
+        match self {
+            Credential::Jwt(t) => state.jwt.authenticate(t, account).await,
+            Credential::Token(t) => state.auth.authenticate_token(t, account).await,
+        }
+    }
+}
+
+/// Why a request did not get past [`gate`]; each API answers it in its own format.
+enum Refused {
+    /// A limit of docs/abuse.md (429).
+    Limited(Refusal),
+    /// The credential (401) or another failure.
+    Denied(DomainError),
+}
+
+/// What every API does with a credential (docs/abuse.md): past the failed-authentication
+/// threshold of this address only a credential already known to be good goes on (nothing is
+/// looked up or verified for the others); a failed verification is counted; the verified
+/// caller is recorded for the request's log line and admitted by its account's limits.
+async fn gate(
+    parts: &Parts,
+    state: &AppState,
+    account: &str,
+    credential: Credential<'_>,
+) -> Result<(Caller, Admission), Refused> {
+    let ip = limits::client_ip(parts, state.config.trust_forwarded_for);
+    if let Some(r) = state.limits.throttled(account, ip)
+        && !credential.known_good(state, account)
+    {
+        return Err(Refused::Limited(r));
+    }
+    let caller = match credential.verify(state, account).await {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(e, DomainError::Unauthenticated(_)) {
+                state.limits.failed(account, ip);
+            }
+            return Err(Refused::Denied(e));
+        }
+    };
+    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+        ctx.set(&caller);
+    }
+    let admission = state.limits.admit(caller.account().as_str()).map_err(Refused::Limited)?;
+    Ok((caller, admission))
 }
 
 /// 429 with `Retry-After` and a SCIM error.
@@ -135,25 +178,11 @@ impl FromRequestParts<AppState> for ApiCaller {
             .and_then(|q| q.0.account_identifier)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| api(DomainError::invalid("the accountIdentifier query parameter is required")))?;
-        let ip = limits::client_ip(parts, state.config.trust_forwarded_for);
-        if let Some(r) = state.limits.throttled(&account, ip)
-            && !state.auth.is_cached(key, &account)
-        {
-            return Err(api_limited(r));
-        }
-        let caller = match state.auth.authenticate_token(key, &account).await {
-            Ok(c) => c,
-            Err(e) => {
-                if matches!(e, DomainError::Unauthenticated(_)) {
-                    state.limits.failed(&account, ip);
-                }
-                return Err(api(e));
-            }
-        };
-        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-            ctx.set(&caller);
-        }
-        let admission = state.limits.admit(caller.account().as_str()).map_err(api_limited)?;
+        let (caller, admission) =
+            gate(parts, state, &account, Credential::Token(key)).await.map_err(|r| match r {
+                Refused::Limited(l) => api_limited(l),
+                Refused::Denied(e) => api(e),
+            })?;
         Ok(ApiCaller(caller, admission))
     }
 }
