@@ -143,21 +143,9 @@ fn search_box(action: &str, q: &str, label: &str) -> Markup {
 fn next_link(path: &str, q: &str, next: Option<&str>) -> Markup {
     html! {
         @if let Some(n) = next {
-            p.pager { a rel="next" href=(format!("{path}?q={}&after={n}", urlencode(q))) { "Next page →" } }
+            p.pager { a rel="next" href=(format!("{path}?q={}&after={n}", url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>())) { "Next page →" } }
         }
     }
-}
-
-/// Percent-encodes a query value.
-pub(super) fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn text<'a>(doc: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, enc};
 
 struct Page {
     status: StatusCode,
@@ -42,17 +42,6 @@ async fn send(app: &TestApp, method: Method, path: &str, cookie: Option<&str>, f
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     Page { status, headers, text: String::from_utf8_lossy(&bytes).to_string() }
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Signs in with a token; the session id.

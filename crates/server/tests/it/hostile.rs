@@ -5,18 +5,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{Res, TestApp};
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+use crate::common::{Res, TestApp, enc};
 
 struct Case {
     name: &'static str,

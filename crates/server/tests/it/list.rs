@@ -3,18 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, assert_scim_error};
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+use crate::common::{TestApp, assert_scim_error, enc};
 
 async fn seed(app: &TestApp) -> Vec<String> {
     let people = [
