@@ -129,15 +129,11 @@ async fn create_service_account(
         Ok(sa) => see_other(&format!("/serviceaccounts/{}", sa.identifier)),
         Err(DomainError::Invalid(e)) => {
             let body = html! { (access_tabs(&c.caller, "serviceaccounts")) (service_account_form(&c, &f, Some(&e.detail))) };
-            let mut res = c.page("access", "New Service Account", body);
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            res
+            c.page_with(StatusCode::BAD_REQUEST, "access", "New Service Account", body)
         }
         Err(DomainError::Conflict(m)) => {
             let body = html! { (access_tabs(&c.caller, "serviceaccounts")) (service_account_form(&c, &f, Some(&m))) };
-            let mut res = c.page("access", "New Service Account", body);
-            *res.status_mut() = StatusCode::CONFLICT;
-            res
+            c.page_with(StatusCode::CONFLICT, "access", "New Service Account", body)
         }
         Err(e) => c.fail(e),
     }
@@ -587,9 +583,12 @@ async fn update_role(
         Ok(_) => see_other("/roles"),
         Err(DomainError::Invalid(e)) => {
             let form = role_form_at(&c, &f, Some(&e.detail), &format!("/roles/{id}"), false);
-            let mut res = c.page("access", "Role", html! { (access_tabs(&c.caller, "roles")) (form) });
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            res
+            c.page_with(
+                StatusCode::BAD_REQUEST,
+                "access",
+                "Role",
+                html! { (access_tabs(&c.caller, "roles")) (form) },
+            )
         }
         Err(e) => c.fail(e),
     }
@@ -614,15 +613,12 @@ async fn create_role(State(st): State<AppState>, c: Console, body: axum::body::B
     };
     match st.access.create_role(&c.caller, input).await {
         Ok(_) => see_other("/roles"),
-        Err(DomainError::Invalid(e)) => {
-            let mut res = c.page(
-                "access",
-                "New Role",
-                html! { (access_tabs(&c.caller, "roles")) (role_form(&c, &f, Some(&e.detail))) },
-            );
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            res
-        }
+        Err(DomainError::Invalid(e)) => c.page_with(
+            StatusCode::BAD_REQUEST,
+            "access",
+            "New Role",
+            html! { (access_tabs(&c.caller, "roles")) (role_form(&c, &f, Some(&e.detail))) },
+        ),
         Err(e) => c.fail(e),
     }
 }
@@ -715,13 +711,12 @@ async fn create_resource_group(State(st): State<AppState>, c: Console, body: axu
         Ok(_) => see_other("/resourcegroups"),
         Err(DomainError::Invalid(e)) => {
             let form = resource_group_form(&c, &f, Some(&e.detail), "/resourcegroups/new", true);
-            let mut res = c.page(
+            c.page_with(
+                StatusCode::BAD_REQUEST,
                 "access",
                 "New Resource Group",
                 html! { (access_tabs(&c.caller, "resourcegroups")) (form) },
-            );
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            res
+            )
         }
         Err(e) => c.fail(e),
     }
@@ -768,13 +763,12 @@ async fn update_resource_group(
         Ok(_) => see_other("/resourcegroups"),
         Err(DomainError::Invalid(e)) => {
             let form = resource_group_form(&c, &f, Some(&e.detail), &format!("/resourcegroups/{id}"), false);
-            let mut res = c.page(
+            c.page_with(
+                StatusCode::BAD_REQUEST,
                 "access",
                 "Resource group",
                 html! { (access_tabs(&c.caller, "resourcegroups")) (form) },
-            );
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            res
+            )
         }
         Err(e) => c.fail(e),
     }

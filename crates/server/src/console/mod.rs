@@ -90,7 +90,11 @@ impl Console {
     }
     /// A page in the frame.
     pub fn page(&self, section: &str, title: &str, body: maud::Markup) -> Response {
-        ok(page(Some(&self.frame(section)), title, body))
+        self.page_with(StatusCode::OK, section, title, body)
+    }
+    /// A page in the frame, with another status (a form shown again with its errors).
+    pub fn page_with(&self, status: StatusCode, section: &str, title: &str, body: maud::Markup) -> Response {
+        respond(status, page(Some(&self.frame(section)), title, body))
     }
     /// The answer to a failed service call: the login page when the credential went away,
     /// else an error page with the domain's message (internal details only in the log).

@@ -205,10 +205,12 @@ async fn save_jwt(
     }
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let saved = errors.is_empty();
-    let mut res =
-        c.page("jwt", "SCIM JWT settings", form(&c, &Outcome { values, errors, warning, saved }, None, None));
-    *res.status_mut() = status;
-    res
+    c.page_with(
+        status,
+        "jwt",
+        "SCIM JWT settings",
+        form(&c, &Outcome { values, errors, warning, saved }, None, None),
+    )
 }
 
 #[derive(Deserialize)]
