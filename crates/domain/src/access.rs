@@ -57,6 +57,7 @@ permissions! {
     ProjectView = "core_project_view", "PROJECT";
     ProjectEdit = "core_project_edit", "PROJECT";
     AccountView = "core_account_view", "ACCOUNT";
+    AuditView = "core_audit_view", "AUDIT";
 }
 
 impl Permission {
@@ -91,6 +92,7 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "ORGANIZATION",
     "PROJECT",
     "ACCOUNT",
+    "AUDIT",
 ];
 
 /// A set of permissions.
@@ -231,6 +233,8 @@ pub struct Caller {
     principal: Principal,
     token_id: Option<String>,
     grants: Arc<Grants>,
+    jwt: Option<Arc<crate::audit::JwtSubject>>,
+    request_id: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -240,14 +244,39 @@ impl Caller {
         token_id: Option<String>,
         grants: Arc<Grants>,
     ) -> Self {
-        Self { account, principal, token_id, grants }
+        Self { account, principal, token_id, grants, jwt: None, request_id: None }
+    }
+    /// The same caller, acting through a JWT with these claims (for the audit log).
+    pub fn with_jwt(mut self, jwt: crate::audit::JwtSubject) -> Self {
+        self.jwt = Some(Arc::new(jwt));
+        self
+    }
+    /// The same caller, within the request with this id (for the audit log).
+    pub fn with_request_id(mut self, id: &str) -> Self {
+        self.request_id = (!id.is_empty()).then(|| Arc::from(id));
+        self
+    }
+    /// The JWT's identifying claims, when the credential was one.
+    pub fn jwt(&self) -> Option<&crate::audit::JwtSubject> {
+        self.jwt.as_deref()
+    }
+    /// The request's id, when the caller acts within a request.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
     }
     /// The operator acting on an account (CLI, first start): every permission, and the only
     /// caller that passes [`Need::Operator`].
     pub fn system(account: AccountId) -> Self {
         let mut grants = Grants::default();
         grants.add(Scope::account(), PermissionSet::all());
-        Self { account, principal: Principal::System, token_id: None, grants: Arc::new(grants) }
+        Self {
+            account,
+            principal: Principal::System,
+            token_id: None,
+            grants: Arc::new(grants),
+            jwt: None,
+            request_id: None,
+        }
     }
     /// The account.
     pub fn account(&self) -> &AccountId {

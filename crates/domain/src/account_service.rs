@@ -74,6 +74,20 @@ pub async fn create_account(
         admin_doc,
         admin_token: token.clone(),
     };
-    store.create_account(&new, clock.now()).await?;
+    let now = clock.now();
+    // The operator's act (CLI or first start): the account, its admin user and the admin's
+    // first token, in one entry.
+    let audit = crate::audit::AuditEntry {
+        at: now,
+        actor: crate::audit::Actor::system(),
+        action: crate::audit::action::CREATE,
+        resource: crate::audit::AuditResource::Account,
+        resource_id: account.as_str().to_string(),
+        summary: serde_json::json!({
+            "adminUserId": admin_user_id,
+            "featureFlags": feature_flags,
+        }),
+    };
+    store.create_account(&new, now, &audit).await?;
     Ok(CreatedAccount { account, admin_user_id, token: token.token })
 }

@@ -4,6 +4,8 @@
 pub mod access;
 pub mod access_service;
 pub mod account_service;
+pub mod audit;
+pub mod audit_service;
 pub mod auth_service;
 pub mod clock;
 pub mod entities;
@@ -11,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod jwt_trust;
 pub mod netguard;
+pub mod request_log;
 pub mod scim_service;
 pub mod settings;
 pub mod settings_service;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use scimgate_scim::ScimError;
 use scimgate_scim::patch::{self, MemberChange, MemberRef, OpKind, PatchOperation};
@@ -12,6 +12,7 @@ use scimgate_scim::stored::etag;
 
 use crate::access::Caller;
 use crate::access_service::ChangeHook;
+use crate::audit::{AuditEntry, AuditResource, action, attribute_summary, changed_attributes};
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::ids::{AccountId, new_resource_id};
@@ -171,8 +172,16 @@ impl ScimService {
         let mut doc = resource::normalize(kind, body)?;
         let members = take_members(kind, &mut doc)?;
         let id = new_resource_id();
-        let created =
-            self.store.create_resource(account, kind, &id, &doc, &members, self.clock.now()).await?;
+        let now = self.clock.now();
+        let audit = AuditEntry::new(
+            caller,
+            now,
+            action::CREATE,
+            audit_kind(kind),
+            &id,
+            attribute_summary(doc.keys().cloned()),
+        );
+        let created = self.store.create_resource(account, kind, &id, &doc, &members, now, &audit).await?;
         // A new user has no tokens yet; only a new group can change grants.
         self.changed(account, kind, None);
         Ok(created)
@@ -209,13 +218,40 @@ impl ScimService {
             ResourceKind::Group => vec![MemberChange::Replace(members)],
             ResourceKind::User => vec![],
         };
-        let update = ResourceUpdate { doc: Some(&doc), expected_version: if_match, members: &changes };
-        self.store
-            .update_resource(account, kind, id, &update, self.clock.now())
-            .await
-            .map_err(|e| precondition(e, if_match))?;
-        self.changed(account, kind, Some(&doc));
-        self.store.get_resource(account, kind, id, true).await
+        // The current document is read first so that the audit entry names the attributes
+        // this PUT changed; the write is conditional on that version, and a concurrent write
+        // in between starts it over (like PATCH).
+        for _ in 0..PATCH_RETRIES {
+            let current = self.store.get_resource(account, kind, id, false).await?;
+            if let Some(v) = if_match
+                && v != current.version
+            {
+                return Err(DomainError::PreconditionFailed(etag(v)));
+            }
+            let update = ResourceUpdate {
+                doc: Some(&doc),
+                expected_version: Some(current.version),
+                members: &changes,
+            };
+            let now = self.clock.now();
+            let audit = AuditEntry::new(
+                caller,
+                now,
+                action::UPDATE,
+                audit_kind(kind),
+                id,
+                attribute_summary(changed_attributes(&current.doc, &doc)),
+            );
+            match self.store.update_resource(account, kind, id, &update, now, &audit).await {
+                Ok(_) => {
+                    self.changed(account, kind, Some(&doc));
+                    return self.store.get_resource(account, kind, id, true).await;
+                }
+                Err(DomainError::VersionMismatch) if if_match.is_none() => continue,
+                Err(e) => return Err(precondition(e, if_match)),
+            }
+        }
+        Err(DomainError::Internal(format!("PUT of {id} kept conflicting with concurrent writes")))
     }
 
     /// PATCH (RFC 7644 §3.5.2). A Group PATCH that only changes members never reads the
@@ -244,9 +280,18 @@ impl ScimService {
                 patch::apply(kind, &mut Map::new(), &ops)?
             };
             let update = ResourceUpdate { doc: None, expected_version: if_match, members: &changes };
+            let now = self.clock.now();
+            let audit = AuditEntry::new(
+                caller,
+                now,
+                action::PATCH,
+                audit_kind(kind),
+                id,
+                attribute_summary(["members".into()]),
+            );
             let (version, _) = self
                 .store
-                .update_resource(account, kind, id, &update, self.clock.now())
+                .update_resource(account, kind, id, &update, now, &audit)
                 .await
                 .map_err(|e| precondition(e, if_match))?;
             self.changed(account, kind, None);
@@ -278,7 +323,14 @@ impl ScimService {
                 expected_version: Some(current.version),
                 members: &changes,
             };
-            match self.store.update_resource(account, kind, id, &update, self.clock.now()).await {
+            let mut names = changed_attributes(&current.doc, &doc);
+            if !changes.is_empty() {
+                names.push("members".into());
+            }
+            let now = self.clock.now();
+            let audit =
+                AuditEntry::new(caller, now, action::PATCH, audit_kind(kind), id, attribute_summary(names));
+            match self.store.update_resource(account, kind, id, &update, now, &audit).await {
                 Ok((version, last_modified)) => {
                     self.changed(account, kind, Some(&doc));
                     if user_answer.is_some() {
@@ -319,8 +371,10 @@ impl ScimService {
     ) -> Result<(), DomainError> {
         let account = Self::authorize(caller, kind, ScimOp::Delete)?;
         plausible_id(kind, id)?;
+        let audit =
+            AuditEntry::new(caller, self.clock.now(), action::DELETE, audit_kind(kind), id, json!({}));
         self.store
-            .delete_resource(account, kind, id, if_match)
+            .delete_resource(account, kind, id, if_match, &audit)
             .await
             .map_err(|e| precondition(e, if_match))?;
         // A deleted user loses its tokens and assignments in the same transaction; drop the
@@ -371,6 +425,14 @@ impl ScimService {
             Some(e) if seen == 0 && taken == 0 => Err(DomainError::Invalid(e)),
             _ => Ok(out),
         }
+    }
+}
+
+/// The audit log's resource type of a SCIM resource type.
+fn audit_kind(kind: ResourceKind) -> AuditResource {
+    match kind {
+        ResourceKind::User => AuditResource::User,
+        ResourceKind::Group => AuditResource::Group,
     }
 }
 

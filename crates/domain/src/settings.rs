@@ -405,8 +405,8 @@ pub struct SettingAudit {
     pub old_value: Option<String>,
     /// Value after at this scope.
     pub new_value: Option<String>,
-    /// Who: `USER:<id>` or `SERVICE_ACCOUNT:<id>`.
-    pub actor: String,
+    /// Who (shown as `USER:<id>` or `SERVICE_ACCOUNT:<id>`, [`crate::audit::Actor::label`]).
+    pub actor: crate::audit::Actor,
     /// When.
     pub at: OffsetDateTime,
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use moka::sync::Cache;
 use time::{Duration, OffsetDateTime};
 
-use crate::access::{Caller, Permission, Principal, Scope};
+use crate::access::{Caller, Permission, Scope};
 use crate::auth_service::AuthService;
 use crate::clock::Clock;
 use crate::entities::{PageRequest, Paged};
@@ -160,10 +160,6 @@ impl std::fmt::Debug for SettingsService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SettingsService").field("ttl", &self.ttl).finish_non_exhaustive()
     }
-}
-
-fn actor(p: &Principal) -> String {
-    format!("{}:{}", p.type_name(), p.id())
 }
 
 impl SettingsService {
@@ -339,7 +335,7 @@ impl SettingsService {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let identifier = item.identifier.clone();
-            let result = self.update_one(caller.principal(), account, scope, item, may_delegate).await;
+            let result = self.update_one(caller, account, scope, item, may_delegate).await;
             let (ok, error) = match result {
                 Ok(()) => (true, None),
                 Err(DomainError::Invalid(e)) => (false, Some(e.detail)),
@@ -392,7 +388,7 @@ impl SettingsService {
 
     async fn update_one(
         &self,
-        actor_principal: &Principal,
+        caller: &Caller,
         account: &AccountId,
         scope: &Scope,
         item: SettingUpdate,
@@ -422,7 +418,7 @@ impl SettingsService {
             action: String::new(),
             old_value: None,
             new_value: None,
-            actor: actor(actor_principal),
+            actor: crate::audit::Actor::of(caller),
             at: now,
         };
         match &item.update_type {

@@ -11,12 +11,14 @@ use scimgate_scim::patch::{MemberChange, MemberRef};
 use scimgate_scim::schema::ResourceKind;
 
 use crate::access::Scope;
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::entities::{
     ApiKey, ApiKeyRef, GrantRow, Organization, PageRequest, Paged, PrincipalType, Project, ResourceGroup,
     Role, RoleAssignment, ServiceAccount, TokenInfo,
 };
 use crate::error::DomainError;
 use crate::ids::AccountId;
+use crate::request_log::{ScimRequest, ScimRequestQuery};
 use crate::settings::{SettingAudit, SettingRow};
 use crate::token::{NewToken, StoredToken, TokenKind};
 
@@ -79,6 +81,7 @@ pub struct ResourceUpdate<'a> {
 #[async_trait]
 pub trait ScimStore: Send + Sync {
     /// Inserts a resource; `members` for Groups. Duplicate userName → `Conflict`.
+    #[allow(clippy::too_many_arguments, reason = "a SCIM create and its audit entry, each argument distinct")]
     async fn create_resource(
         &self,
         account: &AccountId,
@@ -87,6 +90,7 @@ pub trait ScimStore: Send + Sync {
         doc: &Map<String, Value>,
         members: &[MemberRef],
         now: OffsetDateTime,
+        audit: &AuditEntry,
     ) -> Result<StoredResource, DomainError>;
 
     /// Reads one resource; `include_related` loads members or groups.
@@ -107,6 +111,7 @@ pub trait ScimStore: Send + Sync {
         id: &str,
         update: &ResourceUpdate<'_>,
         now: OffsetDateTime,
+        audit: &AuditEntry,
     ) -> Result<(i64, OffsetDateTime), DomainError>;
 
     /// Deletes a resource (and its memberships).
@@ -116,6 +121,7 @@ pub trait ScimStore: Send + Sync {
         kind: ResourceKind,
         id: &str,
         expected_version: Option<i64>,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
 
     /// Lists resources matching a query.
@@ -148,7 +154,12 @@ pub struct NewAccount {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Creates an account, its admin user and token atomically. `Conflict` if it exists.
-    async fn create_account(&self, account: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError>;
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Whether an account exists.
     async fn account_exists(&self, account: &AccountId) -> Result<bool, DomainError>;
     /// Number of accounts (bootstrap on an empty database).
@@ -164,7 +175,12 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait OrganizationStore: Send + Sync {
     /// Creates an organization.
-    async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError>;
+    async fn create_org(
+        &self,
+        account: &AccountId,
+        org: &Organization,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Reads an organization.
     async fn get_org(&self, account: &AccountId, identifier: &str) -> Result<Organization, DomainError>;
     /// Lists organizations, optionally those whose identifier or name contains `search`
@@ -176,12 +192,27 @@ pub trait OrganizationStore: Send + Sync {
         page: PageRequest,
     ) -> Result<Paged<Organization>, DomainError>;
     /// Updates name, description, tags and modified time.
-    async fn update_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError>;
+    async fn update_org(
+        &self,
+        account: &AccountId,
+        org: &Organization,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Deletes an organization with its projects.
-    async fn delete_org(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+    async fn delete_org(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
 
     /// Creates a project (`NotFound` when its organization does not exist).
-    async fn create_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError>;
+    async fn create_project(
+        &self,
+        account: &AccountId,
+        project: &Project,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Reads a project.
     async fn get_project(
         &self,
@@ -198,13 +229,19 @@ pub trait OrganizationStore: Send + Sync {
         page: PageRequest,
     ) -> Result<Paged<Project>, DomainError>;
     /// Updates name, description, color, tags and modified time.
-    async fn update_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError>;
+    async fn update_project(
+        &self,
+        account: &AccountId,
+        project: &Project,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Deletes a project.
     async fn delete_project(
         &self,
         account: &AccountId,
         org: &str,
         identifier: &str,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
 }
 
@@ -219,6 +256,7 @@ pub trait ServiceAccountStore: Send + Sync {
         &self,
         account: &AccountId,
         service_account: &ServiceAccount,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Reads a service account.
     async fn get_service_account(
@@ -238,10 +276,16 @@ pub trait ServiceAccountStore: Send + Sync {
         &self,
         account: &AccountId,
         service_account: &ServiceAccount,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Deletes a service account with its API keys, tokens and role assignments, in one
     /// transaction.
-    async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+    async fn delete_service_account(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
 }
 
 /// Custom roles and resource groups (the built-ins live in code). Every method takes the account it works in.
@@ -251,21 +295,37 @@ pub trait ServiceAccountStore: Send + Sync {
 #[async_trait]
 pub trait RoleStore: Send + Sync {
     /// Creates a custom role.
-    async fn create_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError>;
+    async fn create_role(
+        &self,
+        account: &AccountId,
+        role: &Role,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Reads a custom role.
     async fn get_role(&self, account: &AccountId, identifier: &str) -> Result<Role, DomainError>;
     /// Lists custom roles, ordered by identifier.
     async fn list_roles(&self, account: &AccountId, page: PageRequest) -> Result<Paged<Role>, DomainError>;
     /// Updates a custom role.
-    async fn update_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError>;
+    async fn update_role(
+        &self,
+        account: &AccountId,
+        role: &Role,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Deletes a custom role; `Conflict` while role assignments use it.
-    async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+    async fn delete_role(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
 
     /// Creates a custom resource group.
     async fn create_resource_group(
         &self,
         account: &AccountId,
         resource_group: &ResourceGroup,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Reads a custom resource group.
     async fn get_resource_group(
@@ -284,9 +344,15 @@ pub trait RoleStore: Send + Sync {
         &self,
         account: &AccountId,
         resource_group: &ResourceGroup,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Deletes a custom resource group; `Conflict` while role assignments use it.
-    async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+    async fn delete_resource_group(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
 }
 
 /// Role assignments and the grants they give. Every method takes the account it works in.
@@ -301,6 +367,7 @@ pub trait RoleAssignmentStore: Send + Sync {
         &self,
         account: &AccountId,
         role_assignment: &RoleAssignment,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Reads a role assignment.
     async fn get_role_assignment(
@@ -320,9 +387,15 @@ pub trait RoleAssignmentStore: Send + Sync {
         &self,
         account: &AccountId,
         role_assignment: &RoleAssignment,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Deletes a role assignment.
-    async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError>;
+    async fn delete_role_assignment(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// The enabled assignments that apply to a principal: its own and, for a user, those of
     /// the SCIM groups it is a direct member of; joined with custom roles and resource groups.
     async fn principal_grants(
@@ -346,7 +419,12 @@ pub trait RoleAssignmentStore: Send + Sync {
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
     /// Creates an API key.
-    async fn create_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError>;
+    async fn create_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKey,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Reads an API key.
     async fn get_api_key(&self, account: &AccountId, key: &ApiKeyRef) -> Result<ApiKey, DomainError>;
     /// Lists the API keys of a parent, ordered by identifier.
@@ -357,9 +435,19 @@ pub trait ApiKeyStore: Send + Sync {
         parent: &str,
     ) -> Result<Vec<ApiKey>, DomainError>;
     /// Updates name, description, tags, default lifetime.
-    async fn update_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError>;
+    async fn update_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKey,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Deletes an API key with its tokens.
-    async fn delete_api_key(&self, account: &AccountId, key: &ApiKeyRef) -> Result<(), DomainError>;
+    async fn delete_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKeyRef,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
 
     /// Stores a token (its metadata and the hash of its secret).
     async fn create_token(
@@ -367,6 +455,7 @@ pub trait ApiKeyStore: Send + Sync {
         account: &AccountId,
         info: &TokenInfo,
         secret_hash: &[u8],
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Reads a token's metadata by API key and identifier.
     async fn get_token_info(
@@ -390,11 +479,22 @@ pub trait ApiKeyStore: Send + Sync {
         new_hash: &[u8],
         previous_valid_to: Option<OffsetDateTime>,
         now: OffsetDateTime,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError>;
     /// Updates a token's name, description, tags and validTo.
-    async fn update_token(&self, account: &AccountId, info: &TokenInfo) -> Result<(), DomainError>;
+    async fn update_token(
+        &self,
+        account: &AccountId,
+        info: &TokenInfo,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Deletes a token.
-    async fn delete_token(&self, account: &AccountId, token_id: &str) -> Result<(), DomainError>;
+    async fn delete_token(
+        &self,
+        account: &AccountId,
+        token_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
     /// Looks up a token for authentication by its id (the id inside the token string).
     async fn get_stored_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError>;
     /// Records last-used times (a batch from the tracker); unknown ids are ignored.
@@ -410,7 +510,13 @@ pub trait FeatureFlagStore: Send + Sync {
     /// The account's feature flags that are on.
     async fn feature_flags(&self, account: &AccountId) -> Result<Vec<String>, DomainError>;
     /// Turns a feature flag on or off (`NotFound` when the account does not exist).
-    async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError>;
+    async fn set_feature_flag(
+        &self,
+        account: &AccountId,
+        flag: &str,
+        on: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
 }
 
 /// Access control of one account, as one bound for the services that need several parts.
@@ -530,8 +636,47 @@ pub trait SecretStore: Send + Sync {
     async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, DomainError>;
 }
 
+/// The audit log (docs/audit.md). Entries are written by the write methods of the other
+/// traits, each in the transaction of its change; this reads and prunes them.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Entries matching a query, newest first.
+    async fn list_audit(
+        &self,
+        account: &AccountId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, DomainError>;
+    /// Deletes at most `batch` entries older than `before` (of every account); returns how many.
+    async fn prune_audit(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
+}
+
+/// The SCIM request log (docs/audit.md "SCIM request log").
+#[async_trait]
+pub trait RequestLogStore: Send + Sync {
+    /// Appends a batch of requests (of any accounts) in one transaction.
+    async fn insert_scim_requests(&self, batch: &[ScimRequest]) -> Result<(), DomainError>;
+    /// Requests of an account matching a query, newest first.
+    async fn list_scim_requests(
+        &self,
+        account: &AccountId,
+        query: &ScimRequestQuery,
+    ) -> Result<Vec<ScimRequest>, DomainError>;
+    /// Deletes at most `batch` requests older than `before`; returns how many.
+    async fn prune_scim_requests(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
+}
+
+/// Both logs, as one bound (reading them, pruning them, writing the request log).
+pub trait AuditStores: AuditStore + RequestLogStore {}
+impl<T: AuditStore + RequestLogStore> AuditStores for T {}
+
 /// Everything a server needs from its database, as one object (each backend implements
 /// all of it).
-pub trait Store: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore {}
+pub trait Store:
+    ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore + AuditStores
+{
+}
 
-impl<T: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore> Store for T {}
+impl<T: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore + AuditStores>
+    Store for T
+{
+}

@@ -114,6 +114,8 @@ use_cases! {
     GetSetting => Permission(P::SettingView);
     UpdateSettings => Permission(P::SettingEdit);
     ListSettingsAudit => Permission(P::SettingView);
+    ListAudit => Permission(P::AuditView);
+    ListScimRequests => Permission(P::AuditView);
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod patch;
 pub mod projection;
 #[cfg(test)]
 mod properties;
+pub mod redact;
 pub mod resource;
 pub mod schema;
 pub mod stored;

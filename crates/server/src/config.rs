@@ -86,6 +86,13 @@ pub struct ServeArgs {
     /// Log lines as `pretty` text or one JSON object each (`json`) [default: pretty].
     #[arg(long, env = "SCIMGATE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// How long audit entries are kept, e.g. `400d` [default: 400d].
+    #[arg(long, env = "SCIMGATE_AUDIT_RETENTION")]
+    pub audit_retention: Option<String>,
+    /// How long the SCIM request log keeps a request, e.g. `7d`; `0` turns the request log
+    /// off [default: 7d].
+    #[arg(long, env = "SCIMGATE_REQUEST_LOG_RETENTION")]
+    pub request_log_retention: Option<String>,
     /// A console session ends after this long without a request, e.g. `30m` [default: 30m].
     #[arg(long, env = "SCIMGATE_CONSOLE_IDLE_TIMEOUT")]
     pub console_idle_timeout: Option<String>,
@@ -122,6 +129,8 @@ struct FileConfig {
     request_timeout: Option<String>,
     auth_failure_limit: Option<u32>,
     log_format: Option<String>,
+    audit_retention: Option<String>,
+    request_log_retention: Option<String>,
 }
 
 /// The resolved configuration.
@@ -176,6 +185,10 @@ pub struct Config {
     pub auth_failure_limit: u32,
     /// `json` for one JSON object per log line.
     pub log_json: bool,
+    /// Audit entries older than this are pruned.
+    pub audit_retention: Duration,
+    /// Logged SCIM requests older than this are pruned (zero: the request log is off).
+    pub request_log_retention: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -203,6 +216,8 @@ impl std::fmt::Debug for Config {
             .field("account_rate_burst", &self.account_rate_burst)
             .field("account_max_in_flight", &self.account_max_in_flight)
             .field("request_timeout", &self.request_timeout)
+            .field("audit_retention", &self.audit_retention)
+            .field("request_log_retention", &self.request_log_retention)
             .field("auth_failure_limit", &self.auth_failure_limit)
             .field("log_json", &self.log_json)
             .finish()
@@ -239,6 +254,8 @@ impl Default for Config {
             account_rate_burst: 2000,
             account_max_in_flight: 32,
             request_timeout: Duration::from_secs(30),
+            audit_retention: Duration::from_secs(400 * 86_400),
+            request_log_retention: Duration::from_secs(7 * 86_400),
             auth_failure_limit: 100,
             log_json: false,
         }
@@ -336,6 +353,17 @@ impl Config {
                 },
                 None => d.request_timeout,
             },
+            audit_retention: match args.audit_retention.clone().or(file.audit_retention) {
+                Some(t) => match parse_duration(&t).map_err(|e| format!("--audit-retention: {e}"))? {
+                    z if z.is_zero() => return Err("--audit-retention must be more than 0".into()),
+                    t => t,
+                },
+                None => d.audit_retention,
+            },
+            request_log_retention: match args.request_log_retention.clone().or(file.request_log_retention) {
+                Some(t) => parse_duration(&t).map_err(|e| format!("--request-log-retention: {e}"))?,
+                None => d.request_log_retention,
+            },
             auth_failure_limit: args
                 .auth_failure_limit
                 .or(file.auth_failure_limit)
@@ -378,13 +406,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration '{s}' (use e.g. 120s, 2m)"))?;
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration '{s}' (use e.g. 120s, 2m, 7d)"))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("invalid duration unit in '{s}' (use ms, s, m or h)")),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
+        _ => Err(format!("invalid duration unit in '{s}' (use ms, s, m, h or d)")),
     }
 }
 

@@ -8,5 +8,7 @@ pub mod http;
 pub mod jwt;
 pub mod last_used;
 pub mod limits;
+pub mod request_log;
+pub mod retention;
 pub mod server;
 pub mod state;

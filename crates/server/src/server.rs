@@ -137,7 +137,13 @@ pub fn build_state_with_lookup(
         keys,
         config.jwt_require_issuer_audience,
     ));
+    let (request_log, request_log_queue) =
+        crate::request_log::RequestLog::new(!config.request_log_retention.is_zero(), config.max_body_bytes);
     Ok(AppState {
+        audit: scimgate_domain::audit_service::AuditService::new(store.clone()),
+        logs: store.clone(),
+        request_log: Arc::new(request_log),
+        request_log_queue: Arc::new(std::sync::Mutex::new(Some(request_log_queue))),
         scim: ScimService::new(store.clone(), clock.clone(), on_change.clone()),
         settings,
         access: AccessService::new(store.clone(), clock.clone(), on_change),
@@ -178,6 +184,22 @@ pub fn start_background(
             stop.clone(),
         )));
     }
+    let queue = state.request_log_queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some(rx) = queue {
+        tasks.push(tokio::spawn(crate::request_log::write_loop(
+            state.logs.clone(),
+            state.request_log.clone(),
+            rx,
+            stop.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(crate::retention::run(
+        state.logs.clone(),
+        state.clock.clone(),
+        state.config.audit_retention,
+        state.config.request_log_retention,
+        stop.clone(),
+    )));
     // PostgreSQL announces new changes (LISTEN/NOTIFY); every engine is also polled.
     let wake = Arc::new(tokio::sync::Notify::new());
     let db = &state.config.database;

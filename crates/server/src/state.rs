@@ -43,4 +43,12 @@ pub struct AppState {
     pub sessions: Arc<crate::console::session::Sessions>,
     /// Abuse limits of this node.
     pub limits: Arc<crate::limits::Limits>,
+    /// Reading the audit log and the SCIM request log.
+    pub audit: scimgate_domain::audit_service::AuditService,
+    /// Where both logs live (the request log's writer and the pruning write there).
+    pub logs: Arc<dyn scimgate_domain::audit_service::AuditStores>,
+    /// The SCIM request log's queue.
+    pub request_log: Arc<crate::request_log::RequestLog>,
+    /// Its receiving end (taken by the writer task when the node starts).
+    pub request_log_queue: Arc<Mutex<Option<crate::request_log::RequestLogQueue>>>,
 }

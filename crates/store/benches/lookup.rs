@@ -14,6 +14,18 @@ use scimgate_store::SqliteStore;
 use serde_json::json;
 use time::OffsetDateTime;
 
+/// An audit entry for writes a test makes straight through the store (the operator's).
+fn test_audit() -> scimgate_domain::audit::AuditEntry {
+    scimgate_domain::audit::AuditEntry {
+        at: time::OffsetDateTime::now_utc(),
+        actor: scimgate_domain::audit::Actor::system(),
+        action: scimgate_domain::audit::action::UPDATE,
+        resource: scimgate_domain::audit::AuditResource::FeatureFlag,
+        resource_id: "test".into(),
+        summary: serde_json::json!({}),
+    }
+}
+
 const USERS: usize = 10_000;
 
 fn bench(c: &mut Criterion) {
@@ -36,6 +48,7 @@ fn bench(c: &mut Criterion) {
                     admin_token: generate(TokenKind::User, &account).expect("token"),
                 },
                 OffsetDateTime::now_utc(),
+                &test_audit(),
             )
             .await
             .expect("account");
@@ -51,7 +64,7 @@ fn bench(c: &mut Criterion) {
             .expect("doc");
             let id = format!("id-{i}");
             store
-                .create_resource(&account, ResourceKind::User, &id, &doc, &[], OffsetDateTime::now_utc())
+                .create_resource(&account, ResourceKind::User, &id, &doc, &[], OffsetDateTime::now_utc(), &test_audit())
                 .await
                 .expect("create");
             ids.push(id);

@@ -45,6 +45,9 @@ mod accounts;
 #[path = "shared/api_keys.rs"]
 mod api_keys;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/audit.rs"]
+mod audit;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/changes.rs"]
 mod changes;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
@@ -63,6 +66,9 @@ mod memberships;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/organizations.rs"]
 mod organizations;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/request_log.rs"]
+mod request_log;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/resources.rs"]
 mod resources;

@@ -42,7 +42,14 @@ impl AccessService {
         let now = self.clock.now();
         key.created = now;
         key.modified = now;
-        self.store.create_api_key(account, &key).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::ApiKey,
+            key_id(&key.api_key_type, &key.parent_identifier, &key.identifier),
+            created_summary(&key),
+        );
+        self.store.create_api_key(account, &key, &audit).await?;
         Ok(key)
     }
 
@@ -73,6 +80,7 @@ impl AccessService {
             identifier: key.identifier.clone(),
         };
         let mut cur = self.store.get_api_key(account, &r).await?;
+        let old = cur.clone();
         cur.name =
             check_name(if key.name.trim().is_empty() { &key.identifier } else { &key.name }, "API key")?;
         check_text(&key.description, "description", 1024)?;
@@ -81,7 +89,14 @@ impl AccessService {
         cur.tags = key.tags;
         cur.default_ttl_ms = key.default_ttl_ms;
         cur.modified = self.clock.now();
-        self.store.update_api_key(account, &cur).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::ApiKey,
+            key_id(&r.api_key_type, &r.parent_identifier, &r.identifier),
+            changed_summary(&old, &cur),
+        );
+        self.store.update_api_key(account, &cur, &audit).await?;
         Ok(cur)
     }
 
@@ -89,7 +104,14 @@ impl AccessService {
     pub async fn delete_api_key(&self, caller: &Caller, key: &ApiKeyRef) -> Result<(), DomainError> {
         let account =
             caller.authorize_keys(UseCase::DeleteApiKey, key.api_key_type, &key.parent_identifier)?;
-        self.store.delete_api_key(account, key).await?;
+        let audit = self.audit(
+            caller,
+            action::DELETE,
+            AuditResource::ApiKey,
+            key_id(&key.api_key_type, &key.parent_identifier, &key.identifier),
+            json!({}),
+        );
+        self.store.delete_api_key(account, key, &audit).await?;
         self.changed(account);
         Ok(())
     }
@@ -137,7 +159,14 @@ impl AccessService {
             last_used: None,
             previous_valid_to: None,
         };
-        self.store.create_token(account, &info, &generated.secret_hash).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::Token,
+            token_id(key, &info.identifier),
+            created_summary(&info).with_token(&info.token_id),
+        );
+        self.store.create_token(account, &info, &generated.secret_hash, &audit).await?;
         Ok((info, generated.token))
     }
 
@@ -182,7 +211,14 @@ impl AccessService {
             )));
         }
         let grace = rotate_at.filter(|t| *t > now).map(|t| info.valid_to.map_or(t, |v| t.min(v)));
-        self.store.rotate_token(account, &info.token_id, &generated.secret_hash, grace, now).await?;
+        let audit = self.audit(
+            caller,
+            action::ROTATE,
+            AuditResource::Token,
+            token_id(key, identifier),
+            json!({"tokenId": info.token_id, "previousValidTo": grace.map(|t| t.unix_timestamp())}),
+        );
+        self.store.rotate_token(account, &info.token_id, &generated.secret_hash, grace, now, &audit).await?;
         self.changed(account);
         Ok(generated.token)
     }
@@ -198,6 +234,7 @@ impl AccessService {
         let account =
             caller.authorize_keys(UseCase::UpdateToken, key.api_key_type, &key.parent_identifier)?;
         let mut info = self.store.get_token_info(account, key, identifier).await?;
+        let old = info.clone();
         check_text(&input.description, "description", 1024)?;
         check_tags(&input.tags)?;
         if let Some(n) = input.name.as_deref() {
@@ -209,7 +246,14 @@ impl AccessService {
             info.valid_to = input.valid_to;
         }
         info.modified = self.clock.now();
-        self.store.update_token(account, &info).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::Token,
+            token_id(key, identifier),
+            changed_summary(&old, &info).with_token(&info.token_id),
+        );
+        self.store.update_token(account, &info, &audit).await?;
         self.changed(account);
         Ok(info)
     }
@@ -224,8 +268,44 @@ impl AccessService {
         let account =
             caller.authorize_keys(UseCase::DeleteToken, key.api_key_type, &key.parent_identifier)?;
         let info = self.store.get_token_info(account, key, identifier).await?;
-        self.store.delete_token(account, &info.token_id).await?;
+        let audit = self.audit(
+            caller,
+            action::DELETE,
+            AuditResource::Token,
+            token_id(key, identifier),
+            json!({}).with_token(&info.token_id),
+        );
+        self.store.delete_token(account, &info.token_id, &audit).await?;
         self.changed(account);
         Ok(())
+    }
+}
+
+/// An API key's id in the audit log: `TYPE/parent/key`.
+fn key_id(kind: &TokenKind, parent: &str, key: &str) -> String {
+    let kind = match kind {
+        TokenKind::User => "USER",
+        TokenKind::ServiceAccount => "SERVICE_ACCOUNT",
+    };
+    format!("{kind}/{parent}/{key}")
+}
+
+/// A token's id in the audit log: `TYPE/parent/key/token`.
+fn token_id(key: &ApiKeyRef, token: &str) -> String {
+    format!("{}/{token}", key_id(&key.api_key_type, &key.parent_identifier, &key.identifier))
+}
+
+/// Adds the token's id (the id inside the token string, which request logs show as the
+/// credential; not a secret) to a summary.
+trait WithToken {
+    fn with_token(self, token_id: &str) -> Value;
+}
+
+impl WithToken for Value {
+    fn with_token(mut self, token_id: &str) -> Value {
+        if let Value::Object(m) = &mut self {
+            m.insert("tokenId".into(), Value::String(token_id.into()));
+        }
+        self
     }
 }

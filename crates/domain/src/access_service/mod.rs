@@ -6,12 +6,14 @@ mod api_keys;
 
 use std::sync::Arc;
 
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::access::{
     ACCOUNT_ADMIN_ROLE, ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, Caller, Permission, RESOURCE_TYPES,
     Scope, builtin_role, identifier_from_name, validate_identifier,
 };
+use crate::audit::{AuditEntry, AuditResource, action, changed_summary, created_summary};
 use crate::clock::Clock;
 use crate::entities::{
     ApiKey, ApiKeyRef, Organization, PageRequest, Paged, PrincipalType, Project, ResourceGroup, Role,
@@ -185,6 +187,18 @@ impl AccessService {
         (self.on_change)(account);
     }
 
+    /// The audit entry of a write by `caller`, now.
+    fn audit(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        resource: AuditResource,
+        id: impl Into<String>,
+        summary: Value,
+    ) -> AuditEntry {
+        AuditEntry::new(caller, self.clock.now(), action, resource, id, summary)
+    }
+
     // ---- the account ---------------------------------------------------------------
 
     /// Reads the caller's account. Asking about another account is answered like a
@@ -221,7 +235,14 @@ impl AccessService {
             created: now,
             modified: now,
         };
-        self.store.create_org(account, &org).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::Organization,
+            &org.identifier,
+            created_summary(&org),
+        );
+        self.store.create_org(account, &org, &audit).await?;
         Ok(org)
     }
 
@@ -253,18 +274,27 @@ impl AccessService {
         check_text(description, "description", 1024)?;
         check_tags(&tags)?;
         let mut org = self.store.get_org(account, identifier).await?;
+        let old = org.clone();
         org.name = check_name(name, "organization")?;
         org.description = description.into();
         org.tags = tags;
         org.modified = self.clock.now();
-        self.store.update_org(account, &org).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::Organization,
+            identifier,
+            changed_summary(&old, &org),
+        );
+        self.store.update_org(account, &org, &audit).await?;
         Ok(org)
     }
 
     /// Deletes an organization and its projects.
     pub async fn delete_org(&self, caller: &Caller, identifier: &str) -> Result<(), DomainError> {
         let account = caller.authorize(UseCase::DeleteOrganization)?;
-        self.store.delete_org(account, identifier).await?;
+        let audit = self.audit(caller, action::DELETE, AuditResource::Organization, identifier, json!({}));
+        self.store.delete_org(account, identifier, &audit).await?;
         self.changed(account);
         Ok(())
     }
@@ -281,7 +311,14 @@ impl AccessService {
         let now = self.clock.now();
         p.created = now;
         p.modified = now;
-        self.store.create_project(account, &p).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::Project,
+            project_id(&p.org_identifier, &p.identifier),
+            created_summary(&p),
+        );
+        self.store.create_project(account, &p, &audit).await?;
         Ok(p)
     }
 
@@ -307,19 +344,29 @@ impl AccessService {
         check_text(&p.description, "description", 1024)?;
         check_tags(&p.tags)?;
         let mut cur = self.store.get_project(account, &p.org_identifier, &p.identifier).await?;
+        let old = cur.clone();
         cur.name = check_name(&p.name, "project")?;
         cur.description = p.description;
         cur.color = p.color;
         cur.tags = p.tags;
         cur.modified = self.clock.now();
-        self.store.update_project(account, &cur).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::Project,
+            project_id(&cur.org_identifier, &cur.identifier),
+            changed_summary(&old, &cur),
+        );
+        self.store.update_project(account, &cur, &audit).await?;
         Ok(cur)
     }
 
     /// Deletes a project.
     pub async fn delete_project(&self, caller: &Caller, org: &str, id: &str) -> Result<(), DomainError> {
         let account = caller.authorize(UseCase::DeleteProject)?;
-        self.store.delete_project(account, org, id).await?;
+        let audit =
+            self.audit(caller, action::DELETE, AuditResource::Project, project_id(org, id), json!({}));
+        self.store.delete_project(account, org, id, &audit).await?;
         self.changed(account);
         Ok(())
     }
@@ -367,7 +414,14 @@ impl AccessService {
     ) -> Result<ServiceAccount, DomainError> {
         let account = caller.authorize(UseCase::CreateServiceAccount)?;
         let service_account = self.service_account_from(input)?;
-        self.store.create_service_account(account, &service_account).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::ServiceAccount,
+            &service_account.identifier,
+            created_summary(&service_account),
+        );
+        self.store.create_service_account(account, &service_account, &audit).await?;
         Ok(service_account)
     }
 
@@ -405,14 +459,22 @@ impl AccessService {
         let cur = self.store.get_service_account(account, identifier).await?;
         let mut service_account = self.service_account_from(input)?;
         service_account.created = cur.created;
-        self.store.update_service_account(account, &service_account).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::ServiceAccount,
+            identifier,
+            changed_summary(&cur, &service_account),
+        );
+        self.store.update_service_account(account, &service_account, &audit).await?;
         Ok(service_account)
     }
 
     /// Deletes a service account with its keys, tokens and role assignments.
     pub async fn delete_service_account(&self, caller: &Caller, id: &str) -> Result<(), DomainError> {
         let account = caller.authorize(UseCase::DeleteServiceAccount)?;
-        self.store.delete_service_account(account, id).await?;
+        let audit = self.audit(caller, action::DELETE, AuditResource::ServiceAccount, id, json!({}));
+        self.store.delete_service_account(account, id, &audit).await?;
         self.changed(account);
         Ok(())
     }
@@ -465,7 +527,9 @@ impl AccessService {
         let now = self.clock.now();
         role.created = now;
         role.modified = now;
-        self.store.create_role(account, &role).await?;
+        let audit =
+            self.audit(caller, action::CREATE, AuditResource::Role, &role.identifier, created_summary(&role));
+        self.store.create_role(account, &role, &audit).await?;
         Ok(role)
     }
 
@@ -499,7 +563,14 @@ impl AccessService {
         caller.may_grant(&Scope::account(), role.permissions.iter().copied())?;
         role.created = cur.created;
         role.modified = self.clock.now();
-        self.store.update_role(account, &role).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::Role,
+            &role.identifier,
+            changed_summary(&cur, &role),
+        );
+        self.store.update_role(account, &role, &audit).await?;
         self.changed(account);
         Ok(role)
     }
@@ -510,7 +581,8 @@ impl AccessService {
         if builtin_role(id).is_some() {
             return Err(DomainError::invalid(format!("'{id}' is a built-in role and cannot be deleted")));
         }
-        self.store.delete_role(account, id).await?;
+        let audit = self.audit(caller, action::DELETE, AuditResource::Role, id, json!({}));
+        self.store.delete_role(account, id, &audit).await?;
         self.changed(account);
         Ok(())
     }
@@ -568,7 +640,14 @@ impl AccessService {
         let now = self.clock.now();
         resource_group.created = now;
         resource_group.modified = now;
-        self.store.create_resource_group(account, &resource_group).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::ResourceGroup,
+            &resource_group.identifier,
+            created_summary(&resource_group),
+        );
+        self.store.create_resource_group(account, &resource_group, &audit).await?;
         Ok(resource_group)
     }
 
@@ -610,7 +689,14 @@ impl AccessService {
         self.check_resource_group(&mut resource_group)?;
         resource_group.created = cur.created;
         resource_group.modified = self.clock.now();
-        self.store.update_resource_group(account, &resource_group).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::ResourceGroup,
+            &resource_group.identifier,
+            changed_summary(&cur, &resource_group),
+        );
+        self.store.update_resource_group(account, &resource_group, &audit).await?;
         self.changed(account);
         Ok(resource_group)
     }
@@ -623,7 +709,8 @@ impl AccessService {
                 "'{ALL_ACCOUNT_RESOURCES}' is built in and cannot be deleted"
             )));
         }
-        self.store.delete_resource_group(account, id).await?;
+        let audit = self.audit(caller, action::DELETE, AuditResource::ResourceGroup, id, json!({}));
+        self.store.delete_resource_group(account, id, &audit).await?;
         self.changed(account);
         Ok(())
     }
@@ -708,7 +795,14 @@ impl AccessService {
         let now = self.clock.now();
         role_assignment.created = now;
         role_assignment.modified = now;
-        self.store.create_role_assignment(account, &role_assignment).await?;
+        let audit = self.audit(
+            caller,
+            action::CREATE,
+            AuditResource::RoleAssignment,
+            &role_assignment.identifier,
+            created_summary(&role_assignment),
+        );
+        self.store.create_role_assignment(account, &role_assignment, &audit).await?;
         self.changed(account);
         Ok(role_assignment)
     }
@@ -743,6 +837,7 @@ impl AccessService {
     ) -> Result<RoleAssignment, DomainError> {
         let account = caller.authorize(UseCase::UpdateRoleAssignment)?;
         let mut role_assignment = self.store.get_role_assignment(account, &wanted.identifier).await?;
+        let old = role_assignment.clone();
         if role_assignment.role_identifier != wanted.role_identifier
             || role_assignment.resource_group_identifier != wanted.resource_group_identifier
             || role_assignment.principal_type != wanted.principal_type
@@ -759,7 +854,14 @@ impl AccessService {
         }
         role_assignment.disabled = wanted.disabled;
         role_assignment.modified = self.clock.now();
-        self.store.update_role_assignment(account, &role_assignment).await?;
+        let audit = self.audit(
+            caller,
+            action::UPDATE,
+            AuditResource::RoleAssignment,
+            &role_assignment.identifier,
+            changed_summary(&old, &role_assignment),
+        );
+        self.store.update_role_assignment(account, &role_assignment, &audit).await?;
         self.changed(account);
         Ok(role_assignment)
     }
@@ -772,10 +874,22 @@ impl AccessService {
     ) -> Result<RoleAssignment, DomainError> {
         let account = caller.authorize(UseCase::DeleteRoleAssignment)?;
         let role_assignment = self.store.get_role_assignment(account, id).await?;
-        self.store.delete_role_assignment(account, id).await?;
+        let audit = self.audit(
+            caller,
+            action::DELETE,
+            AuditResource::RoleAssignment,
+            id,
+            created_summary(&role_assignment),
+        );
+        self.store.delete_role_assignment(account, id, &audit).await?;
         self.changed(account);
         Ok(role_assignment)
     }
+}
+
+/// A project's id in the audit log: `org/project`.
+fn project_id(org: &str, project: &str) -> String {
+    format!("{org}/{project}")
 }
 
 /// Turns a feature flag on or off: an operator action (the CLI), so only
@@ -793,5 +907,13 @@ pub async fn set_feature_flag(
             crate::account_service::KNOWN_FEATURE_FLAGS.join(", ")
         )));
     }
-    store.set_feature_flag(account, flag, on).await
+    let audit = AuditEntry::new(
+        caller,
+        time::OffsetDateTime::now_utc(),
+        if on { action::ENABLE } else { action::DISABLE },
+        AuditResource::FeatureFlag,
+        flag,
+        json!({}),
+    );
+    store.set_feature_flag(account, flag, on, &audit).await
 }

@@ -216,7 +216,7 @@ async fn the_audit_names_the_actor_and_the_old_and_new_values() {
     let audit = w.settings.audit(&admin, PageRequest { index: 0, size: 10 }).await.expect("audit").items;
     assert_eq!(audit.len(), 2);
     assert_eq!((audit[0].old_value.as_deref(), audit[0].new_value.as_deref()), (Some("30"), Some("40")));
-    assert_eq!(audit[0].actor, format!("USER:{}", w.admin_user_id));
+    assert_eq!(audit[0].actor.label(), format!("USER:{}", w.admin_user_id));
     assert_eq!(audit[0].action, "UPDATE");
 }
 

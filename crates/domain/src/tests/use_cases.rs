@@ -186,6 +186,14 @@ async fn invoke(w: &World, uc: UseCase, c: &Caller, n: usize) -> Result<(), Doma
         GetSetting => w.settings.get(c, &scope, "enable_notifications").await.map(|_| ()),
         UpdateSettings => w.settings.update(c, &scope, vec![setting()]).await.map(|_| ()),
         ListSettingsAudit => w.settings.audit(c, PAGE).await.map(|_| ()),
+        ListAudit => {
+            let q = crate::audit::AuditQuery { limit: 10, ..Default::default() };
+            w.audit.list(c, &q).await.map(|_| ())
+        }
+        ListScimRequests => {
+            let q = crate::request_log::ScimRequestQuery { limit: 10, ..Default::default() };
+            w.audit.requests(c, &q).await.map(|_| ())
+        }
     }
 }
 

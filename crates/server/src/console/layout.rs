@@ -44,6 +44,8 @@ pub fn page(frame: Option<&Frame<'_>>, title: &str, body: Markup) -> Markup {
                                 (nav_item(f, "access", "/serviceaccounts", "Account Settings", f.caller.can(UseCase::ListServiceAccounts) || f.caller.can(UseCase::ListRoles)))
                                 (nav_item(f, "jwt", "/settings/scim-jwt", "SCIM JWT settings", f.caller.can(UseCase::ListSettings)))
                                 (nav_item(f, "audit", "/settings/audit", "Settings audit", f.caller.can(UseCase::ListSettingsAudit)))
+                                (nav_item(f, "auditlog", "/audit", "Audit log", f.caller.can(UseCase::ListAudit)))
+                                (nav_item(f, "scimrequests", "/scim-requests", "SCIM requests", f.caller.can(UseCase::ListScimRequests)))
                                 (nav_item(f, "me", "/me", "Me", true))
                             }
                         }

@@ -6,6 +6,7 @@
 
 mod access_pages;
 pub mod layout;
+mod log_pages;
 mod pages;
 pub mod session;
 mod settings_pages;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(pages::me))
         .merge(access_pages::routes())
         .merge(settings_pages::routes())
+        .merge(log_pages::routes())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .layer(axum::middleware::from_fn(headers))
@@ -155,6 +157,10 @@ impl FromRequestParts<AppState> for Console {
                 if let Some(ctx) = parts.extensions.get::<crate::http::access_log::RequestContext>() {
                     ctx.set(&caller);
                 }
+                let caller = match parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+                    Some(id) => caller.with_request_id(id),
+                    None => caller,
+                };
                 Ok(Console { caller, session })
             }
             Err(DomainError::Unauthenticated(why)) => {

@@ -269,7 +269,7 @@ async fn audit(State(st): State<AppState>, c: Console, Query(q): Query<AuditPage
                         @for a in &trail.items {
                             tr {
                                 td { (a.at.to_string()) }
-                                td { code { (a.actor) } }
+                                td { code { (a.actor.label()) } }
                                 td { code { (a.identifier) } }
                                 td { (a.action) }
                                 td { (a.old_value.clone().unwrap_or_default()) }

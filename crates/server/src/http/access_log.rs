@@ -34,6 +34,14 @@ impl RequestContext {
     }
 }
 
+impl RequestContext {
+    /// `TYPE:id` of the verified caller and its credential id, once one was verified.
+    pub fn principal_and_credential(&self) -> Option<(String, Option<String>)> {
+        let who = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        who.as_ref().map(|w| (w.principal.clone(), (w.credential != "-").then(|| w.credential.clone())))
+    }
+}
+
 /// The middleware.
 pub async fn log_request(mut req: Request, next: Next) -> Response {
     let started = Instant::now();

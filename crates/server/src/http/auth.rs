@@ -117,7 +117,10 @@ async fn gate(
         return Err(Refused::Limited(r));
     }
     let caller = match credential.verify(state, account).await {
-        Ok(c) => c,
+        Ok(c) => match parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            Some(id) => c.with_request_id(id),
+            None => c,
+        },
         Err(e) => {
             if matches!(e, DomainError::Unauthenticated(_)) {
                 state.limits.failed(account, ip);

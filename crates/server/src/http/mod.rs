@@ -37,10 +37,12 @@ pub fn router(state: AppState) -> Router {
     }
     let limit = state.config.request_timeout;
     metrics::install();
+    let log_state = state.clone();
     with_layers(
         routes
             .route_layer(axum::middleware::from_fn(metrics::record))
             .fallback(fallback)
+            .layer(axum::middleware::from_fn_with_state(log_state, crate::request_log::record))
             .with_state(state)
             .layer(axum::middleware::from_fn(move |req, next| request_timeout(limit, req, next))),
     )

@@ -186,6 +186,8 @@ struct Remembered {
     exp: i64,
     kid: Option<String>,
     key: [u8; 32],
+    /// `iss`, `sub` and `jti`, for the audit log.
+    subject: scimgate_domain::audit::JwtSubject,
 }
 
 /// The JWT authenticator of one node.
@@ -438,7 +440,7 @@ impl JwtAuthenticator {
         {
             let set = self.keys.keys(&account, &cfg.url).await?;
             if set.contains(r.kid.as_deref(), &r.key) {
-                return Ok(self.caller(&account, &cfg).await?);
+                return Ok(self.caller(&account, &cfg).await?.with_jwt(r.subject.clone()));
             }
             self.remembered.invalidate(&token_hash);
         }
@@ -504,9 +506,10 @@ impl JwtAuthenticator {
                 exp,
                 kid: key.kid.clone(),
                 key: key.fingerprint,
+                subject: scimgate_domain::audit::JwtSubject::of(claims),
             }),
         );
-        Ok(self.caller(&account, &cfg).await?)
+        Ok(self.caller(&account, &cfg).await?.with_jwt(scimgate_domain::audit::JwtSubject::of(claims)))
     }
 
     async fn caller(&self, account: &AccountId, cfg: &JwtConfig) -> Result<Caller, DomainError> {

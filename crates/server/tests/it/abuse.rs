@@ -14,7 +14,7 @@ use scimgate_domain::SystemClock;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, test_audit};
 
 struct Answer {
     status: StatusCode,
@@ -148,8 +148,11 @@ async fn a_request_over_the_timeout_is_504() {
         }
     });
     let acme = scimgate_domain::AccountId::parse("acme").expect("id");
-    app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
-    app.store.set_feature_flag(&acme, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true).await.expect("flag");
+    app.store.set_feature_flag(&acme, "NG_SETTINGS", true, &test_audit()).await.expect("flag");
+    app.store
+        .set_feature_flag(&acme, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true, &test_audit())
+        .await
+        .expect("flag");
     app.state.auth.invalidate(&acme);
     app.admin(
         Method::POST,

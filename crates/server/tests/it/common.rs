@@ -121,6 +121,21 @@ impl TestApp {
         }
     }
 
+    /// Starts the SCIM request log's writer (as a node does at start); it stops when the
+    /// returned sender is dropped.
+    pub fn start_request_log(&self) -> tokio::sync::watch::Sender<bool> {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let queue =
+            self.state.request_log_queue.lock().expect("lock").take().expect("writer not started yet");
+        tokio::spawn(scimgate::request_log::write_loop(
+            self.state.logs.clone(),
+            self.state.request_log.clone(),
+            queue,
+            rx,
+        ));
+        stop
+    }
+
     /// A second server state on the same database (another node).
     pub async fn second_node(&self, clock: Arc<dyn Clock>) -> AppState {
         let store = open_store(&self.state.config.database).await.expect("open");
@@ -289,4 +304,16 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// An audit entry for writes a test makes straight through the store (the operator's).
+pub fn test_audit() -> scimgate_domain::audit::AuditEntry {
+    scimgate_domain::audit::AuditEntry {
+        at: time::OffsetDateTime::now_utc(),
+        actor: scimgate_domain::audit::Actor::system(),
+        action: scimgate_domain::audit::action::UPDATE,
+        resource: scimgate_domain::audit::AuditResource::FeatureFlag,
+        resource_id: "test".into(),
+        summary: serde_json::json!({}),
+    }
 }

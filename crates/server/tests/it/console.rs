@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-use crate::common::{TestApp, enc};
+use crate::common::{TestApp, enc, test_audit};
 
 struct Page {
     status: StatusCode,
@@ -337,7 +337,7 @@ async fn users_and_groups_pages_search_and_page() {
 async fn every_route_answers_by_permission_with_headers_and_csrf() {
     let app = TestApp::new().await;
     let acme = scimgate_domain::AccountId::parse("acme").expect("id");
-    app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
+    app.store.set_feature_flag(&acme, "NG_SETTINGS", true, &test_audit()).await.expect("flag");
     app.state.auth.invalidate(&acme);
     let user = app.user("someone@acme.test").await;
     let group = app.group("Team", &[&user]).await;
@@ -372,6 +372,10 @@ async fn every_route_answers_by_permission_with_headers_and_csrf() {
         ("/roleassignments", true),
         ("/settings/scim-jwt", true),
         ("/settings/audit", true),
+        ("/audit", true),
+        ("/audit?resourceType=USER&action=CREATE", true),
+        ("/scim-requests", true),
+        ("/scim-requests?status=4xx&method=POST", true),
     ];
     for (path, needs_permission) in gets {
         let r = send(&app, Method::GET, path, None, None).await;
@@ -513,4 +517,43 @@ async fn the_cookie_is_secure_behind_https() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+}
+
+#[tokio::test]
+async fn the_logs_show_what_changed_and_what_okta_sent() {
+    let app = TestApp::new().await;
+    let _writer = app.start_request_log();
+    let admin = sign_in(&app, &app.token).await;
+    let bad = app.post("/Users", json!({"userName": "", "password": "hunter2"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    let ada = app.user("ada@acme.test").await;
+    // The audit log page lists the create, filtered by resource.
+    let r =
+        send(&app, Method::GET, &format!("/audit?resourceType=USER&resourceId={ada}"), Some(&admin), None)
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("CREATE") && r.text.contains(&ada), "{}", r.text);
+    assert!(r.text.contains(r#"<label for="resourceType">"#), "{}", r.text);
+    // The failed POST is in the request log; its page shows both bodies, the password redacted.
+    let mut seq = None;
+    for _ in 0..100 {
+        let rows = app
+            .admin(Method::GET, "/gateway/ng/api/scim-requests?accountIdentifier=acme&status=4xx", None)
+            .await;
+        if let Some(s) = rows.body["data"]["requests"][0]["seq"].as_i64() {
+            seq = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let seq = seq.expect("the failed request was logged");
+    let list = send(&app, Method::GET, "/scim-requests?status=4xx", Some(&admin), None).await;
+    assert!(list.text.contains(&format!("/scim-requests/{seq}")), "{}", list.text);
+    let page = send(&app, Method::GET, &format!("/scim-requests/{seq}"), Some(&admin), None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Request body") && page.text.contains("Response body"), "{}", page.text);
+    assert!(page.text.contains("[redacted]") && !page.text.contains("hunter2"), "{}", page.text);
+    assert!(page.text.contains("400"), "{}", page.text);
+    let missing = send(&app, Method::GET, "/scim-requests/999999", Some(&admin), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

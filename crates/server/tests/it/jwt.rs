@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 
-use crate::common::{Res, TestApp};
+use crate::common::{Res, TestApp, test_audit};
 use crate::jwks_server::{Answer, JwksServer, TlsJwksServer};
 use scimgate::config::Config;
 use scimgate::jwt::tools::{GeneratedKey, generate, mint};
@@ -100,8 +100,11 @@ async fn configure(app: &TestApp, url: &str, service_account: &str) {
 
 async fn flags(app: &TestApp, jwt_on: bool) {
     let acme = AccountId::parse("acme").expect("id");
-    app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
-    app.store.set_feature_flag(&acme, "PL_SUPPORT_JWT_TOKEN_SCIM_API", jwt_on).await.expect("flag");
+    app.store.set_feature_flag(&acme, "NG_SETTINGS", true, &test_audit()).await.expect("flag");
+    app.store
+        .set_feature_flag(&acme, "PL_SUPPORT_JWT_TOKEN_SCIM_API", jwt_on, &test_audit())
+        .await
+        .expect("flag");
     app.state.auth.invalidate(&acme);
 }
 
@@ -688,8 +691,12 @@ async fn a_stalled_jwks_times_out_without_delaying_other_accounts() {
     // Another account with a healthy JWKS.
     let globex_admin = t.app.other_account("globex").await;
     let globex = AccountId::parse("globex").expect("id");
-    t.app.store.set_feature_flag(&globex, "NG_SETTINGS", true).await.expect("flag");
-    t.app.store.set_feature_flag(&globex, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true).await.expect("flag");
+    t.app.store.set_feature_flag(&globex, "NG_SETTINGS", true, &test_audit()).await.expect("flag");
+    t.app
+        .store
+        .set_feature_flag(&globex, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true, &test_audit())
+        .await
+        .expect("flag");
     t.app.state.auth.invalidate(&globex);
     let healthy = JwksServer::start("127.0.0.1").await;
     healthy.publish(std::slice::from_ref(&k.jwk));

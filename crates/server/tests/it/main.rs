@@ -2,6 +2,7 @@
 
 mod abuse;
 mod access;
+mod audit;
 mod bulk;
 mod cli;
 mod common;

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::common::{TestApp, patch_body};
+use crate::common::{TestApp, patch_body, test_audit};
 use scimgate::server::{CHANGE_POLL_INTERVAL, start_background};
 use scimgate::state::AppState;
 use scimgate_domain::access::Scope;
@@ -123,7 +123,7 @@ async fn writes_races_and_invalidations_across_two_nodes() {
 
     // A settings change on A reaches B's cache through the change log (B had cached it).
     let acme = AccountId::parse("acme").expect("id");
-    n.a.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
+    n.a.store.set_feature_flag(&acme, "NG_SETTINGS", true, &test_audit()).await.expect("flag");
     n.a.state.auth.invalidate(&acme);
     let read_b = || {
         let b = n.b.clone();

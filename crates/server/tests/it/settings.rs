@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Res, TestApp};
+use crate::common::{Res, TestApp, test_audit};
 use scimgate_domain::access::Scope;
 use scimgate_domain::{AccountId, ManualClock};
 
@@ -59,7 +59,7 @@ fn data(r: &Res) -> &Value {
 
 async fn enable_settings(app: &TestApp) {
     let acme = AccountId::parse("acme").expect("id");
-    app.store.set_feature_flag(&acme, "NG_SETTINGS", true).await.expect("flag");
+    app.store.set_feature_flag(&acme, "NG_SETTINGS", true, &test_audit()).await.expect("flag");
     app.state.auth.invalidate(&acme);
 }
 

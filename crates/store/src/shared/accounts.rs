@@ -10,15 +10,24 @@ use scimgate_domain::store::{AccountStore, NewAccount};
 use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::schema::ResourceKind;
 
+use scimgate_domain::audit::AuditEntry;
+
 use super::Store;
+use super::audit;
 use super::common::write_tx;
 use super::resources::insert_statement;
 use crate::{DbResultExt, micros};
 
 #[async_trait]
 impl AccountStore for Store {
-    async fn create_account(&self, a: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError> {
+    async fn create_account(
+        &self,
+        a: &NewAccount,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
+            audit::insert(tx, &a.id, audit).await?;
             sqlx::query("INSERT INTO accounts (id, name, created_us) VALUES ($1, $2, $3)")
                 .bind(a.id.as_str())
                 .bind(&a.name)

@@ -16,6 +16,9 @@ use scimgate_domain::store::ApiKeyStore;
 use scimgate_domain::token::{StoredToken, TokenKind};
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::AuditEntry;
+
+use super::audit;
 use super::common::{col, write_tx};
 use super::rows::{account_missing, changed, is_primary_key_violation, tags_from, tags_json};
 use super::{DIALECT, DbRow, Store};
@@ -89,35 +92,43 @@ fn token_info_row(r: &DbRow) -> Result<TokenInfo, DomainError> {
 
 #[async_trait]
 impl ApiKeyStore for Store {
-    async fn create_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
-             tags, default_ttl_ms, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(account.as_str())
-        .bind(kind_str(key.api_key_type))
-        .bind(&key.parent_identifier)
-        .bind(&key.identifier)
-        .bind(&key.name)
-        .bind(&key.description)
-        .bind(tags_json(&key.tags))
-        .bind(key.default_ttl_ms)
-        .bind(micros(key.created))
-        .bind(micros(key.modified))
-        .execute(&self.pool)
-        .await
-        .on_write(
-            || {
-                format!(
-                    "an API key with identifier '{}' already exists for {} '{}'",
-                    key.identifier,
-                    kind_str(key.api_key_type),
-                    key.parent_identifier
-                )
-            },
-            || account_missing(account),
-        )?;
-        Ok(())
+    async fn create_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKey,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO api_keys (account_id, api_key_type, parent_identifier, identifier, name, description, \
+                 tags, default_ttl_ms, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(account.as_str())
+            .bind(kind_str(key.api_key_type))
+            .bind(&key.parent_identifier)
+            .bind(&key.identifier)
+            .bind(&key.name)
+            .bind(&key.description)
+            .bind(tags_json(&key.tags))
+            .bind(key.default_ttl_ms)
+            .bind(micros(key.created))
+            .bind(micros(key.modified))
+            .execute(&mut **tx)
+            .await
+            .on_write(
+                || {
+                    format!(
+                        "an API key with identifier '{}' already exists for {} '{}'",
+                        key.identifier,
+                        kind_str(key.api_key_type),
+                        key.parent_identifier
+                    )
+                },
+                || account_missing(account),
+            )?;
+            Ok(())
+        })
     }
 
     async fn get_api_key(&self, account: &AccountId, key: &ApiKeyRef) -> Result<ApiKey, DomainError> {
@@ -157,40 +168,56 @@ impl ApiKeyStore for Store {
         rows.iter().map(api_key_row).collect()
     }
 
-    async fn update_api_key(&self, account: &AccountId, key: &ApiKey) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET name = $1, description = $2, tags = $3, default_ttl_ms = $4, modified_us = $5 \
-             WHERE account_id = $6 AND api_key_type = $7 AND parent_identifier = $8 AND identifier = $9",
-        )
-        .bind(&key.name)
-        .bind(&key.description)
-        .bind(tags_json(&key.tags))
-        .bind(key.default_ttl_ms)
-        .bind(micros(key.modified))
-        .bind(account.as_str())
-        .bind(kind_str(key.api_key_type))
-        .bind(&key.parent_identifier)
-        .bind(&key.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("API key '{}' does not exist", key.identifier))
+    async fn update_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKey,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE api_keys SET name = $1, description = $2, tags = $3, default_ttl_ms = $4, modified_us = $5 \
+                 WHERE account_id = $6 AND api_key_type = $7 AND parent_identifier = $8 AND identifier = $9",
+            )
+            .bind(&key.name)
+            .bind(&key.description)
+            .bind(tags_json(&key.tags))
+            .bind(key.default_ttl_ms)
+            .bind(micros(key.modified))
+            .bind(account.as_str())
+            .bind(kind_str(key.api_key_type))
+            .bind(&key.parent_identifier)
+            .bind(&key.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || format!("API key '{}' does not exist", key.identifier))
+        })
     }
 
-    async fn delete_api_key(&self, account: &AccountId, key: &ApiKeyRef) -> Result<(), DomainError> {
-        // Its tokens cascade.
-        let done = sqlx::query(
-            "DELETE FROM api_keys \
-             WHERE account_id = $1 AND api_key_type = $2 AND parent_identifier = $3 AND identifier = $4",
-        )
-        .bind(account.as_str())
-        .bind(kind_str(key.api_key_type))
-        .bind(&key.parent_identifier)
-        .bind(&key.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || key_missing(key))
+    async fn delete_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKeyRef,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            // Its tokens cascade.
+            let done = sqlx::query(
+                "DELETE FROM api_keys \
+                 WHERE account_id = $1 AND api_key_type = $2 AND parent_identifier = $3 AND identifier = $4",
+            )
+            .bind(account.as_str())
+            .bind(kind_str(key.api_key_type))
+            .bind(&key.parent_identifier)
+            .bind(&key.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || key_missing(key))
+        })
     }
 
     // ---- tokens --------------------------------------------------------------------
@@ -200,48 +227,52 @@ impl ApiKeyStore for Store {
         account: &AccountId,
         info: &TokenInfo,
         secret_hash: &[u8],
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
-             identifier, name, description, tags, secret_hash, previous_secret_hash, previous_valid_to_us, \
-             created_us, modified_us, valid_from_us, valid_to_us, last_used_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, $13, $14, $15)",
-        )
-        .bind(&info.token_id)
-        .bind(account.as_str())
-        .bind(kind_str(info.api_key_type))
-        .bind(&info.parent_identifier)
-        .bind(&info.api_key_identifier)
-        .bind(&info.identifier)
-        .bind(&info.name)
-        .bind(&info.description)
-        .bind(tags_json(&info.tags))
-        .bind(secret_hash)
-        .bind(micros(info.created))
-        .bind(micros(info.modified))
-        .bind(micros(info.valid_from))
-        .bind(opt_micros(info.valid_to))
-        .bind(opt_micros(info.last_used))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            let duplicate_id = is_primary_key_violation(&e);
-            write_error(
-                e,
-                || {
-                    if duplicate_id {
-                        "a token with this token id already exists".to_string()
-                    } else {
-                        format!(
-                            "a token with identifier '{}' already exists in API key '{}'",
-                            info.identifier, info.api_key_identifier
-                        )
-                    }
-                },
-                || format!("API key '{}' does not exist", info.api_key_identifier),
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO api_tokens (id, account_id, api_key_type, parent_identifier, api_key_identifier, \
+                 identifier, name, description, tags, secret_hash, previous_secret_hash, previous_valid_to_us, \
+                 created_us, modified_us, valid_from_us, valid_to_us, last_used_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, $13, $14, $15)",
             )
-        })?;
-        Ok(())
+            .bind(&info.token_id)
+            .bind(account.as_str())
+            .bind(kind_str(info.api_key_type))
+            .bind(&info.parent_identifier)
+            .bind(&info.api_key_identifier)
+            .bind(&info.identifier)
+            .bind(&info.name)
+            .bind(&info.description)
+            .bind(tags_json(&info.tags))
+            .bind(secret_hash)
+            .bind(micros(info.created))
+            .bind(micros(info.modified))
+            .bind(micros(info.valid_from))
+            .bind(opt_micros(info.valid_to))
+            .bind(opt_micros(info.last_used))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                let duplicate_id = is_primary_key_violation(&e);
+                write_error(
+                    e,
+                    || {
+                        if duplicate_id {
+                            "a token with this token id already exists".to_string()
+                        } else {
+                            format!(
+                                "a token with identifier '{}' already exists in API key '{}'",
+                                info.identifier, info.api_key_identifier
+                            )
+                        }
+                    },
+                    || format!("API key '{}' does not exist", info.api_key_identifier),
+                )
+            })?;
+            Ok(())
+        })
     }
 
     async fn get_token_info(
@@ -299,52 +330,72 @@ impl ApiKeyStore for Store {
         new_hash: &[u8],
         previous_valid_to: Option<OffsetDateTime>,
         now: OffsetDateTime,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        // The right-hand sides read the row as it was, so `secret_hash` there is the old one.
-        let done = sqlx::query(
-            "UPDATE api_tokens SET \
-             previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
-             previous_valid_to_us = $2, secret_hash = $3, modified_us = $4 \
-             WHERE account_id = $5 AND id = $6",
-        )
-        .bind(opt_micros(previous_valid_to))
-        .bind(opt_micros(previous_valid_to))
-        .bind(new_hash)
-        .bind(micros(now))
-        .bind(account.as_str())
-        .bind(token_id)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("token '{token_id}' does not exist"))
-    }
-
-    async fn update_token(&self, account: &AccountId, info: &TokenInfo) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET name = $1, description = $2, tags = $3, valid_to_us = $4, modified_us = $5 \
-             WHERE account_id = $6 AND id = $7",
-        )
-        .bind(&info.name)
-        .bind(&info.description)
-        .bind(tags_json(&info.tags))
-        .bind(opt_micros(info.valid_to))
-        .bind(micros(info.modified))
-        .bind(account.as_str())
-        .bind(&info.token_id)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("token '{}' does not exist", info.identifier))
-    }
-
-    async fn delete_token(&self, account: &AccountId, token_id: &str) -> Result<(), DomainError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE account_id = $1 AND id = $2")
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            // The right-hand sides read the row as it was, so `secret_hash` there is the old one.
+            let done = sqlx::query(
+                "UPDATE api_tokens SET \
+                 previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
+                 previous_valid_to_us = $2, secret_hash = $3, modified_us = $4 \
+                 WHERE account_id = $5 AND id = $6",
+            )
+            .bind(opt_micros(previous_valid_to))
+            .bind(opt_micros(previous_valid_to))
+            .bind(new_hash)
+            .bind(micros(now))
             .bind(account.as_str())
             .bind(token_id)
-            .execute(&self.pool)
+            .execute(&mut **tx)
             .await
             .db()?;
-        changed(done, || format!("token '{token_id}' does not exist"))
+            changed(done, || format!("token '{token_id}' does not exist"))
+        })
+    }
+
+    async fn update_token(
+        &self,
+        account: &AccountId,
+        info: &TokenInfo,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE api_tokens SET name = $1, description = $2, tags = $3, valid_to_us = $4, modified_us = $5 \
+                 WHERE account_id = $6 AND id = $7",
+            )
+            .bind(&info.name)
+            .bind(&info.description)
+            .bind(tags_json(&info.tags))
+            .bind(opt_micros(info.valid_to))
+            .bind(micros(info.modified))
+            .bind(account.as_str())
+            .bind(&info.token_id)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || format!("token '{}' does not exist", info.identifier))
+        })
+    }
+
+    async fn delete_token(
+        &self,
+        account: &AccountId,
+        token_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query("DELETE FROM api_tokens WHERE account_id = $1 AND id = $2")
+                .bind(account.as_str())
+                .bind(token_id)
+                .execute(&mut **tx)
+                .await
+                .db()?;
+            changed(done, || format!("token '{token_id}' does not exist"))
+        })
     }
 
     async fn get_stored_token(&self, token_id: &str) -> Result<Option<StoredToken>, DomainError> {
@@ -417,38 +468,46 @@ mod tests {
     async fn api_keys_and_tokens_lifecycle() {
         let Some((store, account, _)) = setup().await else { return };
         let sat = TokenKind::ServiceAccount;
-        store.create_service_account(&account, &service_account("ci", "CI")).await.expect("sa");
+        store
+            .create_service_account(&account, &service_account("ci", "CI"), &test_audit())
+            .await
+            .expect("sa");
         let key = api_key(sat, "ci", "k1");
-        store.create_api_key(&account, &key).await.expect("key");
+        store.create_api_key(&account, &key, &test_audit()).await.expect("key");
         assert_eq!(store.get_api_key(&account, &key_ref(&key)).await.expect("get"), key);
         assert_eq!(
-            conflict_message(store.create_api_key(&account, &key).await),
+            conflict_message(store.create_api_key(&account, &key, &test_audit()).await),
             "an API key with identifier 'k1' already exists for SERVICE_ACCOUNT 'ci'"
         );
         let mut edited = key.clone();
         edited.description = "deploys".into();
         edited.default_ttl_ms = None;
         edited.modified = t(30);
-        store.update_api_key(&account, &edited).await.expect("update");
+        store.update_api_key(&account, &edited, &test_audit()).await.expect("update");
         assert_eq!(store.get_api_key(&account, &key_ref(&key)).await.expect("get"), edited);
         let missing_key = api_key(sat, "ci", "k2");
         assert_not_found(
             store.get_api_key(&account, &key_ref(&missing_key)).await,
             "API key 'k2' does not exist",
         );
-        assert_not_found(store.update_api_key(&account, &missing_key).await, "API key 'k2' does not exist");
+        assert_not_found(
+            store.update_api_key(&account, &missing_key, &test_audit()).await,
+            "API key 'k2' does not exist",
+        );
 
         assert_not_found(
-            store.create_token(&account, &token(&missing_key, "t1", "tid0"), &[0]).await,
+            store.create_token(&account, &token(&missing_key, "t1", "tid0"), &[0], &test_audit()).await,
             "API key 'k2' does not exist",
         );
         let h1 = hash_secret("s1");
         let t1 = token(&key, "t1", "tid1");
-        store.create_token(&account, &t1, &h1).await.expect("token");
-        let msg = conflict_message(store.create_token(&account, &token(&key, "t1", "tid2"), &h1).await);
+        store.create_token(&account, &t1, &h1, &test_audit()).await.expect("token");
+        let msg = conflict_message(
+            store.create_token(&account, &token(&key, "t1", "tid2"), &h1, &test_audit()).await,
+        );
         assert_eq!(msg, "a token with identifier 't1' already exists in API key 'k1'");
         let t2 = token(&key, "t2", "tid2");
-        store.create_token(&account, &t2, &hash_secret("other")).await.expect("token");
+        store.create_token(&account, &t2, &hash_secret("other"), &test_audit()).await.expect("token");
         assert_eq!(store.get_token_info(&account, &key_ref(&key), "t1").await.expect("get"), t1);
         assert_not_found(
             store.get_token_info(&account, &key_ref(&key), "t9").await,
@@ -462,7 +521,7 @@ mod tests {
 
         // Rotation with a grace period keeps the old hash until then.
         let h2 = hash_secret("s2");
-        store.rotate_token(&account, "tid1", &h2, Some(t(500)), t(20)).await.expect("rotate");
+        store.rotate_token(&account, "tid1", &h2, Some(t(500)), t(20), &test_audit()).await.expect("rotate");
         let stored = store.get_stored_token("tid1").await.expect("read").expect("token");
         assert_eq!(stored.secret_hash, h2);
         assert_eq!(stored.previous_secret_hash, Some(h1.clone()));
@@ -485,18 +544,21 @@ mod tests {
 
         // Rotation without grace drops the old hash.
         let h3 = hash_secret("s3");
-        store.rotate_token(&account, "tid1", &h3, None, t(21)).await.expect("rotate");
+        store.rotate_token(&account, "tid1", &h3, None, t(21), &test_audit()).await.expect("rotate");
         let stored = store.get_stored_token("tid1").await.expect("read").expect("token");
         assert_eq!(
             (stored.secret_hash, stored.previous_secret_hash, stored.previous_valid_to),
             (h3, None, None)
         );
         assert_not_found(
-            store.rotate_token(&account, "nope", &h2, None, t(21)).await,
+            store.rotate_token(&account, "nope", &h2, None, t(21), &test_audit()).await,
             "token 'nope' does not exist",
         );
         let other = AccountId::parse("other").expect("id");
-        assert!(store.rotate_token(&other, "tid1", &h2, None, t(21)).await.is_err(), "scoped by account");
+        assert!(
+            store.rotate_token(&other, "tid1", &h2, None, t(21), &test_audit()).await.is_err(),
+            "scoped by account"
+        );
 
         let mut updated = store.get_token_info(&account, &key_ref(&key), "t1").await.expect("get");
         updated.name = "renamed".into();
@@ -504,7 +566,7 @@ mod tests {
         updated.tags = tags("env", "prod");
         updated.valid_to = None;
         updated.modified = t(25);
-        store.update_token(&account, &updated).await.expect("update");
+        store.update_token(&account, &updated, &test_audit()).await.expect("update");
         assert_eq!(store.get_token_info(&account, &key_ref(&key), "t1").await.expect("get"), updated);
 
         // last_used only moves forward; unknown ids are ignored.
@@ -524,12 +586,18 @@ mod tests {
         let info = store.get_token_info(&account, &key_ref(&key), "t2").await.expect("get");
         assert_eq!(info.last_used, Some(t(70)));
 
-        store.delete_token(&account, "tid2").await.expect("delete");
+        store.delete_token(&account, "tid2", &test_audit()).await.expect("delete");
         assert!(store.get_stored_token("tid2").await.expect("read").is_none());
-        assert_not_found(store.delete_token(&account, "tid2").await, "token 'tid2' does not exist");
+        assert_not_found(
+            store.delete_token(&account, "tid2", &test_audit()).await,
+            "token 'tid2' does not exist",
+        );
 
-        store.delete_api_key(&account, &key_ref(&key)).await.expect("delete key");
+        store.delete_api_key(&account, &key_ref(&key), &test_audit()).await.expect("delete key");
         assert!(store.get_stored_token("tid1").await.expect("read").is_none(), "tokens cascade");
-        assert_not_found(store.delete_api_key(&account, &key_ref(&key)).await, "API key 'k1' does not exist");
+        assert_not_found(
+            store.delete_api_key(&account, &key_ref(&key), &test_audit()).await,
+            "API key 'k1' does not exist",
+        );
     }
 }

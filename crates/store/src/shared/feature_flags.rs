@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use scimgate_domain::store::FeatureFlagStore;
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::AuditEntry;
+
 use super::Store;
+use super::audit;
 use super::common::write_tx;
 use super::rows::account_missing;
 use crate::DbResultExt;
@@ -21,8 +24,15 @@ impl FeatureFlagStore for Store {
             .db()
     }
 
-    async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError> {
+    async fn set_feature_flag(
+        &self,
+        account: &AccountId,
+        flag: &str,
+        on: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
             let found = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
                 .bind(account.as_str())
                 .fetch_optional(&mut **tx)
@@ -50,25 +60,31 @@ mod tests {
     #[tokio::test]
     async fn feature_flags_on_and_off() {
         let Some((store, account, _)) = setup().await else { return };
-        store.set_feature_flag(&account, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true).await.expect("on");
-        store.set_feature_flag(&account, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true).await.expect("on again");
+        store
+            .set_feature_flag(&account, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true, &test_audit())
+            .await
+            .expect("on");
+        store
+            .set_feature_flag(&account, "PL_SUPPORT_JWT_TOKEN_SCIM_API", true, &test_audit())
+            .await
+            .expect("on again");
         assert_eq!(
             store.feature_flags(&account).await.expect("flags"),
             vec!["NG_SETTINGS".to_string(), "PL_SUPPORT_JWT_TOKEN_SCIM_API".into()]
         );
-        store.set_feature_flag(&account, "NG_SETTINGS", false).await.expect("off");
-        store.set_feature_flag(&account, "NG_SETTINGS", false).await.expect("off again");
+        store.set_feature_flag(&account, "NG_SETTINGS", false, &test_audit()).await.expect("off");
+        store.set_feature_flag(&account, "NG_SETTINGS", false, &test_audit()).await.expect("off again");
         assert_eq!(
             store.feature_flags(&account).await.expect("flags"),
             vec!["PL_SUPPORT_JWT_TOKEN_SCIM_API".to_string()]
         );
         let missing = AccountId::parse("missing").expect("id");
         assert_not_found(
-            store.set_feature_flag(&missing, "NG_SETTINGS", true).await,
+            store.set_feature_flag(&missing, "NG_SETTINGS", true, &test_audit()).await,
             "account 'missing' does not exist",
         );
         assert_not_found(
-            store.set_feature_flag(&missing, "NG_SETTINGS", false).await,
+            store.set_feature_flag(&missing, "NG_SETTINGS", false, &test_audit()).await,
             "account 'missing' does not exist",
         );
         assert!(store.feature_flags(&missing).await.expect("flags").is_empty());

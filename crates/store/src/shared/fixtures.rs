@@ -3,7 +3,20 @@
 
 /// For the access-control tests: account `acme` with admin user `admin-id` (and its token)
 /// and feature flag `NG_SETTINGS`.
+/// An audit entry for writes a test makes straight through the store (the operator's).
+pub(crate) fn test_audit() -> scimgate_domain::audit::AuditEntry {
+    scimgate_domain::audit::AuditEntry {
+        at: time::OffsetDateTime::now_utc(),
+        actor: scimgate_domain::audit::Actor::system(),
+        action: scimgate_domain::audit::action::UPDATE,
+        resource: scimgate_domain::audit::AuditResource::FeatureFlag,
+        resource_id: "test".into(),
+        summary: serde_json::json!({}),
+    }
+}
+
 pub(crate) mod access {
+    pub(crate) use super::test_audit;
     use time::OffsetDateTime;
 
     use scimgate_domain::access::Scope;
@@ -51,6 +64,7 @@ pub(crate) mod access {
                     admin_token: admin_token.clone(),
                 },
                 t(0),
+                &test_audit(),
             )
             .await
             .expect("account");
@@ -176,6 +190,7 @@ pub(crate) mod access {
 
 /// For the SCIM tests: account `acme` with admin user `admin`, and SCIM documents.
 pub(crate) mod scim {
+    pub(crate) use super::test_audit;
     use serde_json::{Map, Value};
     use time::OffsetDateTime;
 
@@ -221,6 +236,7 @@ pub(crate) mod scim {
                     admin_token: generate(TokenKind::User, &account).expect("token"),
                 },
                 t(0),
+                &test_audit(),
             )
             .await
             .expect("account");
@@ -272,6 +288,8 @@ pub(crate) mod scim {
 
 /// For the upgrade tests: a database as an older scimgate left it.
 pub(crate) mod legacy {
+    #[allow(unused_imports)]
+    pub(crate) use super::test_audit;
     use std::borrow::Cow;
 
     use serde_json::{Value, json};
@@ -376,11 +394,16 @@ pub(crate) mod legacy {
                 .expect("doc")
         };
         let same = doc("JOSE\u{301}@x");
-        store.update_resource(&account, kind, "u-nfd", &doc_only(&same), t(1)).await.expect("unchanged name");
-        let got = store.update_resource(&account, kind, "u-nfd", &doc_only(&doc("JOS\u{c9}@x")), t(2)).await;
+        store
+            .update_resource(&account, kind, "u-nfd", &doc_only(&same), t(1), &test_audit())
+            .await
+            .expect("unchanged name");
+        let got = store
+            .update_resource(&account, kind, "u-nfd", &doc_only(&doc("JOS\u{c9}@x")), t(2), &test_audit())
+            .await;
         assert!(matches!(got, Err(scimgate_domain::DomainError::Conflict(_))), "{got:?}");
         store
-            .update_resource(&account, kind, "u-nfd", &doc_only(&doc("jose2@x")), t(3))
+            .update_resource(&account, kind, "u-nfd", &doc_only(&doc("jose2@x")), t(3), &test_audit())
             .await
             .expect("renamed");
     }

@@ -2,6 +2,8 @@
 //! groups of users, and the membership changes of a create or PATCH. Loaded once per backend
 //! (see the crate documentation).
 
+use std::collections::HashMap;
+
 use sqlx::{Row, Transaction};
 
 use scimgate_domain::store::{GroupRef, Member, StoredResource};
@@ -94,40 +96,81 @@ impl Store {
     }
 }
 
-/// Applies the membership changes of a PATCH to group `group_id`, in order.
+/// What a write did to a group's membership, member by member: the ids that were not members
+/// before and are now, and the reverse, in the order they were first touched. A member removed
+/// and added back in the same write (a replace that keeps it) is in neither.
+#[derive(Debug, Default)]
+pub(super) struct MemberDelta {
+    /// Member id → (was a member before the write, is one after).
+    state: HashMap<String, (bool, bool)>,
+    order: Vec<String>,
+}
+
+impl MemberDelta {
+    fn touch(&mut self, id: &str, before: bool, after: bool) {
+        match self.state.get_mut(id) {
+            Some(s) => s.1 = after,
+            None => {
+                self.state.insert(id.to_string(), (before, after));
+                self.order.push(id.to_string());
+            }
+        }
+    }
+    /// The ids added and the ids removed.
+    pub(super) fn added_removed(&self) -> (Vec<String>, Vec<String>) {
+        let pick = |want: (bool, bool)| {
+            self.order.iter().filter(|id| self.state.get(*id) == Some(&want)).cloned().collect()
+        };
+        (pick((false, true)), pick((true, false)))
+    }
+}
+
+/// Removes every member of `group_id`, recording each in `delta`.
+async fn remove_all(
+    tx: &mut Transaction<'static, Db>,
+    group_id: &str,
+    delta: &mut MemberDelta,
+) -> Result<(), DomainError> {
+    let gone: Vec<String> =
+        sqlx::query_scalar("DELETE FROM scim_group_members WHERE group_id = $1 RETURNING member_id")
+            .bind(group_id)
+            .fetch_all(&mut **tx)
+            .await
+            .db()?;
+    for id in gone {
+        delta.touch(&id, true, false);
+    }
+    Ok(())
+}
+
+/// Applies the membership changes of a PATCH to group `group_id`, in order, and records in
+/// `delta` which members each one really added or removed.
 pub(super) async fn apply_member_changes(
     tx: &mut Transaction<'static, Db>,
     account: &AccountId,
     group_id: &str,
     changes: &[MemberChange],
+    delta: &mut MemberDelta,
 ) -> Result<(), DomainError> {
     for change in changes {
         match change {
-            MemberChange::RemoveAll => {
-                sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
-                    .bind(group_id)
-                    .execute(&mut **tx)
-                    .await
-                    .db()?;
-            }
+            MemberChange::RemoveAll => remove_all(tx, group_id, delta).await?,
             MemberChange::Remove(ids) => {
                 for id in ids {
-                    sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
-                        .bind(group_id)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await
-                        .db()?;
+                    let done =
+                        sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
+                            .bind(group_id)
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await
+                            .db()?;
+                    delta.touch(id, done.rows_affected() > 0, false);
                 }
             }
-            MemberChange::Add(refs) => add_members(tx, account, group_id, refs).await?,
+            MemberChange::Add(refs) => add_members(tx, account, group_id, refs, delta).await?,
             MemberChange::Replace(refs) => {
-                sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
-                    .bind(group_id)
-                    .execute(&mut **tx)
-                    .await
-                    .db()?;
-                add_members(tx, account, group_id, refs).await?;
+                remove_all(tx, group_id, delta).await?;
+                add_members(tx, account, group_id, refs, delta).await?;
             }
         }
     }
@@ -141,6 +184,7 @@ pub(super) async fn add_members(
     account: &AccountId,
     group_id: &str,
     refs: &[MemberRef],
+    delta: &mut MemberDelta,
 ) -> Result<(), DomainError> {
     for m in refs {
         if m.value == group_id {
@@ -174,10 +218,9 @@ pub(super) async fn add_members(
             ))
             .into());
         }
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO scim_group_members (group_id, member_id, member_type, display) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, member_id) \
-             DO UPDATE SET display = coalesce(excluded.display, scim_group_members.display)",
+             VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, member_id) DO NOTHING",
         )
         .bind(group_id)
         .bind(&m.value)
@@ -185,7 +228,19 @@ pub(super) async fn add_members(
         .bind(&m.display)
         .execute(&mut **tx)
         .await
-        .db()?;
+        .db()?
+        .rows_affected()
+            > 0;
+        if !inserted && m.display.is_some() {
+            sqlx::query("UPDATE scim_group_members SET display = $1 WHERE group_id = $2 AND member_id = $3")
+                .bind(&m.display)
+                .bind(group_id)
+                .bind(&m.value)
+                .execute(&mut **tx)
+                .await
+                .db()?;
+        }
+        delta.touch(&m.value, !inserted, true);
     }
     Ok(())
 }
@@ -202,7 +257,7 @@ mod tests {
         let (user_kind, group_kind) = (ResourceKind::User, ResourceKind::Group);
         for i in [1, 2] {
             store
-                .create_resource(&account, user_kind, &format!("u{i}"), &user(i), &[], t(i))
+                .create_resource(&account, user_kind, &format!("u{i}"), &user(i), &[], t(i), &test_audit())
                 .await
                 .expect("user");
         }
@@ -214,13 +269,22 @@ mod tests {
                 &group("Group 1"),
                 &[member("u1", Some("User"), Some("One"))],
                 t(3),
+                &test_audit(),
             )
             .await
             .expect("group");
         let one = Member { value: "u1".into(), member_type: ResourceKind::User, display: Some("One".into()) };
         assert_eq!(g1.members, Some(vec![one.clone()]));
         store
-            .create_resource(&account, group_kind, "g2", &group("Group 2"), &[member("g1", None, None)], t(4))
+            .create_resource(
+                &account,
+                group_kind,
+                "g2",
+                &group("Group 2"),
+                &[member("g1", None, None)],
+                t(4),
+                &test_audit(),
+            )
             .await
             .expect("nested group");
         let g2 = store.get_resource(&account, group_kind, "g2", true).await.expect("get");
@@ -238,6 +302,7 @@ mod tests {
                     &group("G3"),
                     &[member("nope", None, None)],
                     t(5),
+                    &test_audit(),
                 )
                 .await,
         );
@@ -248,11 +313,15 @@ mod tests {
         ));
         let self_add = [MemberChange::Add(vec![member("g1", None, None)])];
         let update = ResourceUpdate { doc: None, expected_version: None, members: &self_add };
-        let detail = invalid_detail(store.update_resource(&account, group_kind, "g1", &update, t(5)).await);
+        let detail = invalid_detail(
+            store.update_resource(&account, group_kind, "g1", &update, t(5), &test_audit()).await,
+        );
         assert_eq!(detail, "a group cannot be a member of itself");
         let wrong_type = [MemberChange::Add(vec![member("u2", Some("Group"), None)])];
         let update = ResourceUpdate { doc: None, expected_version: None, members: &wrong_type };
-        let detail = invalid_detail(store.update_resource(&account, group_kind, "g1", &update, t(5)).await);
+        let detail = invalid_detail(
+            store.update_resource(&account, group_kind, "g1", &update, t(5), &test_audit()).await,
+        );
         assert_eq!(detail, "member 'u2' is a User, not a Group");
 
         let changes = [
@@ -263,7 +332,10 @@ mod tests {
         ];
         let update = ResourceUpdate { doc: None, expected_version: Some(1), members: &changes };
         assert_eq!(
-            store.update_resource(&account, group_kind, "g1", &update, t(6)).await.expect("patch"),
+            store
+                .update_resource(&account, group_kind, "g1", &update, t(6), &test_audit())
+                .await
+                .expect("patch"),
             (2, t(6))
         );
         let two = Member { value: "u2".into(), member_type: ResourceKind::User, display: Some("Two".into()) };
@@ -287,22 +359,25 @@ mod tests {
         let replace =
             [MemberChange::Replace(vec![member("u1", None, Some("One")), member("u2", None, None)])];
         let update = ResourceUpdate { doc: None, expected_version: None, members: &replace };
-        store.update_resource(&account, group_kind, "g1", &update, t(7)).await.expect("replace");
+        store
+            .update_resource(&account, group_kind, "g1", &update, t(7), &test_audit())
+            .await
+            .expect("replace");
         let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
         let two_bare = Member { display: None, ..two };
         assert_eq!(g1.members, Some(vec![one.clone(), two_bare]));
 
         // Deleting a user removes its memberships.
-        store.delete_resource(&account, user_kind, "u2", None).await.expect("delete");
+        store.delete_resource(&account, user_kind, "u2", None, &test_audit()).await.expect("delete");
         let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
         assert_eq!(g1.members, Some(vec![one]));
         let clear = [MemberChange::RemoveAll];
         let update = ResourceUpdate { doc: Some(&group("Renamed")), expected_version: None, members: &clear };
-        store.update_resource(&account, group_kind, "g1", &update, t(8)).await.expect("clear");
+        store.update_resource(&account, group_kind, "g1", &update, t(8), &test_audit()).await.expect("clear");
         let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
         assert_eq!((g1.members, g1.doc), (Some(vec![]), group("Renamed")));
         // Deleting a group removes it from the groups it was a member of.
-        store.delete_resource(&account, group_kind, "g1", None).await.expect("delete");
+        store.delete_resource(&account, group_kind, "g1", None, &test_audit()).await.expect("delete");
         let g2 = store.get_resource(&account, group_kind, "g2", true).await.expect("get");
         assert_eq!(g2.members, Some(vec![]));
     }

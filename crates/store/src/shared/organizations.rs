@@ -12,6 +12,9 @@ use scimgate_domain::entities::{Organization, PageRequest, Paged, Project};
 use scimgate_domain::store::OrganizationStore;
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::AuditEntry;
+
+use super::audit;
 use super::common::{col, push_search, write_tx};
 use super::rows::{account_missing, changed, tags_from, tags_json};
 use super::{DbRow, Store};
@@ -46,25 +49,33 @@ const ORG_COLUMNS: &str = "identifier, name, description, tags, created_us, modi
 
 #[async_trait]
 impl OrganizationStore for Store {
-    async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(account.as_str())
-        .bind(&org.identifier)
-        .bind(&org.name)
-        .bind(&org.description)
-        .bind(tags_json(&org.tags))
-        .bind(micros(org.created))
-        .bind(micros(org.modified))
-        .execute(&self.pool)
-        .await
-        .on_write(
-            || format!("an organization with identifier '{}' already exists", org.identifier),
-            || account_missing(account),
-        )?;
-        Ok(())
+    async fn create_org(
+        &self,
+        account: &AccountId,
+        org: &Organization,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(account.as_str())
+            .bind(&org.identifier)
+            .bind(&org.name)
+            .bind(&org.description)
+            .bind(tags_json(&org.tags))
+            .bind(micros(org.created))
+            .bind(micros(org.modified))
+            .execute(&mut **tx)
+            .await
+            .on_write(
+                || format!("an organization with identifier '{}' already exists", org.identifier),
+                || account_missing(account),
+            )?;
+            Ok(())
+        })
     }
 
     async fn get_org(&self, account: &AccountId, identifier: &str) -> Result<Organization, DomainError> {
@@ -91,25 +102,39 @@ impl OrganizationStore for Store {
         .await
     }
 
-    async fn update_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE organizations SET name = $1, description = $2, tags = $3, modified_us = $4 \
-             WHERE account_id = $5 AND identifier = $6",
-        )
-        .bind(&org.name)
-        .bind(&org.description)
-        .bind(tags_json(&org.tags))
-        .bind(micros(org.modified))
-        .bind(account.as_str())
-        .bind(&org.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("organization '{}' does not exist", org.identifier))
+    async fn update_org(
+        &self,
+        account: &AccountId,
+        org: &Organization,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE organizations SET name = $1, description = $2, tags = $3, modified_us = $4 \
+                 WHERE account_id = $5 AND identifier = $6",
+            )
+            .bind(&org.name)
+            .bind(&org.description)
+            .bind(tags_json(&org.tags))
+            .bind(micros(org.modified))
+            .bind(account.as_str())
+            .bind(&org.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || format!("organization '{}' does not exist", org.identifier))
+        })
     }
 
-    async fn delete_org(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_org(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
             // Projects cascade with the organization row.
             let done = sqlx::query("DELETE FROM organizations WHERE account_id = $1 AND identifier = $2")
                 .bind(account.as_str())
@@ -130,32 +155,40 @@ impl OrganizationStore for Store {
 
     // ---- projects ------------------------------------------------------------------
 
-    async fn create_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO projects (account_id, org_identifier, identifier, name, description, color, tags, \
-             created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(account.as_str())
-        .bind(&project.org_identifier)
-        .bind(&project.identifier)
-        .bind(&project.name)
-        .bind(&project.description)
-        .bind(&project.color)
-        .bind(tags_json(&project.tags))
-        .bind(micros(project.created))
-        .bind(micros(project.modified))
-        .execute(&self.pool)
-        .await
-        .on_write(
-            || {
-                format!(
-                    "a project with identifier '{}' already exists in organization '{}'",
-                    project.identifier, project.org_identifier
-                )
-            },
-            || format!("organization '{}' does not exist", project.org_identifier),
-        )?;
-        Ok(())
+    async fn create_project(
+        &self,
+        account: &AccountId,
+        project: &Project,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO projects (account_id, org_identifier, identifier, name, description, color, tags, \
+                 created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(account.as_str())
+            .bind(&project.org_identifier)
+            .bind(&project.identifier)
+            .bind(&project.name)
+            .bind(&project.description)
+            .bind(&project.color)
+            .bind(tags_json(&project.tags))
+            .bind(micros(project.created))
+            .bind(micros(project.modified))
+            .execute(&mut **tx)
+            .await
+            .on_write(
+                || {
+                    format!(
+                        "a project with identifier '{}' already exists in organization '{}'",
+                        project.identifier, project.org_identifier
+                    )
+                },
+                || format!("organization '{}' does not exist", project.org_identifier),
+            )?;
+            Ok(())
+        })
     }
 
     async fn get_project(
@@ -202,27 +235,35 @@ impl OrganizationStore for Store {
         .await
     }
 
-    async fn update_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE projects SET name = $1, description = $2, color = $3, tags = $4, modified_us = $5 \
-             WHERE account_id = $6 AND org_identifier = $7 AND identifier = $8",
-        )
-        .bind(&project.name)
-        .bind(&project.description)
-        .bind(&project.color)
-        .bind(tags_json(&project.tags))
-        .bind(micros(project.modified))
-        .bind(account.as_str())
-        .bind(&project.org_identifier)
-        .bind(&project.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || {
-            format!(
-                "project '{}' does not exist in organization '{}'",
-                project.identifier, project.org_identifier
+    async fn update_project(
+        &self,
+        account: &AccountId,
+        project: &Project,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE projects SET name = $1, description = $2, color = $3, tags = $4, modified_us = $5 \
+                 WHERE account_id = $6 AND org_identifier = $7 AND identifier = $8",
             )
+            .bind(&project.name)
+            .bind(&project.description)
+            .bind(&project.color)
+            .bind(tags_json(&project.tags))
+            .bind(micros(project.modified))
+            .bind(account.as_str())
+            .bind(&project.org_identifier)
+            .bind(&project.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || {
+                format!(
+                    "project '{}' does not exist in organization '{}'",
+                    project.identifier, project.org_identifier
+                )
+            })
         })
     }
 
@@ -231,8 +272,10 @@ impl OrganizationStore for Store {
         account: &AccountId,
         org: &str,
         identifier: &str,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
             let done = sqlx::query(
                 "DELETE FROM projects WHERE account_id = $1 AND org_identifier = $2 AND identifier = $3",
             )
@@ -271,7 +314,7 @@ mod tests {
         for (id, name) in
             [("delta", "Delta"), ("alpha", "Alpha Team"), ("gamma", "Contains alPHa"), ("beta", "Beta")]
         {
-            store.create_org(&account, &org(id, name)).await.expect("create");
+            store.create_org(&account, &org(id, name), &test_audit()).await.expect("create");
         }
         assert_eq!(store.get_org(&account, "alpha").await.expect("get"), org("alpha", "Alpha Team"));
 
@@ -296,38 +339,45 @@ mod tests {
         let s = store.list_orgs(&account, Some("%"), page(0, 10)).await.expect("search");
         assert_eq!(s.total, 0);
 
-        let msg = conflict_message(store.create_org(&account, &org("alpha", "Again")).await);
+        let msg = conflict_message(store.create_org(&account, &org("alpha", "Again"), &test_audit()).await);
         assert_eq!(msg, "an organization with identifier 'alpha' already exists");
 
         let mut updated = org("alpha", "Renamed");
         updated.tags = tags("k", "v");
         updated.modified = t(99);
-        store.update_org(&account, &updated).await.expect("update");
+        store.update_org(&account, &updated, &test_audit()).await.expect("update");
         assert_eq!(store.get_org(&account, "alpha").await.expect("get"), updated);
         assert_not_found(
-            store.update_org(&account, &org("nope", "x")).await,
+            store.update_org(&account, &org("nope", "x"), &test_audit()).await,
             "organization 'nope' does not exist",
         );
         assert_not_found(store.get_org(&account, "nope").await, "organization 'nope' does not exist");
-        assert_not_found(store.delete_org(&account, "nope").await, "organization 'nope' does not exist");
+        assert_not_found(
+            store.delete_org(&account, "nope", &test_audit()).await,
+            "organization 'nope' does not exist",
+        );
 
         // Another account sees none of them.
         let other = AccountId::parse("other").expect("id");
         assert_eq!(store.list_orgs(&other, None, page(0, 10)).await.expect("list").total, 0);
-        assert_not_found(store.create_org(&other, &org("x", "X")).await, "account 'other' does not exist");
+        assert_not_found(
+            store.create_org(&other, &org("x", "X"), &test_audit()).await,
+            "account 'other' does not exist",
+        );
     }
 
     #[tokio::test]
     async fn projects_and_deletes_cascade_to_assignments() {
         let Some((store, account, _)) = setup().await else { return };
         assert_not_found(
-            store.create_project(&account, &project("missing", "web")).await,
+            store.create_project(&account, &project("missing", "web"), &test_audit()).await,
             "organization 'missing' does not exist",
         );
-        store.create_org(&account, &org("eng", "Engineering")).await.expect("org");
-        store.create_project(&account, &project("eng", "web")).await.expect("project");
-        store.create_project(&account, &project("default", "site")).await.expect("project");
-        let msg = conflict_message(store.create_project(&account, &project("eng", "web")).await);
+        store.create_org(&account, &org("eng", "Engineering"), &test_audit()).await.expect("org");
+        store.create_project(&account, &project("eng", "web"), &test_audit()).await.expect("project");
+        store.create_project(&account, &project("default", "site"), &test_audit()).await.expect("project");
+        let msg =
+            conflict_message(store.create_project(&account, &project("eng", "web"), &test_audit()).await);
         assert_eq!(msg, "a project with identifier 'web' already exists in organization 'eng'");
         assert_eq!(store.get_project(&account, "eng", "web").await.expect("get"), project("eng", "web"));
 
@@ -342,10 +392,10 @@ mod tests {
         let mut p = project("eng", "web");
         p.color = "#abcdef".into();
         p.modified = t(50);
-        store.update_project(&account, &p).await.expect("update");
+        store.update_project(&account, &p, &test_audit()).await.expect("update");
         assert_eq!(store.get_project(&account, "eng", "web").await.expect("get"), p);
         assert_not_found(
-            store.update_project(&account, &project("eng", "nope")).await,
+            store.update_project(&account, &project("eng", "nope"), &test_audit()).await,
             "project 'nope' does not exist in organization 'eng'",
         );
 
@@ -377,21 +427,21 @@ mod tests {
                 ADMIN,
             ),
         ] {
-            store.create_role_assignment(&account, &a).await.expect("assignment");
+            store.create_role_assignment(&account, &a, &test_audit()).await.expect("assignment");
         }
 
-        store.delete_project(&account, "default", "site").await.expect("delete project");
+        store.delete_project(&account, "default", "site", &test_audit()).await.expect("delete project");
         assert_not_found(
             store.get_role_assignment(&account, "at-site").await,
             "role assignment 'at-site' does not exist",
         );
         store.get_role_assignment(&account, "at-default").await.expect("org-level assignment stays");
         assert_not_found(
-            store.delete_project(&account, "default", "site").await,
+            store.delete_project(&account, "default", "site", &test_audit()).await,
             "project 'site' does not exist in organization 'default'",
         );
 
-        store.delete_org(&account, "eng").await.expect("delete org");
+        store.delete_org(&account, "eng", &test_audit()).await.expect("delete org");
         assert_not_found(
             store.get_project(&account, "eng", "web").await,
             "project 'web' does not exist in organization 'eng'",
@@ -401,7 +451,7 @@ mod tests {
         store.get_role_assignment(&account, "at-default").await.expect("other org's assignment stays");
         store.get_role_assignment(&account, "bootstrap_admin").await.expect("account assignment stays");
         // A re-created organization starts empty.
-        store.create_org(&account, &org("eng", "Engineering")).await.expect("org");
+        store.create_org(&account, &org("eng", "Engineering"), &test_audit()).await.expect("org");
         assert_eq!(
             store.list_projects(&account, Some("eng"), None, page(0, 10)).await.expect("list").total,
             0

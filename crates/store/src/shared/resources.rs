@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use scimgate_domain::audit::{AuditEntry, member_summary};
 use scimgate_domain::entities::PrincipalType;
 use scimgate_domain::store::{
     CursorPosition, ListPage, ListQuery, Page, ResourceUpdate, ScimStore, StoredResource,
@@ -15,8 +16,9 @@ use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::patch::MemberRef;
 use scimgate_scim::schema::ResourceKind;
 
+use super::audit;
 use super::common::{DbQuery, bind_all, write_tx};
-use super::memberships::{add_members, apply_member_changes};
+use super::memberships::{MemberDelta, add_members, apply_member_changes};
 use super::{DIALECT, DbRow, Store};
 use crate::dialect::{doc_column, folded_doc_param, json_param};
 use crate::fold::{fold, folded_doc};
@@ -268,6 +270,16 @@ fn row_to_resource(r: &DbRow) -> Result<StoredResource, DomainError> {
     })
 }
 
+/// A Group write's entry with the members it really added and removed
+/// (docs/audit.md "Summaries"); a User's as given.
+fn with_members(kind: ResourceKind, audit: &AuditEntry, delta: &MemberDelta) -> AuditEntry {
+    let (added, removed) = delta.added_removed();
+    if kind == ResourceKind::User || (added.is_empty() && removed.is_empty()) {
+        return audit.clone();
+    }
+    audit.clone().with("members", member_summary(&added, &removed))
+}
+
 #[async_trait]
 impl ScimStore for Store {
     async fn create_resource(
@@ -278,15 +290,18 @@ impl ScimStore for Store {
         doc: &Map<String, Value>,
         members: &[MemberRef],
         now: OffsetDateTime,
+        audit: &AuditEntry,
     ) -> Result<StoredResource, DomainError> {
         write_tx!(self, |tx| {
             insert_statement(kind, account, id, doc, now)
                 .execute(&mut **tx)
                 .await
                 .on_unique(|| conflict_message(kind, doc))?;
+            let mut delta = MemberDelta::default();
             if kind == ResourceKind::Group && !members.is_empty() {
-                add_members(tx, account, id, members).await?;
+                add_members(tx, account, id, members, &mut delta).await?;
             }
+            audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
             Ok(())
         })?;
         let mut created = StoredResource {
@@ -341,6 +356,7 @@ impl ScimStore for Store {
         id: &str,
         update: &ResourceUpdate<'_>,
         now: OffsetDateTime,
+        audit: &AuditEntry,
     ) -> Result<(i64, OffsetDateTime), DomainError> {
         write_tx!(self, |tx| {
             let result = match update.doc {
@@ -419,9 +435,11 @@ impl ScimStore for Store {
                 });
             };
             let version: i64 = row.try_get("version").db()?;
+            let mut delta = MemberDelta::default();
             if kind == ResourceKind::Group {
-                apply_member_changes(tx, account, id, update.members).await?;
+                apply_member_changes(tx, account, id, update.members, &mut delta).await?;
             }
+            audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
             Ok((version, now))
         })
     }
@@ -432,8 +450,10 @@ impl ScimStore for Store {
         kind: ResourceKind,
         id: &str,
         expected_version: Option<i64>,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {} WHERE account_id = $1 AND id = $2{}",
                 table(kind),

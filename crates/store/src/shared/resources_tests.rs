@@ -20,7 +20,10 @@ use time::format_description::well_known::Rfc3339;
 async fn resources_round_trip_with_conflicts_and_versions() {
     let Some((store, account)) = setup().await else { return };
     let kind = ResourceKind::User;
-    let created = store.create_resource(&account, kind, "u1", &user(1), &[], t(1)).await.expect("create");
+    let created = store
+        .create_resource(&account, kind, "u1", &user(1), &[], t(1), &test_audit())
+        .await
+        .expect("create");
     assert_eq!((created.version, created.groups, created.created), (1, Some(vec![]), t(1)));
     let got = store.get_resource(&account, kind, "u1", true).await.expect("get");
     assert_eq!(got.doc, user(1), "the document reads back as written");
@@ -30,7 +33,7 @@ async fn resources_round_trip_with_conflicts_and_versions() {
 
     let mut dup = user(9);
     dup.insert("userName".into(), json!("user1@EXAMPLE.com"));
-    match store.create_resource(&account, kind, "u9", &dup, &[], t(1)).await {
+    match store.create_resource(&account, kind, "u9", &dup, &[], t(1), &test_audit()).await {
         Err(DomainError::Conflict(m)) => assert_eq!(
             m,
             "userName 'user1@EXAMPLE.com' is already in use in this account \
@@ -42,32 +45,41 @@ async fn resources_round_trip_with_conflicts_and_versions() {
     let mut renamed = user(1);
     renamed.insert("displayName".into(), json!("Renamed"));
     let update = ResourceUpdate { doc: Some(&renamed), expected_version: Some(1), members: &[] };
-    assert_eq!(store.update_resource(&account, kind, "u1", &update, t(2)).await.expect("update"), (2, t(2)));
+    assert_eq!(
+        store.update_resource(&account, kind, "u1", &update, t(2), &test_audit()).await.expect("update"),
+        (2, t(2))
+    );
     let got = store.get_resource(&account, kind, "u1", false).await.expect("get");
     assert_eq!((got.doc, got.version, got.created, got.last_modified), (renamed.clone(), 2, t(1), t(2)));
     assert!(matches!(
-        store.update_resource(&account, kind, "u1", &update, t(3)).await,
+        store.update_resource(&account, kind, "u1", &update, t(3), &test_audit()).await,
         Err(DomainError::VersionMismatch)
     ));
     let touch = ResourceUpdate { doc: None, expected_version: Some(2), members: &[] };
-    assert_eq!(store.update_resource(&account, kind, "u1", &touch, t(3)).await.expect("touch"), (3, t(3)));
-    match store.update_resource(&account, kind, "nope", &doc_only(&renamed), t(3)).await {
+    assert_eq!(
+        store.update_resource(&account, kind, "u1", &touch, t(3), &test_audit()).await.expect("touch"),
+        (3, t(3))
+    );
+    match store.update_resource(&account, kind, "nope", &doc_only(&renamed), t(3), &test_audit()).await {
         Err(DomainError::NotFound(m)) => assert_eq!(m, "User 'nope' not found"),
         other => panic!("expected NotFound, got {other:?}"),
     }
-    store.create_resource(&account, kind, "u2", &user(2), &[], t(4)).await.expect("create");
+    store.create_resource(&account, kind, "u2", &user(2), &[], t(4), &test_audit()).await.expect("create");
     assert!(matches!(
-        store.update_resource(&account, kind, "u2", &doc_only(&renamed), t(5)).await,
+        store.update_resource(&account, kind, "u2", &doc_only(&renamed), t(5), &test_audit()).await,
         Err(DomainError::Conflict(_))
     ));
 
     assert!(matches!(
-        store.delete_resource(&account, kind, "u1", Some(1)).await,
+        store.delete_resource(&account, kind, "u1", Some(1), &test_audit()).await,
         Err(DomainError::VersionMismatch)
     ));
-    store.delete_resource(&account, kind, "u1", Some(3)).await.expect("delete");
+    store.delete_resource(&account, kind, "u1", Some(3), &test_audit()).await.expect("delete");
     assert!(matches!(store.get_resource(&account, kind, "u1", false).await, Err(DomainError::NotFound(_))));
-    assert!(matches!(store.delete_resource(&account, kind, "u1", None).await, Err(DomainError::NotFound(_))));
+    assert!(matches!(
+        store.delete_resource(&account, kind, "u1", None, &test_audit()).await,
+        Err(DomainError::NotFound(_))
+    ));
     // Another account sees nothing of this one.
     let other = AccountId::parse("other").expect("id");
     assert!(matches!(store.get_resource(&other, kind, "u2", false).await, Err(DomainError::NotFound(_))));
@@ -98,8 +110,8 @@ async fn filters_fold_non_ascii_case_and_normalisation() {
         }),
     )
     .expect("doc");
-    store.create_resource(&account, kind, "oz", &doc, &[], t(1)).await.expect("create");
-    store.create_resource(&account, kind, "u1", &user(1), &[], t(2)).await.expect("create");
+    store.create_resource(&account, kind, "oz", &doc, &[], t(1), &test_audit()).await.expect("create");
+    store.create_resource(&account, kind, "u1", &user(1), &[], t(2), &test_audit()).await.expect("create");
     store
         .create_resource(
             &account,
@@ -108,6 +120,7 @@ async fn filters_fold_non_ascii_case_and_normalisation() {
             &group("ÆSIR Ops"),
             &[member("oz", None, None)],
             t(3),
+            &test_audit(),
         )
         .await
         .expect("group");
@@ -167,7 +180,10 @@ async fn filters_fold_non_ascii_case_and_normalisation() {
     // Sorting by the folded values ignores case; absent values last.
     for (i, name) in ["bob", "Alice", "CAROL"].iter().enumerate() {
         let doc = normalize(kind, &json!({"userName": format!("s{i}"), "displayName": name})).expect("doc");
-        store.create_resource(&account, kind, &format!("s{i}"), &doc, &[], t(4)).await.expect("create");
+        store
+            .create_resource(&account, kind, &format!("s{i}"), &doc, &[], t(4), &test_audit())
+            .await
+            .expect("create");
     }
     let q = ListQuery {
         filter: Some(parse_filter(r#"userName sw "s""#).expect("filter")),
@@ -190,24 +206,27 @@ async fn nfc_and_nfd_user_names_conflict() {
     let Some((store, account)) = setup().await else { return };
     let kind = ResourceKind::User;
     let named = |user_name: &str| normalize(kind, &json!({"userName": user_name})).expect("doc");
-    store.create_resource(&account, kind, "nfc", &named("josé@example.com"), &[], t(1)).await.expect("nfc");
+    store
+        .create_resource(&account, kind, "nfc", &named("josé@example.com"), &[], t(1), &test_audit())
+        .await
+        .expect("nfc");
     for (id, spelling) in [
         ("nfd", "jose\u{301}@example.com"),
         ("upper", "JOSÉ@EXAMPLE.COM"),
         ("upper-nfd", "JOSE\u{301}@example.com"),
     ] {
-        match store.create_resource(&account, kind, id, &named(spelling), &[], t(2)).await {
+        match store.create_resource(&account, kind, id, &named(spelling), &[], t(2), &test_audit()).await {
             Err(DomainError::Conflict(m)) => assert!(m.contains("already in use"), "{m}"),
             other => panic!("{spelling:?}: expected Conflict, got {other:?}"),
         }
     }
     store
-        .create_resource(&account, kind, "other", &named("jose@example.com"), &[], t(3))
+        .create_resource(&account, kind, "other", &named("jose@example.com"), &[], t(3), &test_audit())
         .await
         .expect("no accent is another name");
     let renamed = named("jose\u{301}@EXAMPLE.com");
     assert!(matches!(
-        store.update_resource(&account, kind, "other", &doc_only(&renamed), t(4)).await,
+        store.update_resource(&account, kind, "other", &doc_only(&renamed), t(4), &test_audit()).await,
         Err(DomainError::Conflict(_))
     ));
 }
@@ -314,11 +333,14 @@ async fn list_filters_sorts_and_pages() {
     let Some((store, account)) = setup().await else { return };
     let kind = ResourceKind::User;
     for i in 1..=5 {
-        store.create_resource(&account, kind, &format!("u{i}"), &user(i), &[], t(i)).await.expect("create");
+        store
+            .create_resource(&account, kind, &format!("u{i}"), &user(i), &[], t(i), &test_audit())
+            .await
+            .expect("create");
     }
     let members = [member("u1", None, None), member("u3", None, None)];
     store
-        .create_resource(&account, ResourceKind::Group, "g1", &group("Ops"), &members, t(6))
+        .create_resource(&account, ResourceKind::Group, "g1", &group("Ops"), &members, t(6), &test_audit())
         .await
         .expect("group");
     let query = |filter: Option<&str>, sort: Option<(&str, bool)>, page: Page| ListQuery {
@@ -443,6 +465,7 @@ async fn a_page_without_the_total_has_the_same_rows() {
                 &doc,
                 &[],
                 OffsetDateTime::now_utc(),
+                &test_audit(),
             )
             .await
             .expect("user");

@@ -12,7 +12,11 @@ use scimgate_domain::entities::{GrantRow, PageRequest, Paged, PrincipalType, Rol
 use scimgate_domain::store::RoleAssignmentStore;
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::AuditEntry;
+
+use super::audit;
 use super::common::col;
+use super::common::write_tx;
 use super::rows::{account_missing, changed, is_primary_key_violation, permissions_from, strings_from};
 use super::{DbRow, Store};
 use crate::{DbResultExt, from_micros, micros, write_error};
@@ -81,49 +85,53 @@ impl RoleAssignmentStore for Store {
         &self,
         account: &AccountId,
         role_assignment: &RoleAssignment,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
-             role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
-             created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(account.as_str())
-        .bind(&role_assignment.identifier)
-        .bind(&role_assignment.scope.org)
-        .bind(&role_assignment.scope.project)
-        .bind(&role_assignment.role_identifier)
-        .bind(&role_assignment.resource_group_identifier)
-        .bind(role_assignment.principal_type.as_str())
-        .bind(&role_assignment.principal_identifier)
-        .bind(i64::from(role_assignment.disabled))
-        .bind(micros(role_assignment.created))
-        .bind(micros(role_assignment.modified))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            let duplicate_id = is_primary_key_violation(&e);
-            write_error(
-                e,
-                || {
-                    if duplicate_id {
-                        format!(
-                            "a role assignment with identifier '{}' already exists",
-                            role_assignment.identifier
-                        )
-                    } else {
-                        format!(
-                            "role '{}' on resource group '{}' is already assigned to {} '{}' at this scope",
-                            role_assignment.role_identifier,
-                            role_assignment.resource_group_identifier,
-                            role_assignment.principal_type.as_str(),
-                            role_assignment.principal_identifier
-                        )
-                    }
-                },
-                || account_missing(account),
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO role_assignments (account_id, identifier, org_identifier, project_identifier, \
+                 role_identifier, resource_group_identifier, principal_type, principal_identifier, disabled, \
+                 created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
-        })?;
-        Ok(())
+            .bind(account.as_str())
+            .bind(&role_assignment.identifier)
+            .bind(&role_assignment.scope.org)
+            .bind(&role_assignment.scope.project)
+            .bind(&role_assignment.role_identifier)
+            .bind(&role_assignment.resource_group_identifier)
+            .bind(role_assignment.principal_type.as_str())
+            .bind(&role_assignment.principal_identifier)
+            .bind(i64::from(role_assignment.disabled))
+            .bind(micros(role_assignment.created))
+            .bind(micros(role_assignment.modified))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                let duplicate_id = is_primary_key_violation(&e);
+                write_error(
+                    e,
+                    || {
+                        if duplicate_id {
+                            format!(
+                                "a role assignment with identifier '{}' already exists",
+                                role_assignment.identifier
+                            )
+                        } else {
+                            format!(
+                                "role '{}' on resource group '{}' is already assigned to {} '{}' at this scope",
+                                role_assignment.role_identifier,
+                                role_assignment.resource_group_identifier,
+                                role_assignment.principal_type.as_str(),
+                                role_assignment.principal_identifier
+                            )
+                        }
+                    },
+                    || account_missing(account),
+                )
+            })?;
+            Ok(())
+        })
     }
 
     async fn get_role_assignment(
@@ -168,28 +176,40 @@ impl RoleAssignmentStore for Store {
         &self,
         account: &AccountId,
         role_assignment: &RoleAssignment,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE role_assignments SET disabled = $1, modified_us = $2 WHERE account_id = $3 AND identifier = $4",
-        )
-        .bind(i64::from(role_assignment.disabled))
-        .bind(micros(role_assignment.modified))
-        .bind(account.as_str())
-        .bind(&role_assignment.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("role assignment '{}' does not exist", role_assignment.identifier))
-    }
-
-    async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
-        let done = sqlx::query("DELETE FROM role_assignments WHERE account_id = $1 AND identifier = $2")
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE role_assignments SET disabled = $1, modified_us = $2 WHERE account_id = $3 AND identifier = $4",
+            )
+            .bind(i64::from(role_assignment.disabled))
+            .bind(micros(role_assignment.modified))
             .bind(account.as_str())
-            .bind(identifier)
-            .execute(&self.pool)
+            .bind(&role_assignment.identifier)
+            .execute(&mut **tx)
             .await
             .db()?;
-        changed(done, || format!("role assignment '{identifier}' does not exist"))
+            changed(done, || format!("role assignment '{}' does not exist", role_assignment.identifier))
+        })
+    }
+
+    async fn delete_role_assignment(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query("DELETE FROM role_assignments WHERE account_id = $1 AND identifier = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .db()?;
+            changed(done, || format!("role assignment '{identifier}' does not exist"))
+        })
     }
 
     async fn principal_grants(
@@ -255,21 +275,21 @@ mod tests {
         let Some((store, account, _)) = setup().await else { return };
         let user = PrincipalType::User;
         let a1 = role_assignment("a1", ("", ""), ACCOUNT_VIEWER_ROLE, ALL_ACCOUNT_RESOURCES, user, ADMIN);
-        store.create_role_assignment(&account, &a1).await.expect("create");
+        store.create_role_assignment(&account, &a1, &test_audit()).await.expect("create");
         assert_eq!(store.get_role_assignment(&account, "a1").await.expect("get"), a1);
 
         let mut same_id = a1.clone();
         same_id.role_identifier = "other-role".into();
-        let msg = conflict_message(store.create_role_assignment(&account, &same_id).await);
+        let msg = conflict_message(store.create_role_assignment(&account, &same_id, &test_audit()).await);
         assert_eq!(msg, "a role assignment with identifier 'a1' already exists");
         let mut same_grant = a1.clone();
         same_grant.identifier = "a2".into();
-        let msg = conflict_message(store.create_role_assignment(&account, &same_grant).await);
+        let msg = conflict_message(store.create_role_assignment(&account, &same_grant, &test_audit()).await);
         assert!(msg.contains("already assigned to USER 'admin-id'"), "{msg}");
         // The same grant at another scope is a different assignment.
         let mut other_scope = same_grant.clone();
         other_scope.scope = Scope { org: "default".into(), project: String::new() };
-        store.create_role_assignment(&account, &other_scope).await.expect("create");
+        store.create_role_assignment(&account, &other_scope, &test_audit()).await.expect("create");
 
         let ident = |r: &RoleAssignment| r.identifier.clone();
         let mine =
@@ -286,17 +306,17 @@ mod tests {
         let mut off = a1.clone();
         off.disabled = true;
         off.modified = t(40);
-        store.update_role_assignment(&account, &off).await.expect("update");
+        store.update_role_assignment(&account, &off, &test_audit()).await.expect("update");
         assert_eq!(store.get_role_assignment(&account, "a1").await.expect("get"), off);
         let mut missing = off.clone();
         missing.identifier = "nope".into();
         assert_not_found(
-            store.update_role_assignment(&account, &missing).await,
+            store.update_role_assignment(&account, &missing, &test_audit()).await,
             "role assignment 'nope' does not exist",
         );
-        store.delete_role_assignment(&account, "a1").await.expect("delete");
+        store.delete_role_assignment(&account, "a1", &test_audit()).await.expect("delete");
         assert_not_found(
-            store.delete_role_assignment(&account, "a1").await,
+            store.delete_role_assignment(&account, "a1", &test_audit()).await,
             "role assignment 'a1' does not exist",
         );
     }
@@ -305,12 +325,15 @@ mod tests {
     async fn principal_grants_follow_group_membership_and_skip_disabled() {
         let Some((store, account, _)) = setup().await else { return };
         let user_doc = normalize(ResourceKind::User, &json!({"userName": "u1@acme.test"})).expect("doc");
-        store.create_resource(&account, ResourceKind::User, "u1", &user_doc, &[], t(1)).await.expect("user");
+        store
+            .create_resource(&account, ResourceKind::User, "u1", &user_doc, &[], t(1), &test_audit())
+            .await
+            .expect("user");
         let member = MemberRef { value: "u1".into(), member_type: Some("User".into()), display: None };
         for (id, members) in [("g1", vec![member]), ("g2", vec![])] {
             let doc = normalize(ResourceKind::Group, &json!({"displayName": id})).expect("doc");
             store
-                .create_resource(&account, ResourceKind::Group, id, &doc, &members, t(1))
+                .create_resource(&account, ResourceKind::Group, id, &doc, &members, t(1), &test_audit())
                 .await
                 .expect("group");
         }
@@ -324,7 +347,7 @@ mod tests {
             created: t(1),
             modified: t(1),
         };
-        store.create_role(&account, &role).await.expect("role");
+        store.create_role(&account, &role, &test_audit()).await.expect("role");
         let resource_group = ResourceGroup {
             identifier: "people".into(),
             name: "People".into(),
@@ -336,7 +359,7 @@ mod tests {
             created: t(1),
             modified: t(1),
         };
-        store.create_resource_group(&account, &resource_group).await.expect("rg");
+        store.create_resource_group(&account, &resource_group, &test_audit()).await.expect("rg");
 
         let (user, group) = (PrincipalType::User, PrincipalType::UserGroup);
         let mut off =
@@ -367,7 +390,7 @@ mod tests {
             off,
             group_off,
         ] {
-            store.create_role_assignment(&account, &a).await.expect("assignment");
+            store.create_role_assignment(&account, &a, &test_audit()).await.expect("assignment");
         }
 
         let u1 = Principal::User("u1".into());
@@ -401,7 +424,10 @@ mod tests {
         assert!(store.principal_grants(&other, &u1).await.expect("grants").is_empty());
 
         // Deleting the group removes its assignments.
-        store.delete_resource(&account, ResourceKind::Group, "g1", None).await.expect("delete group");
+        store
+            .delete_resource(&account, ResourceKind::Group, "g1", None, &test_audit())
+            .await
+            .expect("delete group");
         assert!(store.get_role_assignment(&account, "r-group").await.is_err());
         let grants = store.principal_grants(&account, &u1).await.expect("grants");
         assert_eq!(grants.len(), 1);
@@ -409,9 +435,12 @@ mod tests {
 
         // Deleting the user removes its personal keys, their tokens and its assignments.
         let key = api_key(TokenKind::User, "u1", "laptop");
-        store.create_api_key(&account, &key).await.expect("key");
-        store.create_token(&account, &token(&key, "t", "tok-u1"), &[9]).await.expect("token");
-        store.delete_resource(&account, ResourceKind::User, "u1", None).await.expect("delete user");
+        store.create_api_key(&account, &key, &test_audit()).await.expect("key");
+        store.create_token(&account, &token(&key, "t", "tok-u1"), &[9], &test_audit()).await.expect("token");
+        store
+            .delete_resource(&account, ResourceKind::User, "u1", None, &test_audit())
+            .await
+            .expect("delete user");
         assert!(store.list_api_keys(&account, TokenKind::User, "u1").await.expect("keys").is_empty());
         assert!(store.get_stored_token("tok-u1").await.expect("read").is_none());
         assert!(store.principal_grants(&account, &u1).await.expect("grants").is_empty());

@@ -11,6 +11,9 @@ use scimgate_domain::entities::{PageRequest, Paged, ResourceGroup, Role};
 use scimgate_domain::store::RoleStore;
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::AuditEntry;
+
+use super::audit;
 use super::common::{col, write_tx};
 use super::rows::{
     account_missing, changed, permissions_from, permissions_json, strings_from, strings_json, tags_from,
@@ -53,6 +56,15 @@ const ROLE_COLUMNS: &str = "identifier, name, description, permissions, tags, cr
 const RESOURCE_GROUP_COLUMNS: &str =
     "identifier, name, description, include_all, resource_types, tags, created_us, modified_us";
 
+/// What [`Store::delete_unused`] deletes: its name in messages and its statements.
+#[derive(Clone, Copy)]
+struct Deletable {
+    what: &'static str,
+    exists_sql: &'static str,
+    usage_sql: &'static str,
+    delete_sql: &'static str,
+}
+
 impl Store {
     /// Deletes a custom role or resource group unless a role assignment uses it, in one
     /// write transaction: `NotFound` when missing, `Conflict` while used.
@@ -60,12 +72,12 @@ impl Store {
         &self,
         account: &AccountId,
         identifier: &str,
-        what: &str,
-        exists_sql: &'static str,
-        usage_sql: &'static str,
-        delete_sql: &'static str,
+        kind: &Deletable,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
+        let Deletable { what, exists_sql, usage_sql, delete_sql } = *kind;
         write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
             let found = sqlx::query(exists_sql)
                 .bind(account.as_str())
                 .bind(identifier)
@@ -95,26 +107,34 @@ impl Store {
 
 #[async_trait]
 impl RoleStore for Store {
-    async fn create_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO roles (account_id, identifier, name, description, permissions, tags, created_us, \
-             modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(account.as_str())
-        .bind(&role.identifier)
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(permissions_json(&role.permissions))
-        .bind(tags_json(&role.tags))
-        .bind(micros(role.created))
-        .bind(micros(role.modified))
-        .execute(&self.pool)
-        .await
-        .on_write(
-            || format!("a role with identifier '{}' already exists", role.identifier),
-            || account_missing(account),
-        )?;
-        Ok(())
+    async fn create_role(
+        &self,
+        account: &AccountId,
+        role: &Role,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO roles (account_id, identifier, name, description, permissions, tags, created_us, \
+                 modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(account.as_str())
+            .bind(&role.identifier)
+            .bind(&role.name)
+            .bind(&role.description)
+            .bind(permissions_json(&role.permissions))
+            .bind(tags_json(&role.tags))
+            .bind(micros(role.created))
+            .bind(micros(role.modified))
+            .execute(&mut **tx)
+            .await
+            .on_write(
+                || format!("a role with identifier '{}' already exists", role.identifier),
+                || account_missing(account),
+            )?;
+            Ok(())
+        })
     }
 
     async fn get_role(&self, account: &AccountId, identifier: &str) -> Result<Role, DomainError> {
@@ -134,32 +154,48 @@ impl RoleStore for Store {
         .await
     }
 
-    async fn update_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE roles SET name = $1, description = $2, permissions = $3, tags = $4, modified_us = $5 \
-             WHERE account_id = $6 AND identifier = $7",
-        )
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(permissions_json(&role.permissions))
-        .bind(tags_json(&role.tags))
-        .bind(micros(role.modified))
-        .bind(account.as_str())
-        .bind(&role.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("role '{}' does not exist", role.identifier))
+    async fn update_role(
+        &self,
+        account: &AccountId,
+        role: &Role,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE roles SET name = $1, description = $2, permissions = $3, tags = $4, modified_us = $5 \
+                 WHERE account_id = $6 AND identifier = $7",
+            )
+            .bind(&role.name)
+            .bind(&role.description)
+            .bind(permissions_json(&role.permissions))
+            .bind(tags_json(&role.tags))
+            .bind(micros(role.modified))
+            .bind(account.as_str())
+            .bind(&role.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || format!("role '{}' does not exist", role.identifier))
+        })
     }
 
-    async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_role(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         self.delete_unused(
             account,
             identifier,
-            "role",
-            "SELECT 1 FROM roles WHERE account_id = $1 AND identifier = $2",
-            "SELECT count(*) FROM role_assignments WHERE account_id = $1 AND role_identifier = $2",
-            "DELETE FROM roles WHERE account_id = $1 AND identifier = $2",
+            &Deletable {
+                what: "role",
+                exists_sql: "SELECT 1 FROM roles WHERE account_id = $1 AND identifier = $2",
+                usage_sql: "SELECT count(*) FROM role_assignments WHERE account_id = $1 AND role_identifier = $2",
+                delete_sql: "DELETE FROM roles WHERE account_id = $1 AND identifier = $2",
+            },
+            audit,
         )
         .await
     }
@@ -170,27 +206,31 @@ impl RoleStore for Store {
         &self,
         account: &AccountId,
         resource_group: &ResourceGroup,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO resource_groups (account_id, identifier, name, description, include_all, \
-             resource_types, tags, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(account.as_str())
-        .bind(&resource_group.identifier)
-        .bind(&resource_group.name)
-        .bind(&resource_group.description)
-        .bind(i64::from(resource_group.include_all))
-        .bind(strings_json(resource_group.resource_types.iter().map(String::as_str)))
-        .bind(tags_json(&resource_group.tags))
-        .bind(micros(resource_group.created))
-        .bind(micros(resource_group.modified))
-        .execute(&self.pool)
-        .await
-        .on_write(
-            || format!("a resource group with identifier '{}' already exists", resource_group.identifier),
-            || account_missing(account),
-        )?;
-        Ok(())
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO resource_groups (account_id, identifier, name, description, include_all, \
+                 resource_types, tags, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(account.as_str())
+            .bind(&resource_group.identifier)
+            .bind(&resource_group.name)
+            .bind(&resource_group.description)
+            .bind(i64::from(resource_group.include_all))
+            .bind(strings_json(resource_group.resource_types.iter().map(String::as_str)))
+            .bind(tags_json(&resource_group.tags))
+            .bind(micros(resource_group.created))
+            .bind(micros(resource_group.modified))
+            .execute(&mut **tx)
+            .await
+            .on_write(
+                || format!("a resource group with identifier '{}' already exists", resource_group.identifier),
+                || account_missing(account),
+            )?;
+            Ok(())
+        })
     }
 
     async fn get_resource_group(
@@ -230,33 +270,46 @@ impl RoleStore for Store {
         &self,
         account: &AccountId,
         resource_group: &ResourceGroup,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE resource_groups SET name = $1, description = $2, include_all = $3, resource_types = $4, tags = $5, \
-             modified_us = $6 WHERE account_id = $7 AND identifier = $8",
-        )
-        .bind(&resource_group.name)
-        .bind(&resource_group.description)
-        .bind(i64::from(resource_group.include_all))
-        .bind(strings_json(resource_group.resource_types.iter().map(String::as_str)))
-        .bind(tags_json(&resource_group.tags))
-        .bind(micros(resource_group.modified))
-        .bind(account.as_str())
-        .bind(&resource_group.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("resource group '{}' does not exist", resource_group.identifier))
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE resource_groups SET name = $1, description = $2, include_all = $3, resource_types = $4, tags = $5, \
+                 modified_us = $6 WHERE account_id = $7 AND identifier = $8",
+            )
+            .bind(&resource_group.name)
+            .bind(&resource_group.description)
+            .bind(i64::from(resource_group.include_all))
+            .bind(strings_json(resource_group.resource_types.iter().map(String::as_str)))
+            .bind(tags_json(&resource_group.tags))
+            .bind(micros(resource_group.modified))
+            .bind(account.as_str())
+            .bind(&resource_group.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || format!("resource group '{}' does not exist", resource_group.identifier))
+        })
     }
 
-    async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_resource_group(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         self.delete_unused(
             account,
             identifier,
-            "resource group",
-            "SELECT 1 FROM resource_groups WHERE account_id = $1 AND identifier = $2",
-            "SELECT count(*) FROM role_assignments WHERE account_id = $1 AND resource_group_identifier = $2",
-            "DELETE FROM resource_groups WHERE account_id = $1 AND identifier = $2",
+            &Deletable {
+                what: "resource group",
+                exists_sql: "SELECT 1 FROM resource_groups WHERE account_id = $1 AND identifier = $2",
+                usage_sql: "SELECT count(*) FROM role_assignments WHERE account_id = $1 \
+                            AND resource_group_identifier = $2",
+                delete_sql: "DELETE FROM resource_groups WHERE account_id = $1 AND identifier = $2",
+            },
+            audit,
         )
         .await
     }
@@ -283,10 +336,10 @@ mod tests {
             created: t(6),
             modified: t(6),
         };
-        store.create_role(&account, &role).await.expect("role");
+        store.create_role(&account, &role, &test_audit()).await.expect("role");
         assert_eq!(store.get_role(&account, "auditor").await.expect("get"), role);
         assert_eq!(
-            conflict_message(store.create_role(&account, &role).await),
+            conflict_message(store.create_role(&account, &role, &test_audit()).await),
             "a role with identifier 'auditor' already exists"
         );
         // Permission names this binary does not know are skipped.
@@ -301,7 +354,7 @@ mod tests {
         let mut edited = role.clone();
         edited.permissions = vec![Permission::ProjectView];
         edited.modified = t(60);
-        store.update_role(&account, &edited).await.expect("update");
+        store.update_role(&account, &edited, &test_audit()).await.expect("update");
         assert_eq!(store.get_role(&account, "auditor").await.expect("get"), edited);
         let roles = store.list_roles(&account, page(0, 10)).await.expect("list");
         assert_eq!((roles.items.len(), roles.total), (1, 1));
@@ -317,41 +370,47 @@ mod tests {
             created: t(7),
             modified: t(7),
         };
-        store.create_resource_group(&account, &resource_group).await.expect("rg");
+        store.create_resource_group(&account, &resource_group, &test_audit()).await.expect("rg");
         assert_eq!(store.get_resource_group(&account, "people").await.expect("get"), resource_group);
         assert_eq!(
-            conflict_message(store.create_resource_group(&account, &resource_group).await),
+            conflict_message(store.create_resource_group(&account, &resource_group, &test_audit()).await),
             "a resource group with identifier 'people' already exists"
         );
         let mut all = resource_group.clone();
         all.include_all = true;
         all.resource_types = vec![];
-        store.update_resource_group(&account, &all).await.expect("update");
+        store.update_resource_group(&account, &all, &test_audit()).await.expect("update");
         assert_eq!(store.get_resource_group(&account, "people").await.expect("get"), all);
         assert_eq!(store.list_resource_groups(&account, page(0, 10)).await.expect("list").total, 1);
 
         let a = role_assignment("uses-both", ("", ""), "auditor", "people", PrincipalType::User, ADMIN);
-        store.create_role_assignment(&account, &a).await.expect("assignment");
+        store.create_role_assignment(&account, &a, &test_audit()).await.expect("assignment");
         assert_eq!(
-            conflict_message(store.delete_role(&account, "auditor").await),
+            conflict_message(store.delete_role(&account, "auditor", &test_audit()).await),
             "role 'auditor' is used by 1 role assignment; delete them first"
         );
         assert_eq!(
-            conflict_message(store.delete_resource_group(&account, "people").await),
+            conflict_message(store.delete_resource_group(&account, "people", &test_audit()).await),
             "resource group 'people' is used by 1 role assignment; delete them first"
         );
-        store.delete_role_assignment(&account, "uses-both").await.expect("delete assignment");
-        store.delete_role(&account, "auditor").await.expect("delete role");
-        store.delete_resource_group(&account, "people").await.expect("delete rg");
+        store.delete_role_assignment(&account, "uses-both", &test_audit()).await.expect("delete assignment");
+        store.delete_role(&account, "auditor", &test_audit()).await.expect("delete role");
+        store.delete_resource_group(&account, "people", &test_audit()).await.expect("delete rg");
         assert_not_found(store.get_role(&account, "auditor").await, "role 'auditor' does not exist");
-        assert_not_found(store.delete_role(&account, "auditor").await, "role 'auditor' does not exist");
-        assert_not_found(store.update_role(&account, &role).await, "role 'auditor' does not exist");
+        assert_not_found(
+            store.delete_role(&account, "auditor", &test_audit()).await,
+            "role 'auditor' does not exist",
+        );
+        assert_not_found(
+            store.update_role(&account, &role, &test_audit()).await,
+            "role 'auditor' does not exist",
+        );
         assert_not_found(
             store.get_resource_group(&account, "people").await,
             "resource group 'people' does not exist",
         );
         assert_not_found(
-            store.delete_resource_group(&account, "people").await,
+            store.delete_resource_group(&account, "people", &test_audit()).await,
             "resource group 'people' does not exist",
         );
     }

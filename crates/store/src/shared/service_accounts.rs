@@ -11,6 +11,9 @@ use scimgate_domain::entities::{PageRequest, Paged, ServiceAccount};
 use scimgate_domain::store::ServiceAccountStore;
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::AuditEntry;
+
+use super::audit;
 use super::common::{col, push_search, write_tx};
 use super::rows::{account_missing, changed, tags_from, tags_json};
 use super::{DbRow, Store};
@@ -37,26 +40,30 @@ impl ServiceAccountStore for Store {
         &self,
         account: &AccountId,
         service_account: &ServiceAccount,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "INSERT INTO service_accounts (account_id, identifier, name, email, description, tags, created_us, \
-             modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(account.as_str())
-        .bind(&service_account.identifier)
-        .bind(&service_account.name)
-        .bind(&service_account.email)
-        .bind(&service_account.description)
-        .bind(tags_json(&service_account.tags))
-        .bind(micros(service_account.created))
-        .bind(micros(service_account.modified))
-        .execute(&self.pool)
-        .await
-        .on_write(
-            || format!("a service account with identifier '{}' already exists", service_account.identifier),
-            || account_missing(account),
-        )?;
-        Ok(())
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            sqlx::query(
+                "INSERT INTO service_accounts (account_id, identifier, name, email, description, tags, created_us, \
+                 modified_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(account.as_str())
+            .bind(&service_account.identifier)
+            .bind(&service_account.name)
+            .bind(&service_account.email)
+            .bind(&service_account.description)
+            .bind(tags_json(&service_account.tags))
+            .bind(micros(service_account.created))
+            .bind(micros(service_account.modified))
+            .execute(&mut **tx)
+            .await
+            .on_write(
+                || format!("a service account with identifier '{}' already exists", service_account.identifier),
+                || account_missing(account),
+            )?;
+            Ok(())
+        })
     }
 
     async fn get_service_account(
@@ -98,26 +105,36 @@ impl ServiceAccountStore for Store {
         &self,
         account: &AccountId,
         service_account: &ServiceAccount,
+        audit: &AuditEntry,
     ) -> Result<(), DomainError> {
-        let done = sqlx::query(
-            "UPDATE service_accounts SET name = $1, email = $2, description = $3, tags = $4, modified_us = $5 \
-             WHERE account_id = $6 AND identifier = $7",
-        )
-        .bind(&service_account.name)
-        .bind(&service_account.email)
-        .bind(&service_account.description)
-        .bind(tags_json(&service_account.tags))
-        .bind(micros(service_account.modified))
-        .bind(account.as_str())
-        .bind(&service_account.identifier)
-        .execute(&self.pool)
-        .await
-        .db()?;
-        changed(done, || format!("service account '{}' does not exist", service_account.identifier))
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE service_accounts SET name = $1, email = $2, description = $3, tags = $4, modified_us = $5 \
+                 WHERE account_id = $6 AND identifier = $7",
+            )
+            .bind(&service_account.name)
+            .bind(&service_account.email)
+            .bind(&service_account.description)
+            .bind(tags_json(&service_account.tags))
+            .bind(micros(service_account.modified))
+            .bind(account.as_str())
+            .bind(&service_account.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            changed(done, || format!("service account '{}' does not exist", service_account.identifier))
+        })
     }
 
-    async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_service_account(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
             let done = sqlx::query("DELETE FROM service_accounts WHERE account_id = $1 AND identifier = $2")
                 .bind(account.as_str())
                 .bind(identifier)
@@ -162,7 +179,10 @@ mod tests {
     async fn service_accounts_crud_paging_and_search() {
         let Some((store, account, _)) = setup().await else { return };
         for (id, name) in [("deployer", "Deployer"), ("ci-bot", "CI Bot"), ("backup", "Nightly backup")] {
-            store.create_service_account(&account, &service_account(id, name)).await.expect("create");
+            store
+                .create_service_account(&account, &service_account(id, name), &test_audit())
+                .await
+                .expect("create");
         }
         assert_eq!(
             store.get_service_account(&account, "ci-bot").await.expect("get"),
@@ -179,17 +199,17 @@ mod tests {
         assert_eq!(ids(&s, ident), vec!["backup".to_string()]);
 
         let msg = conflict_message(
-            store.create_service_account(&account, &service_account("ci-bot", "Other")).await,
+            store.create_service_account(&account, &service_account("ci-bot", "Other"), &test_audit()).await,
         );
         assert_eq!(msg, "a service account with identifier 'ci-bot' already exists");
 
         let mut updated = service_account("ci-bot", "CI Robot");
         updated.email = "robot@acme.test".into();
         updated.modified = t(77);
-        store.update_service_account(&account, &updated).await.expect("update");
+        store.update_service_account(&account, &updated, &test_audit()).await.expect("update");
         assert_eq!(store.get_service_account(&account, "ci-bot").await.expect("get"), updated);
         assert_not_found(
-            store.update_service_account(&account, &service_account("nope", "x")).await,
+            store.update_service_account(&account, &service_account("nope", "x"), &test_audit()).await,
             "service account 'nope' does not exist",
         );
         assert_not_found(
@@ -215,11 +235,14 @@ mod tests {
         let sat = TokenKind::ServiceAccount;
         let spt = PrincipalType::ServiceAccount;
         for id in ["ci", "other"] {
-            store.create_service_account(&account, &service_account(id, id)).await.expect("sa");
-            let key = api_key(sat, id, "main");
-            store.create_api_key(&account, &key).await.expect("key");
             store
-                .create_token(&account, &token(&key, "t", &format!("tok-{id}")), &[1, 2, 3])
+                .create_service_account(&account, &service_account(id, id), &test_audit())
+                .await
+                .expect("sa");
+            let key = api_key(sat, id, "main");
+            store.create_api_key(&account, &key, &test_audit()).await.expect("key");
+            store
+                .create_token(&account, &token(&key, "t", &format!("tok-{id}")), &[1, 2, 3], &test_audit())
                 .await
                 .expect("token");
             let a = role_assignment(
@@ -230,9 +253,9 @@ mod tests {
                 spt,
                 id,
             );
-            store.create_role_assignment(&account, &a).await.expect("assignment");
+            store.create_role_assignment(&account, &a, &test_audit()).await.expect("assignment");
         }
-        store.delete_service_account(&account, "ci").await.expect("delete");
+        store.delete_service_account(&account, "ci", &test_audit()).await.expect("delete");
 
         assert_not_found(
             store.get_service_account(&account, "ci").await,
@@ -266,7 +289,7 @@ mod tests {
         );
 
         assert_not_found(
-            store.delete_service_account(&account, "ci").await,
+            store.delete_service_account(&account, "ci", &test_audit()).await,
             "service account 'ci' does not exist",
         );
     }

@@ -15,6 +15,10 @@ use scimgate_domain::settings::{SettingAudit, SettingRow, audit_text};
 use scimgate_domain::store::SettingsStore;
 use scimgate_domain::{AccountId, DomainError};
 
+use scimgate_domain::audit::{AuditEntry, AuditResource, action};
+use serde_json::{Value, json};
+
+use super::audit;
 use super::common::{col, write_tx};
 use super::{DbConn, DbRow, Store};
 use crate::{DbResultExt, from_micros, micros, write_error};
@@ -38,15 +42,20 @@ fn setting_row(r: &DbRow) -> Result<SettingRow, DomainError> {
     })
 }
 
+/// A settings audit entry from the audit log (resource type `SETTING`).
 fn audit_row(r: &DbRow) -> Result<SettingAudit, DomainError> {
+    let rec = audit::record(r)?;
+    let text = |k: &str| rec.summary.get(k).and_then(Value::as_str).map(str::to_string);
+    let scope = &rec.summary["scope"];
+    let part = |k: &str| scope.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     Ok(SettingAudit {
-        scope: Scope { org: col(r, "org_identifier")?, project: col(r, "project_identifier")? },
-        identifier: col(r, "identifier")?,
-        action: col(r, "action")?,
-        old_value: col(r, "old_value")?,
-        new_value: col(r, "new_value")?,
-        actor: col(r, "actor")?,
-        at: from_micros(col(r, "at_us")?),
+        scope: Scope { org: part("org"), project: part("project") },
+        identifier: rec.resource_id,
+        action: rec.action,
+        old_value: text("old"),
+        new_value: text("new"),
+        actor: rec.actor,
+        at: rec.at,
     })
 }
 
@@ -116,31 +125,26 @@ async fn current_value(
 struct AuditInsert<'a> {
     scope: &'a Scope,
     identifier: &'a str,
-    action: &'a str,
+    action: &'static str,
     old_value: Option<String>,
     new_value: Option<String>,
-    actor: &'a str,
-    at_us: i64,
+    audit: &'a SettingAudit,
 }
 
 async fn insert_audit(conn: &mut DbConn, account: &AccountId, a: AuditInsert<'_>) -> Result<(), DomainError> {
-    sqlx::query(
-        "INSERT INTO settings_audit (account_id, org_identifier, project_identifier, identifier, action, \
-         old_value, new_value, actor, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(account.as_str())
-    .bind(&a.scope.org)
-    .bind(&a.scope.project)
-    .bind(a.identifier)
-    .bind(a.action)
-    .bind(a.old_value)
-    .bind(a.new_value)
-    .bind(a.actor)
-    .bind(a.at_us)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| setting_write_error(e, account))?;
-    Ok(())
+    let entry = AuditEntry {
+        at: a.audit.at,
+        actor: a.audit.actor.clone(),
+        action: a.action,
+        resource: AuditResource::Setting,
+        resource_id: a.identifier.to_string(),
+        summary: json!({
+            "scope": {"org": a.scope.org, "project": a.scope.project},
+            "old": a.old_value,
+            "new": a.new_value,
+        }),
+    };
+    audit::insert(conn, account, &entry).await
 }
 
 #[async_trait]
@@ -207,11 +211,10 @@ impl SettingsStore for Store {
                 AuditInsert {
                     scope: &row.scope,
                     identifier: &row.identifier,
-                    action: &audit.action,
+                    action: action::UPDATE,
                     old_value: old.map(|v| audit_text(secret, &v)),
                     new_value: audit.new_value.as_deref().map(|v| audit_text(secret, v)),
-                    actor: &audit.actor,
-                    at_us: micros(audit.at),
+                    audit,
                 },
             )
             .await?;
@@ -250,11 +253,10 @@ impl SettingsStore for Store {
                 AuditInsert {
                     scope,
                     identifier,
-                    action: "RESTORE",
+                    action: action::RESTORE,
                     old_value: Some(audit_text(secret, &old)),
                     new_value: None,
-                    actor: &audit.actor,
-                    at_us: micros(audit.at),
+                    audit,
                 },
             )
             .await?;
@@ -268,9 +270,12 @@ impl SettingsStore for Store {
         page: PageRequest,
     ) -> Result<Paged<SettingAudit>, DomainError> {
         self.paged(
-            "org_identifier, project_identifier, identifier, action, old_value, new_value, actor, at_us",
+            audit::COLUMNS,
             |q| {
-                q.push("FROM settings_audit WHERE account_id = ").push_bind(account.as_str());
+                q.push("FROM audit_log WHERE account_id = ")
+                    .push_bind(account.as_str())
+                    .push(" AND resource_type = ")
+                    .push_bind(AuditResource::Setting.as_str());
             },
             "seq DESC",
             page,
@@ -282,9 +287,11 @@ impl SettingsStore for Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::test_audit;
     use super::super::{DIALECT, test_store};
     use super::*;
     use crate::dialect::contains;
+    use scimgate_domain::audit::Actor;
     use scimgate_domain::entities::{Organization, Project, Tags};
     use scimgate_domain::store::{AccountStore, NewAccount, OrganizationStore};
     use scimgate_domain::token::{TokenKind, generate};
@@ -326,6 +333,18 @@ mod tests {
         }
     }
 
+    /// The actor of a `TYPE:id` label.
+    fn by(label: &str) -> Actor {
+        let (t, id) = label.split_once(':').expect("TYPE:id");
+        Actor {
+            principal_type: t.into(),
+            principal_id: id.into(),
+            credential_id: None,
+            jwt: None,
+            request_id: None,
+        }
+    }
+
     fn update(r: &SettingRow, actor: &str) -> SettingAudit {
         SettingAudit {
             scope: r.scope.clone(),
@@ -333,7 +352,7 @@ mod tests {
             action: "UPDATE".into(),
             old_value: None,
             new_value: Some(r.value.clone()),
-            actor: actor.into(),
+            actor: by(actor),
             at: r.modified,
         }
     }
@@ -345,7 +364,7 @@ mod tests {
             action: "RESTORE".into(),
             old_value: None,
             new_value: None,
-            actor: "USER:admin".into(),
+            actor: by("USER:admin"),
             at: t(at),
         }
     }
@@ -366,6 +385,7 @@ mod tests {
                     admin_token,
                 },
                 t(0),
+                &test_audit(),
             )
             .await
             .expect("account");
@@ -389,6 +409,7 @@ mod tests {
                     created: t(1),
                     modified: t(1),
                 },
+                &test_audit(),
             )
             .await
             .expect("org");
@@ -405,6 +426,7 @@ mod tests {
                     created: t(2),
                     modified: t(2),
                 },
+                &test_audit(),
             )
             .await
             .expect("project");
@@ -546,7 +568,7 @@ mod tests {
                 action: "RESTORE".into(),
                 old_value: Some("20".into()),
                 new_value: None,
-                actor: "USER:admin".into(),
+                actor: by("USER:admin"),
                 at: t(11),
             }
         );
@@ -565,10 +587,12 @@ mod tests {
         }
         let all = store.list_setting_audit(&account, page(0, 100)).await.expect("audit");
         assert_eq!(all.total, 5);
+        let labels: Vec<String> = all.items.iter().map(|a| a.actor.label()).collect();
         let got: Vec<(Option<&str>, Option<&str>, &str, OffsetDateTime)> = all
             .items
             .iter()
-            .map(|a| (a.old_value.as_deref(), a.new_value.as_deref(), a.actor.as_str(), a.at))
+            .zip(&labels)
+            .map(|(a, label)| (a.old_value.as_deref(), a.new_value.as_deref(), label.as_str(), a.at))
             .collect();
         assert_eq!(
             got,
@@ -625,9 +649,9 @@ mod tests {
         assert_eq!(audit[1].new_value.as_deref(), Some(audit_text(true, "correct-horse").as_str()));
 
         // Nothing in the audit table holds a clear value.
-        let values = "coalesce(old_value, '') || coalesce(new_value, '')";
+        let values = "summary";
         let leaks: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM settings_audit WHERE {} OR {}",
+            "SELECT count(*) FROM audit_log WHERE {} OR {}",
             contains(DIALECT, values, "'hunter2'"),
             contains(DIALECT, values, "'correct-horse'")
         )))

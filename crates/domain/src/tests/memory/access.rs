@@ -1,5 +1,6 @@
 //! The access-control traits of the test store.
 
+use crate::audit::AuditEntry;
 use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -8,7 +9,12 @@ use super::*;
 
 #[async_trait]
 impl OrganizationStore for MemoryStore {
-    async fn create_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
+    async fn create_org(
+        &self,
+        account: &AccountId,
+        org: &Organization,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         insert_new(&mut self.data().orgs, key(account, &org.identifier), org, "organization")
     }
     async fn get_org(&self, account: &AccountId, identifier: &str) -> Result<Organization, DomainError> {
@@ -33,10 +39,20 @@ impl OrganizationStore for MemoryStore {
             .collect();
         Ok(paged(items, page))
     }
-    async fn update_org(&self, account: &AccountId, org: &Organization) -> Result<(), DomainError> {
+    async fn update_org(
+        &self,
+        account: &AccountId,
+        org: &Organization,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         replace_row(&mut self.data().orgs, key(account, &org.identifier), org, "organization")
     }
-    async fn delete_org(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_org(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         d.orgs.remove(&key(account, identifier)).ok_or_else(|| not_found("organization", identifier))?;
         d.projects.retain(|(a, o, _), _| !(a == account.as_str() && o == identifier));
@@ -45,7 +61,12 @@ impl OrganizationStore for MemoryStore {
         });
         Ok(())
     }
-    async fn create_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError> {
+    async fn create_project(
+        &self,
+        account: &AccountId,
+        project: &Project,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         if !d.orgs.contains_key(&key(account, &project.org_identifier)) {
             return Err(not_found("organization", &project.org_identifier));
@@ -87,7 +108,12 @@ impl OrganizationStore for MemoryStore {
             .collect();
         Ok(paged(items, page))
     }
-    async fn update_project(&self, account: &AccountId, project: &Project) -> Result<(), DomainError> {
+    async fn update_project(
+        &self,
+        account: &AccountId,
+        project: &Project,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         let k = (account.as_str().into(), project.org_identifier.clone(), project.identifier.clone());
         let p = d.projects.get_mut(&k).ok_or_else(|| not_found("project", &project.identifier))?;
@@ -99,6 +125,7 @@ impl OrganizationStore for MemoryStore {
         account: &AccountId,
         org: &str,
         identifier: &str,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         let mut d = self.data();
         d.projects
@@ -114,6 +141,7 @@ impl ServiceAccountStore for MemoryStore {
         &self,
         account: &AccountId,
         service_account: &ServiceAccount,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         insert_new(
             &mut self.data().service_accounts,
@@ -152,6 +180,7 @@ impl ServiceAccountStore for MemoryStore {
         &self,
         account: &AccountId,
         service_account: &ServiceAccount,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         replace_row(
             &mut self.data().service_accounts,
@@ -160,7 +189,12 @@ impl ServiceAccountStore for MemoryStore {
             "service account",
         )
     }
-    async fn delete_service_account(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_service_account(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         d.service_accounts
             .remove(&key(account, identifier))
@@ -183,7 +217,12 @@ impl ServiceAccountStore for MemoryStore {
 
 #[async_trait]
 impl RoleStore for MemoryStore {
-    async fn create_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError> {
+    async fn create_role(
+        &self,
+        account: &AccountId,
+        role: &Role,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         insert_new(&mut self.data().roles, key(account, &role.identifier), role, "role")
     }
     async fn get_role(&self, account: &AccountId, identifier: &str) -> Result<Role, DomainError> {
@@ -195,10 +234,20 @@ impl RoleStore for MemoryStore {
             d.roles.iter().filter(|((a, _), _)| a == account.as_str()).map(|(_, r)| r.clone()).collect();
         Ok(paged(items, page))
     }
-    async fn update_role(&self, account: &AccountId, role: &Role) -> Result<(), DomainError> {
+    async fn update_role(
+        &self,
+        account: &AccountId,
+        role: &Role,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         replace_row(&mut self.data().roles, key(account, &role.identifier), role, "role")
     }
-    async fn delete_role(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_role(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         if d.assignments.iter().any(|((a, _), role_assignment)| {
             a == account.as_str() && role_assignment.role_identifier == identifier
@@ -211,6 +260,7 @@ impl RoleStore for MemoryStore {
         &self,
         account: &AccountId,
         resource_group: &ResourceGroup,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         insert_new(
             &mut self.data().resource_groups,
@@ -248,6 +298,7 @@ impl RoleStore for MemoryStore {
         &self,
         account: &AccountId,
         resource_group: &ResourceGroup,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         replace_row(
             &mut self.data().resource_groups,
@@ -256,7 +307,12 @@ impl RoleStore for MemoryStore {
             "resource group",
         )
     }
-    async fn delete_resource_group(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_resource_group(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         if d.assignments.iter().any(|((a, _), role_assignment)| {
             a == account.as_str() && role_assignment.resource_group_identifier == identifier
@@ -278,6 +334,7 @@ impl RoleAssignmentStore for MemoryStore {
         &self,
         account: &AccountId,
         role_assignment: &RoleAssignment,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         let mut d = self.data();
         let k = key(account, &role_assignment.identifier);
@@ -331,6 +388,7 @@ impl RoleAssignmentStore for MemoryStore {
         &self,
         account: &AccountId,
         role_assignment: &RoleAssignment,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         replace_row(
             &mut self.data().assignments,
@@ -339,7 +397,12 @@ impl RoleAssignmentStore for MemoryStore {
             "role assignment",
         )
     }
-    async fn delete_role_assignment(&self, account: &AccountId, identifier: &str) -> Result<(), DomainError> {
+    async fn delete_role_assignment(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         self.data()
             .assignments
             .remove(&key(account, identifier))
@@ -415,7 +478,12 @@ fn key_of(account: &AccountId, r: &ApiKeyRef) -> (String, &'static str, String, 
 
 #[async_trait]
 impl ApiKeyStore for MemoryStore {
-    async fn create_api_key(&self, account: &AccountId, k: &ApiKey) -> Result<(), DomainError> {
+    async fn create_api_key(
+        &self,
+        account: &AccountId,
+        k: &ApiKey,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         let kk = (
             account.as_str().into(),
@@ -449,7 +517,12 @@ impl ApiKeyStore for MemoryStore {
             .map(|(_, v)| v.clone())
             .collect())
     }
-    async fn update_api_key(&self, account: &AccountId, k: &ApiKey) -> Result<(), DomainError> {
+    async fn update_api_key(
+        &self,
+        account: &AccountId,
+        k: &ApiKey,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         let kk = (
             account.as_str().into(),
@@ -461,7 +534,12 @@ impl ApiKeyStore for MemoryStore {
         *v = k.clone();
         Ok(())
     }
-    async fn delete_api_key(&self, account: &AccountId, r: &ApiKeyRef) -> Result<(), DomainError> {
+    async fn delete_api_key(
+        &self,
+        account: &AccountId,
+        r: &ApiKeyRef,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         d.api_keys.remove(&key_of(account, r)).ok_or_else(|| not_found("API key", &r.identifier))?;
         d.tokens.retain(|_, (a, t, _, _)| {
@@ -477,6 +555,7 @@ impl ApiKeyStore for MemoryStore {
         account: &AccountId,
         info: &TokenInfo,
         secret_hash: &[u8],
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         let mut d = self.data();
         let dup = d.tokens.values().any(|(a, t, _, _)| {
@@ -539,6 +618,7 @@ impl ApiKeyStore for MemoryStore {
         new_hash: &[u8],
         previous_valid_to: Option<OffsetDateTime>,
         now: OffsetDateTime,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         let mut d = self.data();
         let (a, info, hash, previous) =
@@ -552,7 +632,12 @@ impl ApiKeyStore for MemoryStore {
         info.modified = now;
         Ok(())
     }
-    async fn update_token(&self, account: &AccountId, info: &TokenInfo) -> Result<(), DomainError> {
+    async fn update_token(
+        &self,
+        account: &AccountId,
+        info: &TokenInfo,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         match d.tokens.get_mut(&info.token_id) {
             Some((a, t, _, _)) if a == account => {
@@ -562,7 +647,12 @@ impl ApiKeyStore for MemoryStore {
             _ => Err(not_found("token", &info.identifier)),
         }
     }
-    async fn delete_token(&self, account: &AccountId, token_id: &str) -> Result<(), DomainError> {
+    async fn delete_token(
+        &self,
+        account: &AccountId,
+        token_id: &str,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         match d.tokens.get(token_id) {
             Some((a, _, _, _)) if a == account => {
@@ -610,7 +700,13 @@ impl FeatureFlagStore for MemoryStore {
     async fn feature_flags(&self, account: &AccountId) -> Result<Vec<String>, DomainError> {
         Ok(self.data().accounts.get(account.as_str()).cloned().unwrap_or_default())
     }
-    async fn set_feature_flag(&self, account: &AccountId, flag: &str, on: bool) -> Result<(), DomainError> {
+    async fn set_feature_flag(
+        &self,
+        account: &AccountId,
+        flag: &str,
+        on: bool,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         let mut d = self.data();
         let flags =
             d.accounts.get_mut(account.as_str()).ok_or_else(|| not_found("account", account.as_str()))?;

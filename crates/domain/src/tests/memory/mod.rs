@@ -5,6 +5,7 @@
 mod access;
 mod scim;
 
+use crate::audit::AuditEntry;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -121,7 +122,12 @@ fn kind_str(kind: TokenKind) -> &'static str {
 
 #[async_trait]
 impl AccountStore for MemoryStore {
-    async fn create_account(&self, account: &NewAccount, now: OffsetDateTime) -> Result<(), DomainError> {
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: OffsetDateTime,
+        _audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
         {
             let mut d = self.data();
             if d.accounts.contains_key(account.id.as_str()) {
@@ -136,6 +142,7 @@ impl AccountStore for MemoryStore {
             &account.admin_doc,
             &[],
             now,
+            _audit,
         )
         .await?;
         let mut d = self.data();
@@ -183,5 +190,39 @@ impl AccountStore for MemoryStore {
     }
     async fn ping(&self) -> Result<(), DomainError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::store::AuditStore for MemoryStore {
+    async fn list_audit(
+        &self,
+        _account: &AccountId,
+        _query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditRecord>, DomainError> {
+        Ok(vec![])
+    }
+    async fn prune_audit(&self, _before: OffsetDateTime, _batch: u32) -> Result<u64, DomainError> {
+        Ok(0)
+    }
+}
+
+#[async_trait]
+impl crate::store::RequestLogStore for MemoryStore {
+    async fn insert_scim_requests(
+        &self,
+        _batch: &[crate::request_log::ScimRequest],
+    ) -> Result<(), DomainError> {
+        Ok(())
+    }
+    async fn list_scim_requests(
+        &self,
+        _account: &AccountId,
+        _query: &crate::request_log::ScimRequestQuery,
+    ) -> Result<Vec<crate::request_log::ScimRequest>, DomainError> {
+        Ok(vec![])
+    }
+    async fn prune_scim_requests(&self, _before: OffsetDateTime, _batch: u32) -> Result<u64, DomainError> {
+        Ok(0)
     }
 }

@@ -1,5 +1,6 @@
 //! The SCIM and settings traits of the test store.
 
+use crate::audit::AuditEntry;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -33,6 +34,7 @@ impl ScimStore for MemoryStore {
         doc: &Map<String, Value>,
         members: &[MemberRef],
         now: OffsetDateTime,
+        _audit: &AuditEntry,
     ) -> Result<StoredResource, DomainError> {
         let mut d = self.data();
         let a = account.as_str().to_string();
@@ -107,6 +109,7 @@ impl ScimStore for MemoryStore {
         id: &str,
         update: &ResourceUpdate<'_>,
         now: OffsetDateTime,
+        _audit: &AuditEntry,
     ) -> Result<(i64, OffsetDateTime), DomainError> {
         self.updates.fetch_add(1, Ordering::SeqCst);
         let mut d = self.data();
@@ -157,6 +160,7 @@ impl ScimStore for MemoryStore {
         kind: ResourceKind,
         id: &str,
         expected_version: Option<i64>,
+        _audit: &AuditEntry,
     ) -> Result<(), DomainError> {
         let mut d = self.data();
         let a = account.as_str().to_string();

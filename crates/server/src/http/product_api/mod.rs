@@ -4,6 +4,7 @@
 //! `{"status":"ERROR","code":…,"message":…,"correlationId":…}`.
 
 pub mod apikeys;
+pub mod audit;
 pub mod authz;
 pub mod orgs;
 pub mod service_accounts;
@@ -299,6 +300,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     v.extend(authz::endpoints());
     v.extend(apikeys::endpoints());
     v.extend(settings::endpoints());
+    v.extend(audit::endpoints());
     v
 }
 

@@ -175,7 +175,7 @@ async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Li
             "action": a.action,
             "oldValue": a.old_value,
             "newValue": a.new_value,
-            "actor": a.actor,
+            "actor": a.actor.label(),
             "timestamp": millis(a.at),
         })
     })))

@@ -1,0 +1,295 @@
+//! The SCIM request log, server side (docs/audit.md "SCIM request log").
+//!
+//! A middleware on the SCIM paths copies what a request sends and gets as the bodies stream
+//! by (the request body up to the body limit, the response up to [`BODY_CUT`]), and when
+//! the response has been sent hands the record to a writer task through a bounded queue. The
+//! writer redacts ([`scimgate_scim::redact`]), cuts and stores records in batches, off the
+//! request path. A full queue drops records (counted in
+//! `scimgate_request_log_dropped_total`), never requests.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body::Frame;
+use scimgate_domain::request_log::ScimRequest;
+use scimgate_domain::store::RequestLogStore;
+use scimgate_scim::redact::loggable_body;
+use tokio::sync::{mpsc, watch};
+
+use crate::http::access_log::RequestContext;
+use crate::state::AppState;
+
+/// Bodies are stored cut to this many bytes (after redaction).
+pub const BODY_CUT: usize = 16 * 1024;
+/// Records waiting for the writer, at most.
+const QUEUE: usize = 20_000;
+/// Raw request bytes waiting for the writer, at most (past it records are dropped).
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// Records per write transaction, at most.
+const BATCH: usize = 500;
+/// The longest a record waits for its batch to fill.
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
+/// The path prefix of the SCIM API.
+const SCIM_PREFIX: &str = "/gateway/ng/api/scim/account/";
+
+/// The receiving end, taken by [`write_loop`] when the node starts.
+pub type RequestLogQueue = mpsc::Receiver<Pending>;
+
+/// The sending end and its accounting.
+#[derive(Debug)]
+pub struct RequestLog {
+    tx: mpsc::Sender<Pending>,
+    queued_bytes: AtomicUsize,
+    enabled: bool,
+    request_cap: usize,
+}
+
+impl RequestLog {
+    /// A log and its queue; `enabled: false` (`--request-log-retention 0`) records nothing.
+    pub fn new(enabled: bool, max_body_bytes: usize) -> (Self, RequestLogQueue) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Self { tx, queued_bytes: AtomicUsize::new(0), enabled, request_cap: max_body_bytes }, rx)
+    }
+
+    fn send(&self, pending: Pending) {
+        let bytes = pending.raw_len();
+        if self.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            metrics::counter!("scimgate_request_log_dropped_total").increment(1);
+            return;
+        }
+        if self.tx.try_send(pending).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            metrics::counter!("scimgate_request_log_dropped_total").increment(1);
+            return;
+        }
+        metrics::gauge!("scimgate_request_log_queue_depth").increment(1.0);
+    }
+}
+
+/// What a body streamed so far: the first `cap` bytes and how many there were in all.
+#[derive(Debug, Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    seen: usize,
+    cap: usize,
+}
+
+type Capture = Arc<Mutex<Captured>>;
+
+fn capture(cap: usize) -> Capture {
+    Arc::new(Mutex::new(Captured { cap, ..Captured::default() }))
+}
+
+fn take(c: &Capture) -> Captured {
+    std::mem::take(&mut *c.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// A body that copies the first bytes of what passes through it into a [`Capture`], and runs
+/// `done` when it is dropped (the response was sent, or the client went away).
+struct Tee {
+    inner: Body,
+    capture: Capture,
+    done: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done();
+        }
+    }
+}
+
+impl http_body::Body for Tee {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            let mut c = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
+            c.seen += data.len();
+            let room = c.cap.saturating_sub(c.bytes.len());
+            c.bytes.extend_from_slice(&data[..room.min(data.len())]);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A record on its way to the writer: the request's facts and the raw body copies.
+pub struct Pending {
+    entry: ScimRequest,
+    request: Capture,
+    response: Capture,
+}
+
+impl Pending {
+    fn raw_len(&self) -> usize {
+        self.request.lock().unwrap_or_else(PoisonError::into_inner).bytes.len() + BODY_CUT
+    }
+
+    /// The record as stored: bodies redacted and cut. A request body that was not read to
+    /// its end (over the limit, or never read) is stored only as its size.
+    fn finish(mut self) -> ScimRequest {
+        let request = take(&self.request);
+        self.entry.request_body = if request.seen > request.bytes.len() {
+            Some(format!("[{} bytes or more: over the body limit, not stored]", request.seen))
+        } else {
+            loggable_body(&request.bytes, BODY_CUT)
+        };
+        let response = take(&self.response);
+        self.entry.response_body = if response.seen > response.bytes.len() {
+            // Longer than the cut: server-written SCIM JSON (which never holds a secret; RFC
+            // 7643 §7 `returned: never`), stored as its first bytes.
+            let mut cut = response.bytes.len().min(BODY_CUT);
+            while cut > 0 && std::str::from_utf8(&response.bytes[..cut]).is_err() {
+                cut -= 1;
+            }
+            Some(format!(
+                "{}…[cut: {} bytes in all]",
+                String::from_utf8_lossy(&response.bytes[..cut]),
+                response.seen
+            ))
+        } else {
+            loggable_body(&response.bytes, BODY_CUT)
+        };
+        self.entry
+    }
+}
+
+/// The middleware: on SCIM paths, copies the bodies and queues the record once the response
+/// has gone out.
+pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let log = state.request_log.clone();
+    // Everything read from the request is copied out in this block: no borrow of it (its
+    // body is not `Sync`) may live across the `await` below.
+    let entry = {
+        let path = req.uri().path();
+        let Some(account) = path.strip_prefix(SCIM_PREFIX).filter(|_| log.enabled) else {
+            return next.run(req).await;
+        };
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect::<String>())
+        };
+        ScimRequest {
+            seq: 0,
+            account: account.split('/').next().unwrap_or_default().chars().take(256).collect(),
+            at: state.clock.now(),
+            method: req.method().as_str().to_string(),
+            path: path.chars().take(2048).collect(),
+            query: req.uri().query().unwrap_or_default().chars().take(4096).collect(),
+            status: 0,
+            duration_us: 0,
+            principal: None,
+            credential_id: None,
+            user_agent: header(header::USER_AGENT),
+            request_id: header(header::HeaderName::from_static("x-request-id")),
+            request_body: None,
+            response_body: None,
+        }
+    };
+    let mut entry = entry;
+    let started = Instant::now();
+    let ctx = req.extensions().get::<RequestContext>().cloned();
+    let request = capture(log.request_cap);
+    let req = req.map(|inner| Body::new(Tee { inner, capture: request.clone(), done: None }));
+    let res = next.run(req).await;
+    entry.status = res.status().as_u16();
+    entry.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+    if let Some((principal, credential)) = ctx.and_then(|c| c.principal_and_credential()) {
+        entry.principal = Some(principal);
+        entry.credential_id = credential;
+    }
+    let response = capture(BODY_CUT + 1);
+    let pending = Pending { entry, request, response: response.clone() };
+    res.map(move |inner| {
+        Body::new(Tee { inner, capture: response, done: Some(Box::new(move || log.send(pending))) })
+    })
+}
+
+/// Writes queued records in batches until `stop`, then writes what is left.
+pub async fn write_loop(
+    store: Arc<dyn RequestLogStore>,
+    log: Arc<RequestLog>,
+    mut rx: RequestLogQueue,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => p,
+            _ = stop.changed() => None,
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + FLUSH_AFTER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(p)) => batch.push(p),
+                _ => break,
+            }
+        }
+        write_batch(store.as_ref(), &log, batch).await;
+        if *stop.borrow() {
+            break;
+        }
+    }
+    // Shutting down: what is queued still goes in.
+    let mut rest = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        rest.push(p);
+    }
+    while !rest.is_empty() {
+        let chunk: Vec<Pending> = rest.drain(..rest.len().min(BATCH)).collect();
+        write_batch(store.as_ref(), &log, chunk).await;
+    }
+}
+
+async fn write_batch(store: &dyn RequestLogStore, log: &RequestLog, batch: Vec<Pending>) {
+    let n = batch.len();
+    let bytes: usize = batch.iter().map(Pending::raw_len).sum();
+    // Redacting parses every body: CPU work, kept off the async workers.
+    let rows =
+        match tokio::task::spawn_blocking(move || batch.into_iter().map(Pending::finish).collect::<Vec<_>>())
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "request log: formatting a batch failed");
+                Vec::new()
+            }
+        };
+    log.queued_bytes.fetch_sub(bytes.min(log.queued_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+    metrics::gauge!("scimgate_request_log_queue_depth").decrement(n as f64);
+    match store.insert_scim_requests(&rows).await {
+        Ok(()) => metrics::counter!("scimgate_request_log_written_total").increment(rows.len() as u64),
+        Err(e) => {
+            metrics::counter!("scimgate_request_log_dropped_total").increment(rows.len() as u64);
+            tracing::warn!(error = %e, records = rows.len(), "request log: a batch could not be stored");
+        }
+    }
+}
