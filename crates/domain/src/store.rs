@@ -150,6 +150,17 @@ pub struct NewAccount {
     pub admin_token: NewToken,
 }
 
+/// A database connection pool's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// Accounts and credentials.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -166,6 +177,8 @@ pub trait AccountStore: Send + Sync {
     async fn count_accounts(&self) -> Result<u64, DomainError>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<(), DomainError>;
+    /// The connection pool's state, for `/metrics`.
+    fn pool_status(&self) -> PoolStatus;
 }
 
 /// Organizations and projects: the child scopes of an account. Every method takes the account it works in.

@@ -127,6 +127,11 @@ async fn loopback_metrics(state: axum::extract::State<AppState>, req: Request<ax
 }
 
 async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+    let pool = st.accounts.pool_status();
+    ::metrics::gauge!("scimgate_db_pool_connections", "state" => "in_use")
+        .set(f64::from(pool.open - pool.idle.min(pool.open)));
+    ::metrics::gauge!("scimgate_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    ::metrics::gauge!("scimgate_db_pool_max_connections").set(f64::from(pool.max));
     let mut text = metrics::render();
     text.push_str(&st.jwt.metrics.render());
     text.push_str(&st.limits.refused.render_as(

@@ -145,6 +145,12 @@ impl JwksCache {
         // The answer describes the JWKS as of the request: time it from there.
         let now = self.clock.now();
         let result = self.fetcher.fetch(&slot.url, etag.as_deref()).await;
+        let outcome = match &result {
+            Ok(Fetched::Keys { .. }) => "keys",
+            Ok(Fetched::NotModified { .. }) => "not_modified",
+            Err(_) => "error",
+        };
+        metrics::counter!("scimgate_jwks_fetches_total", "outcome" => outcome).increment(1);
         let mut st = slot.state();
         st.attempts += 1;
         match result {
@@ -215,6 +221,8 @@ impl JwksCache {
             }
             (usable, st.attempts)
         };
+        metrics::counter!("scimgate_jwks_cache_total", "result" => if held.is_some() { "hit" } else { "miss" })
+            .increment(1);
         if let Some((keys, refresh_due)) = held {
             if refresh_due {
                 self.refresh_in_background(slot);

@@ -83,6 +83,47 @@ async fn the_rate_limit_is_per_account_with_retry_after() {
     assert!(app.state.limits.refused.get("rate") >= 15);
 }
 
+/// Under load from a noisy account (16 clients at once, far over its rate and over its
+/// in-flight limit), another account on the same node is never refused. The latency side of
+/// "not slowed" is measured by `scripts/noisy-neighbour.sh`, not timed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_account_under_load_does_not_refuse_another() {
+    let app = Arc::new(
+        TestApp::with_config(Arc::new(SystemClock), |c| {
+            c.account_rate_limit = 50;
+            c.account_rate_burst = 50;
+            c.account_max_in_flight = 4;
+        })
+        .await,
+    );
+    let other = app.other_account("globex").await;
+    let mut noisy = Vec::new();
+    for _ in 0..16 {
+        let app = app.clone();
+        noisy.push(tokio::spawn(async move {
+            let (h, v) = bearer(&app.token);
+            let mut refused = 0;
+            for _ in 0..40 {
+                if get(&app, &app.scim("/Users"), (h, &v), None).await.status == StatusCode::TOO_MANY_REQUESTS
+                {
+                    refused += 1;
+                }
+            }
+            refused
+        }));
+    }
+    let (h, v) = bearer(&other);
+    for _ in 0..40 {
+        let r = get(&app, "/gateway/ng/api/scim/account/globex/Users", (h, &v), None).await;
+        assert_eq!(r.status, StatusCode::OK, "the quiet account was refused: {}", r.body);
+    }
+    let mut refused = 0;
+    for t in noisy {
+        refused += t.await.expect("task");
+    }
+    assert!(refused >= 300, "the noisy account was limited: {refused} of 640 refused");
+}
+
 /// Failed authentication is counted per account and client address; past the threshold
 /// that address gets 429 before any lookup, unless its credential is already known good.
 #[tokio::test]

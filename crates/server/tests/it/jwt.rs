@@ -1059,3 +1059,44 @@ async fn diagnose_reports_each_check_and_agrees_with_the_verifier() {
     assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["idp-key"]);
     assert_eq!(keys[0].kty, "EC P-256");
 }
+
+#[tokio::test]
+async fn a_jwt_write_is_audited_with_its_issuer_subject_and_id_and_jwks_use_is_measured() {
+    let t = setup().await;
+    let key = generate(Algorithm::ES256, "audit").expect("key");
+    t.jwks.publish(std::slice::from_ref(&key.jwk));
+    let token = t.token_with(&key, |c| {
+        c.insert("iss".into(), json!("https://idp.example"));
+        c.insert("sub".into(), json!("okta-app-1"));
+        c.insert("jti".into(), json!("jti-42"));
+    });
+    // The first request verifies the token; the second finds it remembered: both carry the claims.
+    for name in ["jwt-a", "jwt-b"] {
+        let r = t
+            .app
+            .send(
+                Method::POST,
+                &t.app.scim("/Users"),
+                Some(&token),
+                Some(json!({"userName": name}).to_string()),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let a = t.app.admin(Method::GET, &u("/ng/api/audit?resourceType=USER"), None).await;
+    let entries = a.body["data"]["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "{}", a.text);
+    for e in &entries {
+        assert_eq!(e["principal"], json!({"type": "SERVICE_ACCOUNT", "identifier": "idp"}), "{e}");
+        assert_eq!(
+            e["jwt"],
+            json!({"iss": "https://idp.example", "sub": "okta-app-1", "jti": "jti-42"}),
+            "{e}"
+        );
+        assert_eq!(e["credentialId"], Value::Null);
+    }
+    let m = t.app.get_from("127.0.0.1:40000".parse().expect("addr"), "/metrics").await;
+    assert!(m.text.contains("scimgate_jwks_fetches_total{outcome=\"keys\"}"), "{}", m.text);
+    assert!(m.text.contains("scimgate_jwks_cache_total{result=\"hit\"}"), "{}", m.text);
+}

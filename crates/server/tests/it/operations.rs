@@ -674,4 +674,9 @@ async fn metrics_count_requests_by_route_template() {
     assert!(count("200") >= 1.0 && count("404") >= 1.0, "{text}");
     assert!(text.contains("scimgate_http_request_duration_seconds_bucket"), "{text}");
     assert!(!text.contains(&id) && !text.contains("nosuch"), "no ids in labels");
+    // The pool, and the request log's queue (the test app runs no writer, so it only grows).
+    let max = samples.iter().find(|(s, _)| s == "scimgate_db_pool_max_connections").map(|(_, v)| *v);
+    assert!(max.is_some_and(|m| m >= 1.0), "{text}");
+    assert!(samples.iter().any(|(s, _)| s == "scimgate_db_pool_connections{state=\"idle\"}"), "{text}");
+    assert!(samples.iter().any(|(s, v)| s == "scimgate_request_log_queue_depth" && *v >= 1.0), "{text}");
 }

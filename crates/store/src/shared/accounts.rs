@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use scimgate_domain::access::{ACCOUNT_ADMIN_ROLE, ALL_ACCOUNT_RESOURCES};
-use scimgate_domain::store::{AccountStore, NewAccount};
+use scimgate_domain::store::{AccountStore, NewAccount, PoolStatus};
 use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::schema::ResourceKind;
 
@@ -121,6 +121,14 @@ impl AccountStore for Store {
 
     async fn ping(&self) -> Result<(), DomainError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.db().map(|_| ())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }
 

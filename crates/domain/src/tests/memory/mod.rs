@@ -191,6 +191,9 @@ impl AccountStore for MemoryStore {
     async fn ping(&self) -> Result<(), DomainError> {
         Ok(())
     }
+    fn pool_status(&self) -> crate::store::PoolStatus {
+        crate::store::PoolStatus::default()
+    }
 }
 
 #[async_trait]
