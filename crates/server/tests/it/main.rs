@@ -16,6 +16,7 @@ mod jwks_server;
 mod jwt;
 mod list;
 mod multinode;
+mod openapi;
 mod operations;
 mod settings;
 mod users;

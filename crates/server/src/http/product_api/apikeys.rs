@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::openapi::{AccountParam, Conflict, ErrorResponses, SuccessEnvelope};
 use super::{
     ApiError, ApiJson, ApiResult, Endpoint, ListParams, ep, from_millis, millis, ok, page_data,
     same_identifier, tags_json,
@@ -94,8 +95,10 @@ impl KeyParams {
 
 // ---- API keys ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// An API key.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ApiKeyBody)]
 struct KeyBody {
     identifier: String,
     #[serde(default)]
@@ -103,9 +106,13 @@ struct KeyBody {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
+    /// `USER` (a personal key) or `SERVICE_ACCOUNT`.
     api_key_type: String,
+    /// The key's owner: the user id, or the service account's identifier.
     parent_identifier: String,
+    /// The lifetime of its tokens when they name no `validTo`, in milliseconds.
     #[serde(default)]
     default_time_to_expire_token: Option<i64>,
 }
@@ -142,6 +149,15 @@ fn key_json(account: &str, k: &ApiKey) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/ng/api/apikey",
+    tag = "API keys",
+    params(AccountParam),
+    request_body = KeyBody,
+    responses((status = 200, description = "`data`: the API key, `{identifier, name, description, tags, apiKeyType, parentIdentifier, defaultTimeToExpireToken, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_key(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -152,6 +168,14 @@ async fn create_key(
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/apikey",
+    tag = "API keys",
+    params(AccountParam, ("apiKeyType" = String, Query, description = "`USER` (a personal key) or `SERVICE_ACCOUNT`"), ("parentIdentifier" = String, Query, description = "The key's owner: the user id, or the service account's identifier"), ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{identifier, name, description, tags, apiKeyType, parentIdentifier, defaultTimeToExpireToken, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_keys(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> ApiResult {
     let (kind, parent) = q.parent()?;
     let page = q.list.page()?;
@@ -162,6 +186,14 @@ async fn list_keys(State(st): State<AppState>, caller: ApiCaller, Query(q): Quer
     Ok(ok(page_data(page, p, |k| key_json(caller.account().as_str(), k))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/apikey/{identifier}",
+    tag = "API keys",
+    params(("identifier" = String, Path, description = "The API key"), AccountParam, ("apiKeyType" = String, Query, description = "`USER` (a personal key) or `SERVICE_ACCOUNT`"), ("parentIdentifier" = String, Query, description = "The key's owner: the user id, or the service account's identifier")),
+    responses((status = 200, description = "`data`: `{identifier, name, description, tags, apiKeyType, parentIdentifier, defaultTimeToExpireToken, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_key(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -174,6 +206,15 @@ async fn get_key(
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/ng/api/apikey/{identifier}",
+    tag = "API keys",
+    params(("identifier" = String, Path, description = "The API key"), AccountParam),
+    request_body = KeyBody,
+    responses((status = 200, description = "`data`: the API key as stored, `{identifier, name, description, tags, apiKeyType, parentIdentifier, defaultTimeToExpireToken, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_key(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -186,6 +227,14 @@ async fn update_key(
     Ok(ok(key_json(caller.account().as_str(), &k)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/ng/api/apikey/{identifier}",
+    tag = "API keys",
+    params(("identifier" = String, Path, description = "The API key"), AccountParam, ("apiKeyType" = String, Query, description = "`USER` (a personal key) or `SERVICE_ACCOUNT`"), ("parentIdentifier" = String, Query, description = "The key's owner: the user id, or the service account's identifier")),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_key(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -200,7 +249,8 @@ async fn delete_key(
 
 // ---- tokens --------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// A token of an API key.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokenBody {
     identifier: String,
@@ -209,12 +259,18 @@ struct TokenBody {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
+    /// `USER` or `SERVICE_ACCOUNT`: the type of its API key.
     api_key_type: String,
+    /// The API key's owner.
     parent_identifier: String,
+    /// The API key.
     api_key_identifier: String,
+    /// Epoch milliseconds.
     #[serde(default)]
     valid_from: Option<i64>,
+    /// Epoch milliseconds.
     #[serde(default)]
     valid_to: Option<i64>,
 }
@@ -259,6 +315,15 @@ fn token_json(account: &str, t: &TokenInfo, now: OffsetDateTime) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/ng/api/token",
+    tag = "tokens",
+    params(AccountParam),
+    request_body = TokenBody,
+    responses((status = 200, description = "`data`: the token's secret, a string, shown only here", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_token(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -270,6 +335,14 @@ async fn create_token(
     Ok(ok(json!(token)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/token",
+    tag = "tokens",
+    params(AccountParam, ("apiKeyType" = String, Query, description = "`USER` (a personal key) or `SERVICE_ACCOUNT`"), ("parentIdentifier" = String, Query, description = "The key's owner: the user id, or the service account's identifier"), ("apiKeyIdentifier" = String, Query, description = "The API key"), ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{token: {identifier, name, description, tags, validFrom, validTo, scheduledExpireTime, valid, accountIdentifier, orgIdentifier, projectIdentifier, apiKeyIdentifier, parentIdentifier, apiKeyType, lastUsedAt}, expiryAt, createdAt, lastModifiedAt}`", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_tokens(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<KeyParams>) -> ApiResult {
     let key = q.key()?;
     let page = q.list.page()?;
@@ -285,6 +358,15 @@ async fn list_tokens(State(st): State<AppState>, caller: ApiCaller, Query(q): Qu
     })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/ng/api/token/{identifier}",
+    tag = "tokens",
+    params(("identifier" = String, Path, description = "The token"), AccountParam),
+    request_body = TokenBody,
+    responses((status = 200, description = "`data`: the token as stored (without its secret), `{identifier, name, description, tags, validFrom, validTo, scheduledExpireTime, valid, accountIdentifier, orgIdentifier, projectIdentifier, apiKeyIdentifier, parentIdentifier, apiKeyType, lastUsedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_token(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -297,6 +379,14 @@ async fn update_token(
     Ok(ok(token_json(caller.account().as_str(), &t, st.clock.now())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/ng/api/token/{identifier}",
+    tag = "tokens",
+    params(("identifier" = String, Path, description = "The token"), AccountParam, ("apiKeyType" = String, Query, description = "`USER` (a personal key) or `SERVICE_ACCOUNT`"), ("parentIdentifier" = String, Query, description = "The key's owner: the user id, or the service account's identifier"), ("apiKeyIdentifier" = String, Query, description = "The API key")),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_token(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -308,6 +398,14 @@ async fn delete_token(
     Ok(ok(json!(true)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/ng/api/token/rotate/{identifier}",
+    tag = "tokens",
+    params(("identifier" = String, Path, description = "The token"), AccountParam, ("apiKeyType" = String, Query, description = "`USER` (a personal key) or `SERVICE_ACCOUNT`"), ("parentIdentifier" = String, Query, description = "The key's owner: the user id, or the service account's identifier"), ("apiKeyIdentifier" = String, Query, description = "The API key"), ("rotateTimestamp" = Option<i64>, Query, description = "When the old secret stops working, in epoch milliseconds (default: at once)")),
+    responses((status = 200, description = "`data`: the new secret, a string, shown only here", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn rotate_token(
     State(st): State<AppState>,
     caller: ApiCaller,

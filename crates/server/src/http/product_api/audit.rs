@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::openapi::{AccountParam, ErrorResponses, SuccessEnvelope};
 use super::{ApiResult, Endpoint, ep, millis, ok};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
@@ -71,16 +72,26 @@ fn next_cursor(len: usize, limit: u32, last: Option<i64>) -> Value {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditParams {
+    /// Only entries about this kind of resource, such as `SERVICE_ACCOUNT` (docs/audit.md).
     pub resource_type: Option<String>,
+    /// Only entries about this resource.
     pub resource_id: Option<String>,
+    /// Only entries by this principal.
     pub principal: Option<String>,
+    /// Only entries of this action, such as `CREATE`.
     pub action: Option<String>,
+    /// From this time: epoch milliseconds or RFC 3339.
     pub from: Option<String>,
+    /// Up to this time: epoch milliseconds or RFC 3339.
     pub to: Option<String>,
+    /// The `next` of the previous page.
     pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -136,6 +147,15 @@ pub fn audit_json(r: &AuditRecord) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/audit",
+    tag = "audit",
+    operation_id = "list_audit",
+    params(AccountParam, AuditParams),
+    responses((status = 200, description = "`data`: `{entries: [{seq, timestamp, principal: {type, identifier}, credentialId, jwt, requestId, action, resourceType, resourceId, summary}], next}`, newest first; `next` is the cursor of the next page, null after the last", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<AuditParams>) -> ApiResult {
     let query = q.query()?;
     let entries = st.audit.list(&caller, &query).await?;
@@ -143,15 +163,24 @@ async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Au
     Ok(ok(json!({"entries": entries.iter().map(audit_json).collect::<Vec<_>>(), "next": next})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RequestParams {
+    /// Only requests with this HTTP method.
     pub method: Option<String>,
+    /// Only requests answered with this class of status: `2xx`, `4xx` or `5xx`.
     pub status: Option<String>,
+    /// Only requests whose path contains this text.
     pub path_contains: Option<String>,
+    /// From this time: epoch milliseconds or RFC 3339.
     pub since: Option<String>,
+    /// Up to this time: epoch milliseconds or RFC 3339.
     pub until: Option<String>,
+    /// The `next` of the previous page.
     pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -211,6 +240,15 @@ pub fn request_json(r: &ScimRequest) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/scim-requests",
+    tag = "audit",
+    operation_id = "list_scim_requests",
+    params(AccountParam, RequestParams),
+    responses((status = 200, description = "`data`: `{requests: [{seq, timestamp, method, path, query, status, durationMs, principal, credentialId, userAgent, requestId, requestBody, responseBody}], next}`, newest first; `next` is the cursor of the next page, null after the last", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn requests(
     State(st): State<AppState>,
     caller: ApiCaller,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::openapi::{AccountParam, Conflict, ErrorResponses, SuccessEnvelope};
 use super::{
     ApiJson, ApiResult, Endpoint, ListParams, ScopeParams, ep, millis, ok, page_data, same_identifier,
     tags_json,
@@ -52,16 +53,19 @@ fn scope_json(account: &str, s: &Scope) -> Value {
 
 // ---- roles ---------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// A role.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RoleBody {
     identifier: String,
     name: String,
+    /// Permission identifiers, such as `core_serviceaccount_view`.
     #[serde(default)]
     permissions: Vec<String>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
 }
 
@@ -92,6 +96,15 @@ fn role_json(account: &str, r: &Role) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/authz/api/roles",
+    tag = "roles",
+    params(AccountParam),
+    request_body = RoleBody,
+    responses((status = 200, description = "`data`: the role, `{role: {identifier, name, description, permissions, allowedScopeLevels, tags}, scope, harnessManaged, createdAt, lastModifiedAt}` (built-in roles have no scope nor times)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_role(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -101,17 +114,42 @@ async fn create_role(
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/authz/api/roles",
+    tag = "roles",
+    params(AccountParam, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{role: {identifier, name, description, permissions, allowedScopeLevels, tags}, scope, harnessManaged, createdAt, lastModifiedAt}` (built-in roles have no scope nor times), the built-in roles included", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_roles(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_roles(&caller, page).await?;
     Ok(ok(page_data(page, p, |r| role_json(caller.account().as_str(), r))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/authz/api/roles/{identifier}",
+    tag = "roles",
+    params(("identifier" = String, Path, description = "The role"), AccountParam),
+    responses((status = 200, description = "`data`: `{role: {identifier, name, description, permissions, allowedScopeLevels, tags}, scope, harnessManaged, createdAt, lastModifiedAt}` (built-in roles have no scope nor times)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let r = st.access.get_role(&caller, &id).await?;
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/authz/api/roles/{identifier}",
+    tag = "roles",
+    params(("identifier" = String, Path, description = "The role"), AccountParam),
+    request_body = RoleBody,
+    responses((status = 200, description = "`data`: the role as stored, `{role: {identifier, name, description, permissions, allowedScopeLevels, tags}, scope, harnessManaged, createdAt, lastModifiedAt}` (built-in roles have no scope nor times)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_role(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -123,6 +161,14 @@ async fn update_role(
     Ok(ok(role_json(caller.account().as_str(), &r)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/authz/api/roles/{identifier}",
+    tag = "roles",
+    params(("identifier" = String, Path, description = "The role"), AccountParam),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_role(&caller, &id).await?;
     Ok(ok(json!(true)))
@@ -130,17 +176,21 @@ async fn delete_role(State(st): State<AppState>, caller: ApiCaller, Path(id): Pa
 
 // ---- role assignments ----------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// Who a role assignment is for.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PrincipalBody {
     identifier: String,
+    /// `USER`, `USER_GROUP` or `SERVICE_ACCOUNT`.
     #[serde(rename = "type")]
     principal_type: String,
 }
 
-#[derive(Deserialize)]
+/// A role assignment.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AssignmentBody {
+    /// Generated when left out on create; on update, when given, the same as the path's.
     #[serde(default)]
     identifier: Option<String>,
     role_identifier: String,
@@ -182,6 +232,15 @@ fn assignment_json(account: &str, role_assignment: &RoleAssignment) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/authz/api/roleassignments",
+    tag = "role assignments",
+    params(AccountParam, ScopeParams),
+    request_body = AssignmentBody,
+    responses((status = 200, description = "`data`: the role assignment, `{roleAssignment: {identifier, roleIdentifier, resourceGroupIdentifier, principal: {identifier, type}, disabled, managed}, scope: {accountIdentifier, orgIdentifier, projectIdentifier}, createdAt, lastModifiedAt, harnessManaged}`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_assignment(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -205,15 +264,28 @@ async fn create_assignment(
     Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct AssignmentListParams {
+    /// Only the assignments of this principal: `USER`, `USER_GROUP` or `SERVICE_ACCOUNT`
+    /// (with principalIdentifier).
     principal_type: Option<String>,
+    /// Only the assignments of this principal (with principalType).
     principal_identifier: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)] // ListParams, listed beside this in the annotation
     list: ListParams,
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/authz/api/roleassignments",
+    tag = "role assignments",
+    params(AccountParam, AssignmentListParams, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{roleAssignment: {identifier, roleIdentifier, resourceGroupIdentifier, principal: {identifier, type}, disabled, managed}, scope: {accountIdentifier, orgIdentifier, projectIdentifier}, createdAt, lastModifiedAt, harnessManaged}`", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_assignments(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -233,11 +305,28 @@ async fn list_assignments(
     Ok(ok(page_data(page, p, |role_assignment| assignment_json(caller.account().as_str(), role_assignment))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/authz/api/roleassignments/{identifier}",
+    tag = "role assignments",
+    params(("identifier" = String, Path, description = "The role assignment"), AccountParam),
+    responses((status = 200, description = "`data`: `{roleAssignment: {identifier, roleIdentifier, resourceGroupIdentifier, principal: {identifier, type}, disabled, managed}, scope: {accountIdentifier, orgIdentifier, projectIdentifier}, createdAt, lastModifiedAt, harnessManaged}`", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_assignment(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let role_assignment = st.access.get_role_assignment(&caller, &id).await?;
     Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/authz/api/roleassignments/{identifier}",
+    tag = "role assignments",
+    params(("identifier" = String, Path, description = "The role assignment"), AccountParam),
+    request_body = AssignmentBody,
+    responses((status = 200, description = "`data`: the role assignment as stored, `{roleAssignment: {identifier, roleIdentifier, resourceGroupIdentifier, principal: {identifier, type}, disabled, managed}, scope: {accountIdentifier, orgIdentifier, projectIdentifier}, createdAt, lastModifiedAt, harnessManaged}`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_assignment(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -261,6 +350,14 @@ async fn update_assignment(
     Ok(ok(assignment_json(caller.account().as_str(), &role_assignment)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/authz/api/roleassignments/{identifier}",
+    tag = "role assignments",
+    params(("identifier" = String, Path, description = "The role assignment"), AccountParam),
+    responses((status = 200, description = "`data`: the deleted role assignment, `{roleAssignment: {identifier, roleIdentifier, resourceGroupIdentifier, principal: {identifier, type}, disabled, managed}, scope: {accountIdentifier, orgIdentifier, projectIdentifier}, createdAt, lastModifiedAt, harnessManaged}`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_assignment(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -272,26 +369,32 @@ async fn delete_assignment(
 
 // ---- resource groups -----------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// The body of a create or update: `{"resourceGroup": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ResourceGroupBody)]
 struct RgBody {
     resource_group: RgFields,
 }
 
-#[derive(Deserialize)]
+/// A resource group.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ResourceGroupFields)]
 struct RgFields {
     identifier: String,
     name: String,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
     #[serde(default)]
     resource_filter: Option<ResourceFilter>,
 }
 
-#[derive(Deserialize)]
+/// Which resources a resource group covers.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ResourceFilter {
     #[serde(default)]
@@ -300,7 +403,8 @@ struct ResourceFilter {
     resources: Vec<ResourceSelector>,
 }
 
-#[derive(Deserialize)]
+/// One resource type of a resource filter.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ResourceSelector {
     resource_type: String,
@@ -345,22 +449,56 @@ fn rg_json(account: &str, resource_group: &ResourceGroup) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/resourcegroup/api/v2/resourcegroup",
+    tag = "resource groups",
+    params(AccountParam),
+    request_body = RgBody,
+    responses((status = 200, description = "`data`: the resource group, `{resourceGroup: {identifier, name, accountIdentifier, description, tags, includedScopes, resourceFilter: {includeAllResources, resources: [{resourceType}]}}, harnessManaged, createdAt, lastModifiedAt}` (built-in groups have no times)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_rg(State(st): State<AppState>, caller: ApiCaller, ApiJson(b): ApiJson<RgBody>) -> ApiResult {
     let resource_group = st.access.create_resource_group(&caller, rg_from(b.resource_group)).await?;
     Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/resourcegroup/api/v2/resourcegroup",
+    tag = "resource groups",
+    params(AccountParam, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{resourceGroup: {identifier, name, accountIdentifier, description, tags, includedScopes, resourceFilter: {includeAllResources, resources: [{resourceType}]}}, harnessManaged, createdAt, lastModifiedAt}` (built-in groups have no times), the built-in groups included", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_rgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_resource_groups(&caller, page).await?;
     Ok(ok(page_data(page, p, |resource_group| rg_json(caller.account().as_str(), resource_group))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/resourcegroup/api/v2/resourcegroup/{identifier}",
+    tag = "resource groups",
+    params(("identifier" = String, Path, description = "The resource group"), AccountParam),
+    responses((status = 200, description = "`data`: `{resourceGroup: {identifier, name, accountIdentifier, description, tags, includedScopes, resourceFilter: {includeAllResources, resources: [{resourceType}]}}, harnessManaged, createdAt, lastModifiedAt}` (built-in groups have no times)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let resource_group = st.access.get_resource_group(&caller, &id).await?;
     Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/resourcegroup/api/v2/resourcegroup/{identifier}",
+    tag = "resource groups",
+    params(("identifier" = String, Path, description = "The resource group"), AccountParam),
+    request_body = RgBody,
+    responses((status = 200, description = "`data`: the resource group as stored, `{resourceGroup: {identifier, name, accountIdentifier, description, tags, includedScopes, resourceFilter: {includeAllResources, resources: [{resourceType}]}}, harnessManaged, createdAt, lastModifiedAt}` (built-in groups have no times)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_rg(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -372,6 +510,14 @@ async fn update_rg(
     Ok(ok(rg_json(caller.account().as_str(), &resource_group)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/resourcegroup/api/v2/resourcegroup/{identifier}",
+    tag = "resource groups",
+    params(("identifier" = String, Path, description = "The resource group"), AccountParam),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_rg(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_resource_group(&caller, &id).await?;
     Ok(ok(json!(true)))

@@ -6,6 +6,7 @@
 pub mod apikeys;
 pub mod audit;
 pub mod authz;
+pub mod openapi;
 pub mod orgs;
 pub mod service_accounts;
 pub mod settings;
@@ -197,12 +198,15 @@ pub fn same_identifier(body: Option<&str>, path: &str) -> Result<(), ApiError> {
 }
 
 /// Query parameters every list takes.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 0-based page.
+    #[param(value_type = Option<u64>)]
     pub page_index: Option<String>,
-    /// Page size.
+    /// Page size (default 50, at most 100).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub page_size: Option<String>,
     /// Substring to match.
     pub search_term: Option<String>,
@@ -270,10 +274,12 @@ pub fn tags_json(t: &Tags) -> Value {
 }
 
 /// Query parameters naming a scope.
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ScopeParams {
     /// The account (also checked by authentication).
+    #[param(ignore)] // documented by openapi::AccountParam, on every operation
     pub account_identifier: Option<String>,
     /// Organization.
     pub org_identifier: Option<String>,
@@ -304,9 +310,13 @@ pub fn endpoints() -> Vec<Endpoint> {
     v
 }
 
-/// The routes of [`endpoints`].
+/// The routes of [`endpoints`], and `/openapi.json` describing them (not an endpoint: it
+/// needs no `x-api-key`, and it is not one of the routes it describes).
 pub fn routes() -> Router<AppState> {
-    endpoints().into_iter().fold(Router::new(), |r, e| r.route(e.path, e.handler))
+    endpoints()
+        .into_iter()
+        .fold(Router::new(), |r, e| r.route(e.path, e.handler))
+        .route(openapi::PATH, axum::routing::get(openapi::serve))
 }
 
 /// `(method, path)` of every endpoint, for tests and docs.

@@ -9,6 +9,7 @@ use scimgate_domain::entities::{Organization, Project, Tags};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::openapi::{AccountParam, Conflict, ErrorResponses, SuccessEnvelope};
 use super::{
     ApiJson, ApiResult, Endpoint, ListParams, ScopeParams, ep, millis, ok, page_data, same_identifier,
     tags_json,
@@ -36,23 +37,35 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/accounts/{identifier}",
+    tag = "accounts",
+    params(("identifier" = String, Path, description = "The account: the same as accountIdentifier"), AccountParam),
+    responses((status = 200, description = "`data`: `{identifier, accountName}`", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_account(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let account = st.access.get_account(&caller, &id)?;
     Ok(ok(json!({"identifier": account.as_str(), "accountName": account.as_str()})))
 }
 
-#[derive(Deserialize)]
+/// The body of a create or update: `{"org": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct OrgBody {
     org: OrgFields,
 }
 
-#[derive(Deserialize)]
+/// An organization.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct OrgFields {
+    /// Required on create; on update, when given, the same as the path's.
     identifier: Option<String>,
     name: String,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
 }
 
@@ -71,6 +84,15 @@ fn org_json(account: &str, o: &Organization) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/ng/api/organizations",
+    tag = "organizations",
+    params(AccountParam),
+    request_body = OrgBody,
+    responses((status = 200, description = "`data`: the organization, `{organization: {accountIdentifier, identifier, name, description, tags}, createdAt, lastModifiedAt, harnessManaged}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_org(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -90,17 +112,42 @@ async fn create_org(
     Ok(ok(org_json(caller.account().as_str(), &o)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/organizations",
+    tag = "organizations",
+    params(AccountParam, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{organization: {accountIdentifier, identifier, name, description, tags}, createdAt, lastModifiedAt, harnessManaged}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_orgs(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_orgs(&caller, q.search(), page).await?;
     Ok(ok(page_data(page, p, |o| org_json(caller.account().as_str(), o))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/organizations/{identifier}",
+    tag = "organizations",
+    params(("identifier" = String, Path, description = "The organization"), AccountParam),
+    responses((status = 200, description = "`data`: `{organization: {accountIdentifier, identifier, name, description, tags}, createdAt, lastModifiedAt, harnessManaged}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let o = st.access.get_org(&caller, &id).await?;
     Ok(ok(org_json(caller.account().as_str(), &o)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/ng/api/organizations/{identifier}",
+    tag = "organizations",
+    params(("identifier" = String, Path, description = "The organization"), AccountParam),
+    request_body = OrgBody,
+    responses((status = 200, description = "`data`: the organization as stored, `{organization: {accountIdentifier, identifier, name, description, tags}, createdAt, lastModifiedAt, harnessManaged}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_org(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -121,20 +168,32 @@ async fn update_org(
     Ok(ok(org_json(caller.account().as_str(), &o)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/ng/api/organizations/{identifier}",
+    tag = "organizations",
+    params(("identifier" = String, Path, description = "The organization"), AccountParam),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_org(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_org(&caller, &id).await?;
     Ok(ok(json!(true)))
 }
 
-#[derive(Deserialize)]
+/// The body of a create or update: `{"project": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ProjectBody {
     project: ProjectFields,
 }
 
-#[derive(Deserialize)]
+/// A project.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProjectFields {
+    /// The organization (default `default`); must agree with the query's when both are given.
     org_identifier: Option<String>,
+    /// Required on create; on update, when given, the same as the path's.
     identifier: Option<String>,
     name: String,
     #[serde(default)]
@@ -142,6 +201,7 @@ struct ProjectFields {
     #[serde(default)]
     color: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
 }
 
@@ -191,6 +251,15 @@ fn project_from(org: String, id: String, f: ProjectFields) -> Project {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/ng/api/projects",
+    tag = "projects",
+    params(AccountParam, ("orgIdentifier" = Option<String>, Query, description = "The organization (default `default`); when the body names one too, both must agree")),
+    request_body = ProjectBody,
+    responses((status = 200, description = "`data`: the project, `{project: {accountIdentifier, orgIdentifier, identifier, name, description, color, modules, tags}, createdAt, lastModifiedAt, isFavorite}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create_project(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -203,14 +272,25 @@ async fn create_project(
     Ok(ok(project_json(caller.account().as_str(), &p)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct ProjectListParams {
+    /// Only the projects of this organization.
     org_identifier: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)] // ListParams, listed beside this in the annotation
     list: ListParams,
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/projects",
+    tag = "projects",
+    params(AccountParam, ProjectListParams, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{project: {accountIdentifier, orgIdentifier, identifier, name, description, color, modules, tags}, createdAt, lastModifiedAt, isFavorite}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list_projects(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -222,6 +302,14 @@ async fn list_projects(
     Ok(ok(page_data(page, p, |x| project_json(caller.account().as_str(), x))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/projects/{identifier}",
+    tag = "projects",
+    params(("identifier" = String, Path, description = "The project"), AccountParam, ("orgIdentifier" = Option<String>, Query, description = "The organization (default `default`); when the body names one too, both must agree")),
+    responses((status = 200, description = "`data`: `{project: {accountIdentifier, orgIdentifier, identifier, name, description, color, modules, tags}, createdAt, lastModifiedAt, isFavorite}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_project(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -233,6 +321,15 @@ async fn get_project(
     Ok(ok(project_json(caller.account().as_str(), &p)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/ng/api/projects/{identifier}",
+    tag = "projects",
+    params(("identifier" = String, Path, description = "The project"), AccountParam, ("orgIdentifier" = Option<String>, Query, description = "The organization (default `default`); when the body names one too, both must agree")),
+    request_body = ProjectBody,
+    responses((status = 200, description = "`data`: the project as stored, `{project: {accountIdentifier, orgIdentifier, identifier, name, description, color, modules, tags}, createdAt, lastModifiedAt, isFavorite}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update_project(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -246,6 +343,14 @@ async fn update_project(
     Ok(ok(project_json(caller.account().as_str(), &p)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/ng/api/projects/{identifier}",
+    tag = "projects",
+    params(("identifier" = String, Path, description = "The project"), AccountParam, ("orgIdentifier" = Option<String>, Query, description = "The organization (default `default`); when the body names one too, both must agree")),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn delete_project(
     State(st): State<AppState>,
     caller: ApiCaller,

@@ -8,6 +8,7 @@ use scimgate_domain::entities::{ServiceAccount, Tags};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::openapi::{AccountParam, Conflict, ErrorResponses, SuccessEnvelope};
 use super::{ApiJson, ApiResult, Endpoint, ListParams, ep, millis, ok, page_data, tags_json};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
@@ -25,15 +26,18 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
 }
 
 /// The wire shape of a service account (Harness `ServiceAccountDTO`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ServiceAccountBody)]
 struct Body {
+    /// Derived from the name when left out.
     identifier: Option<String>,
     name: String,
     email: String,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<Tags>,
 }
 
@@ -65,22 +69,60 @@ pub fn sa_json(account: &str, service_account: &ServiceAccount) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/gateway/ng/api/serviceaccount",
+    tag = "service accounts",
+    operation_id = "create_service_account",
+    params(AccountParam),
+    request_body = Body,
+    responses((status = 200, description = "`data`: the service account, `{identifier, name, email, description, tags, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn create(State(st): State<AppState>, caller: ApiCaller, ApiJson(b): ApiJson<Body>) -> ApiResult {
     let service_account = st.access.create_service_account(&caller, b.into()).await?;
     Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/serviceaccount",
+    tag = "service accounts",
+    operation_id = "list_service_accounts",
+    params(AccountParam, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{identifier, name, email, description, tags, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.access.list_service_accounts(&caller, q.search(), page).await?;
     Ok(ok(page_data(page, p, |service_account| sa_json(caller.account().as_str(), service_account))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/serviceaccount/{identifier}",
+    tag = "service accounts",
+    operation_id = "get_service_account",
+    params(("identifier" = String, Path, description = "The service account"), AccountParam),
+    responses((status = 200, description = "`data`: `{identifier, name, email, description, tags, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_one(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     let service_account = st.access.get_service_account(&caller, &id).await?;
     Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/ng/api/serviceaccount/{identifier}",
+    tag = "service accounts",
+    operation_id = "update_service_account",
+    params(("identifier" = String, Path, description = "The service account"), AccountParam),
+    request_body = Body,
+    responses((status = 200, description = "`data`: the service account as stored, `{identifier, name, email, description, tags, accountIdentifier, orgIdentifier, projectIdentifier, createdAt, lastModifiedAt}` (times in epoch milliseconds)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn update(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -91,6 +133,15 @@ async fn update(
     Ok(ok(sa_json(caller.account().as_str(), &service_account)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/gateway/ng/api/serviceaccount/{identifier}",
+    tag = "service accounts",
+    operation_id = "delete_service_account",
+    params(("identifier" = String, Path, description = "The service account"), AccountParam),
+    responses((status = 200, description = "`data`: `true`", body = SuccessEnvelope), ErrorResponses, Conflict),
+    security(("api_key" = []))
+)]
 async fn remove(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> ApiResult {
     st.access.delete_service_account(&caller, &id).await?;
     Ok(ok(json!(true)))

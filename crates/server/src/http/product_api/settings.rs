@@ -10,7 +10,8 @@ use scimgate_domain::settings_service::{SettingUpdate, SettingView, UpdateType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiJson, ApiResult, Endpoint, ListParams, ep, millis, ok, page_data};
+use super::openapi::{AccountParam, ErrorResponses, SuccessEnvelope};
+use super::{ApiJson, ApiResult, Endpoint, ListParams, ScopeParams, ep, millis, ok, page_data};
 use crate::http::auth::ApiCaller;
 use crate::state::AppState;
 
@@ -24,13 +25,20 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct Params {
+    /// Organization.
     org_identifier: Option<String>,
+    /// Project.
     project_identifier: Option<String>,
+    /// Only the settings of this category, such as `SCIM`.
     category: Option<String>,
+    /// Only the settings of this group.
     group: Option<String>,
+    /// `true` to list the settings of the parent scopes too (default `false`).
+    #[param(value_type = Option<bool>)]
     include_parent_scopes: Option<String>,
 }
 
@@ -68,6 +76,15 @@ fn setting_json(v: &SettingView) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/settings",
+    tag = "settings",
+    operation_id = "list_settings",
+    params(AccountParam, Params),
+    responses((status = 200, description = "`data`: an array of `{setting: {identifier, name, orgIdentifier, projectIdentifier, category, groupIdentifier, valueType, allowedValues, allowOverrides, value, defaultValue, settingSource, isSettingEditable, allowedScopes}, lastModifiedAt}`", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Params>) -> ApiResult {
     let scope = q.scope();
     let include = match q.include_parent_scopes.as_deref() {
@@ -89,6 +106,15 @@ async fn list(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<Par
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/settings/{identifier}",
+    tag = "settings",
+    operation_id = "get_setting",
+    params(("identifier" = String, Path, description = "The setting, such as `scim_jwt_token_jwks_keys_url`"), AccountParam, ScopeParams),
+    responses((status = 200, description = "`data`: `{valueType, value}`, the value in force at the scope", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn get_one(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -102,14 +128,18 @@ async fn get_one(
 
 /// One item of the PUT body. Missing or wrongly typed fields make the whole request a 400
 /// (nothing stored); a wrong value for a known field fails only its item.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = SettingUpdateItem)]
 struct Item {
     identifier: String,
+    /// Text, or a JSON number or boolean taken as its text.
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     value: Option<Scalar>,
     #[serde(default)]
     allow_overrides: Option<bool>,
+    /// `UPDATE` or `RESTORE`.
     update_type: String,
 }
 
@@ -132,6 +162,16 @@ impl Scalar {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/gateway/ng/api/settings",
+    tag = "settings",
+    operation_id = "update_settings",
+    params(AccountParam, ScopeParams),
+    request_body = Vec<Item>,
+    responses((status = 200, description = "`data`: an array, one per item, of `{identifier, setting: {identifier, name, orgIdentifier, projectIdentifier, category, groupIdentifier, valueType, allowedValues, allowOverrides, value, defaultValue, settingSource, isSettingEditable, allowedScopes} or null, lastModifiedAt, updateStatus, errorMessage, warning}`; an item can fail alone (`updateStatus` false)", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn update(
     State(st): State<AppState>,
     caller: ApiCaller,
@@ -164,6 +204,15 @@ async fn update(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/gateway/ng/api/settings-audit",
+    tag = "settings",
+    operation_id = "list_settings_audit",
+    params(AccountParam, ListParams),
+    responses((status = 200, description = "`data`: a page `{content, pageIndex, pageSize, totalItems, totalPages, empty}` whose `content` items are `{identifier, orgIdentifier, projectIdentifier, action, oldValue, newValue, actor, timestamp}`", body = SuccessEnvelope), ErrorResponses),
+    security(("api_key" = []))
+)]
 async fn audit(State(st): State<AppState>, caller: ApiCaller, Query(q): Query<ListParams>) -> ApiResult {
     let page = q.page()?;
     let p = st.settings.audit(&caller, page).await?;
