@@ -18,8 +18,6 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_account ON audit_log (account_id, seq);
 CREATE INDEX audit_log_resource ON audit_log (account_id, resource_type, resource_id, seq);
-CREATE INDEX audit_log_principal ON audit_log (account_id, principal_id, seq);
-CREATE INDEX audit_log_at ON audit_log (at_us);
 
 INSERT INTO audit_log (account_id, at_us, principal_type, principal_id, action, resource_type,
                        resource_id, summary)
@@ -51,4 +49,3 @@ CREATE TABLE scim_requests (
     response_body   TEXT
 );
 CREATE INDEX scim_requests_account ON scim_requests (account_id, seq);
-CREATE INDEX scim_requests_at ON scim_requests (at_us);

@@ -533,6 +533,17 @@ function mainPages({ alice, grp }) {
     ['roleassignments', '/roleassignments'],
     ['scim-jwt', '/settings/scim-jwt'],
     ['audit', '/settings/audit'],
+    ['auditlog', '/audit'],
+    ['scimrequests', '/scim-requests'],
+    [
+      'scimrequest',
+      '/scim-requests',
+      async (page) => {
+        // One logged request, with its bodies side by side.
+        await go(page, page.locator('main table a').first());
+        await page.getByRole('heading', { name: 'Response body' }).waitFor();
+      },
+    ],
     ['me', '/me'],
   ];
 }

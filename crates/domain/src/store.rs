@@ -659,7 +659,9 @@ pub trait AuditStore: Send + Sync {
         account: &AccountId,
         query: &AuditQuery,
     ) -> Result<Vec<AuditRecord>, DomainError>;
-    /// Deletes at most `batch` entries older than `before` (of every account); returns how many.
+    /// Of the `batch` oldest entries (of every account, by position), deletes those older
+    /// than `before`; returns how many. Fewer than `batch` means the old ones are gone (no
+    /// index on time is needed: positions grow with time).
     async fn prune_audit(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
 }
 
@@ -674,7 +676,8 @@ pub trait RequestLogStore: Send + Sync {
         account: &AccountId,
         query: &ScimRequestQuery,
     ) -> Result<Vec<ScimRequest>, DomainError>;
-    /// Deletes at most `batch` requests older than `before`; returns how many.
+    /// Of the `batch` oldest requests, deletes those older than `before`; returns how many
+    /// (as [`AuditStore::prune_audit`]).
     async fn prune_scim_requests(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
 }
 

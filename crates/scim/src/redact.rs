@@ -69,6 +69,21 @@ pub fn redact(value: &mut Value) {
     }
 }
 
+/// Whether a JSON text may hold a value [`redact`] would replace: it has a secret's name in
+/// it (ASCII case-insensitively), or a `\` escape (behind which a name can hide). `false`
+/// means redaction would change nothing, so a JSON text known to be valid can be kept as it
+/// is, without parsing it (the request log's fast path).
+pub fn may_hold_secret(text: &[u8]) -> bool {
+    if text.contains(&b'\\') {
+        return true;
+    }
+    let lower = text.to_ascii_lowercase();
+    SECRET_NAMES.iter().any(|name| {
+        let name = name.as_bytes();
+        lower.windows(name.len()).any(|w| w == name)
+    })
+}
+
 /// A body as the request log stores it: JSON redacted and printed, cut to `limit` bytes (at
 /// a character boundary, then marked); anything else only as its size. `None` for no body.
 pub fn loggable_body(bytes: &[u8], limit: usize) -> Option<String> {
@@ -132,6 +147,23 @@ mod tests {
         let cut = loggable_body(long.as_bytes(), 51).expect("body");
         assert!(cut.contains("[cut: "), "{cut}");
         assert!(cut.len() < long.len());
+    }
+
+    #[test]
+    fn the_fast_path_sees_every_name_redaction_would_act_on() {
+        assert!(may_hold_secret(br#"{"PassWord": "x"}"#));
+        assert!(may_hold_secret(br#"{"pass\u0077ord": "x"}"#));
+        assert!(may_hold_secret(br#"{"op": "replace", "path": "urn:x:User:password", "value": "x"}"#));
+        assert!(!may_hold_secret(br#"{"userName": "ada", "emails": [{"value": "a@b.c"}]}"#));
+        // Whatever redaction changes, the fast path flags.
+        for body in
+            [json!({"a": {"client_secret": 1}}), json!([{"path": "password", "op": "add", "value": 1}])]
+        {
+            let text = body.to_string();
+            let mut v = body.clone();
+            redact(&mut v);
+            assert!(v == body || may_hold_secret(text.as_bytes()), "{text}");
+        }
     }
 
     #[test]

@@ -14,18 +14,18 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::Frame;
+use scimgate_domain::Clock;
 use scimgate_domain::request_log::ScimRequest;
 use scimgate_domain::store::RequestLogStore;
-use scimgate_scim::redact::loggable_body;
+use scimgate_scim::redact::{loggable_body, may_hold_secret};
 use tokio::sync::{mpsc, watch};
 
 use crate::http::access_log::RequestContext;
-use crate::state::AppState;
 
 /// Bodies are stored cut to this many bytes (after redaction).
 pub const BODY_CUT: usize = 16 * 1024;
@@ -48,6 +48,8 @@ pub type RequestLogQueue = mpsc::Receiver<Pending>;
 pub struct RequestLog {
     tx: mpsc::Sender<Pending>,
     queued_bytes: AtomicUsize,
+    /// Records in the queue (read into `scimgate_request_log_queue_depth` at each scrape).
+    queued: AtomicUsize,
     enabled: bool,
     request_cap: usize,
 }
@@ -56,7 +58,16 @@ impl RequestLog {
     /// A log and its queue; `enabled: false` (`--request-log-retention 0`) records nothing.
     pub fn new(enabled: bool, max_body_bytes: usize) -> (Self, RequestLogQueue) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx, queued_bytes: AtomicUsize::new(0), enabled, request_cap: max_body_bytes }, rx)
+        (
+            Self {
+                tx,
+                queued_bytes: AtomicUsize::new(0),
+                queued: AtomicUsize::new(0),
+                enabled,
+                request_cap: max_body_bytes,
+            },
+            rx,
+        )
     }
 
     fn send(&self, pending: Pending) {
@@ -71,7 +82,12 @@ impl RequestLog {
             metrics::counter!("scimgate_request_log_dropped_total").increment(1);
             return;
         }
-        metrics::gauge!("scimgate_request_log_queue_depth").increment(1.0);
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 }
 
@@ -152,26 +168,28 @@ impl Pending {
 
     /// The record as stored: bodies redacted and cut. A request body that was not read to
     /// its end (over the limit, or never read) is stored only as its size.
+    ///
+    /// Two fast paths skip parsing: a request that succeeded had a valid JSON body (the
+    /// handler parsed it), so when nothing in it can be a secret
+    /// ([`scimgate_scim::redact::may_hold_secret`]) its text is kept as it is; and a successful
+    /// response is scimgate's own SCIM representation, which never holds a secret (RFC 7643
+    /// §7 `returned: never`; passwords are discarded). Error responses are redacted like
+    /// requests, as their messages may quote what was sent.
     fn finish(mut self) -> ScimRequest {
+        let ok = (200..300).contains(&self.entry.status);
         let request = take(&self.request);
         self.entry.request_body = if request.seen > request.bytes.len() {
             Some(format!("[{} bytes or more: over the body limit, not stored]", request.seen))
+        } else if ok && !request.bytes.is_empty() && !may_hold_secret(&request.bytes) {
+            Some(cut_text(&request.bytes, request.bytes.len()))
         } else {
             loggable_body(&request.bytes, BODY_CUT)
         };
         let response = take(&self.response);
-        self.entry.response_body = if response.seen > response.bytes.len() {
-            // Longer than the cut: server-written SCIM JSON (which never holds a secret; RFC
-            // 7643 §7 `returned: never`), stored as its first bytes.
-            let mut cut = response.bytes.len().min(BODY_CUT);
-            while cut > 0 && std::str::from_utf8(&response.bytes[..cut]).is_err() {
-                cut -= 1;
-            }
-            Some(format!(
-                "{}…[cut: {} bytes in all]",
-                String::from_utf8_lossy(&response.bytes[..cut]),
-                response.seen
-            ))
+        self.entry.response_body = if response.bytes.is_empty() {
+            None
+        } else if ok || response.seen > response.bytes.len() {
+            Some(cut_text(&response.bytes, response.seen))
         } else {
             loggable_body(&response.bytes, BODY_CUT)
         };
@@ -179,10 +197,22 @@ impl Pending {
     }
 }
 
+/// `bytes` as text, cut at [`BODY_CUT`] (at a character boundary, then marked with the
+/// `total` size).
+fn cut_text(bytes: &[u8], total: usize) -> String {
+    if total <= BODY_CUT && bytes.len() == total {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let mut cut = bytes.len().min(BODY_CUT);
+    while cut > 0 && std::str::from_utf8(&bytes[..cut]).is_err() {
+        cut -= 1;
+    }
+    format!("{}…[cut: {total} bytes in all]", String::from_utf8_lossy(&bytes[..cut]))
+}
+
 /// The middleware: on SCIM paths, copies the bodies and queues the record once the response
 /// has gone out.
-pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let log = state.request_log.clone();
+pub async fn record(log: Arc<RequestLog>, clock: Arc<dyn Clock>, req: Request, next: Next) -> Response {
     // Everything read from the request is copied out in this block: no borrow of it (its
     // body is not `Sync`) may live across the `await` below.
     let entry = {
@@ -199,7 +229,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         ScimRequest {
             seq: 0,
             account: account.split('/').next().unwrap_or_default().chars().take(256).collect(),
-            at: state.clock.now(),
+            at: clock.now(),
             method: req.method().as_str().to_string(),
             path: path.chars().take(2048).collect(),
             query: req.uri().query().unwrap_or_default().chars().take(4096).collect(),
@@ -284,7 +314,7 @@ async fn write_batch(store: &dyn RequestLogStore, log: &RequestLog, batch: Vec<P
             }
         };
     log.queued_bytes.fetch_sub(bytes.min(log.queued_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
-    metrics::gauge!("scimgate_request_log_queue_depth").decrement(n as f64);
+    log.queued.fetch_sub(n.min(log.queued.load(Ordering::Relaxed)), Ordering::Relaxed);
     match store.insert_scim_requests(&rows).await {
         Ok(()) => metrics::counter!("scimgate_request_log_written_total").increment(rows.len() as u64),
         Err(e) => {

@@ -37,12 +37,14 @@ pub fn router(state: AppState) -> Router {
     }
     let limit = state.config.request_timeout;
     metrics::install();
-    let log_state = state.clone();
+    let (log, clock) = (state.request_log.clone(), state.clock.clone());
     with_layers(
         routes
             .route_layer(axum::middleware::from_fn(metrics::record))
             .fallback(fallback)
-            .layer(axum::middleware::from_fn_with_state(log_state, crate::request_log::record))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::request_log::record(log.clone(), clock.clone(), req, next)
+            }))
             .with_state(state)
             .layer(axum::middleware::from_fn(move |req, next| request_timeout(limit, req, next))),
     )
@@ -132,6 +134,7 @@ async fn metrics(axum::extract::State(st): axum::extract::State<AppState>) -> Re
         .set(f64::from(pool.open - pool.idle.min(pool.open)));
     ::metrics::gauge!("scimgate_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     ::metrics::gauge!("scimgate_db_pool_max_connections").set(f64::from(pool.max));
+    ::metrics::gauge!("scimgate_request_log_queue_depth").set(st.request_log.queue_depth() as f64);
     let mut text = metrics::render();
     text.push_str(&st.jwt.metrics.render());
     text.push_str(&st.limits.refused.render_as(

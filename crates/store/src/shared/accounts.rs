@@ -45,7 +45,7 @@ impl AccountStore for Store {
                 .await
                 .db()?;
             }
-            insert_statement(ResourceKind::User, &a.id, &a.admin_user_id, &a.admin_doc, now)
+            insert_statement(ResourceKind::User, &a.id, &a.admin_user_id, &a.admin_doc, now, None)
                 .execute(&mut **tx)
                 .await
                 .db()?;

@@ -13,9 +13,44 @@ use scimgate_domain::audit::{Actor, AuditEntry, AuditQuery, AuditRecord, JwtSubj
 use scimgate_domain::store::AuditStore;
 use scimgate_domain::{AccountId, DomainError};
 
-use super::common::col;
-use super::{Db, DbConn, DbRow, Store};
+use super::common::{DbQuery, col};
+use super::{DIALECT, Db, DbConn, DbRow, Store};
+use crate::query::Dialect;
 use crate::{DbResultExt, from_micros, micros};
+
+/// The audit insert with its parameters numbered from `$from` (13 of them).
+pub(super) fn insert_sql(from: usize) -> String {
+    let params: Vec<String> = (from..from + 13).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO audit_log (account_id, at_us, principal_type, principal_id, credential_id, \
+         jwt_iss, jwt_sub, jwt_jti, request_id, action, resource_type, resource_id, summary) VALUES ({})",
+        params.join(", ")
+    )
+}
+
+/// Binds the 13 parameters of [`insert_sql`], after the ones `q` already has.
+pub(super) fn bind<'q>(q: DbQuery<'q>, account: &AccountId, entry: &AuditEntry) -> DbQuery<'q> {
+    let a = &entry.actor;
+    let jwt = a.jwt.clone().unwrap_or_default();
+    q.bind(account.as_str().to_string())
+        .bind(micros(entry.at))
+        .bind(a.principal_type.clone())
+        .bind(a.principal_id.clone())
+        .bind(a.credential_id.clone())
+        .bind(jwt.iss)
+        .bind(jwt.sub)
+        .bind(jwt.jti)
+        .bind(a.request_id.clone())
+        .bind(entry.action)
+        .bind(entry.resource.as_str())
+        .bind(entry.resource_id.clone())
+        .bind(entry.summary.to_string())
+}
+
+/// Whether a write's own statement can carry its audit insert (one round trip instead of
+/// two): SQLite runs several `;`-separated statements of one query, each binding its
+/// `$N` from the one argument list; PostgreSQL's extended protocol takes one statement.
+pub(super) const APPENDS: bool = matches!(DIALECT, Dialect::Sqlite);
 
 /// Writes `entry` for `account` on `conn`, a write transaction's connection.
 pub(super) async fn insert(
@@ -23,29 +58,7 @@ pub(super) async fn insert(
     account: &AccountId,
     entry: &AuditEntry,
 ) -> Result<(), DomainError> {
-    let a = &entry.actor;
-    let jwt = a.jwt.as_ref();
-    sqlx::query(
-        "INSERT INTO audit_log (account_id, at_us, principal_type, principal_id, credential_id, \
-         jwt_iss, jwt_sub, jwt_jti, request_id, action, resource_type, resource_id, summary) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(account.as_str())
-    .bind(micros(entry.at))
-    .bind(&a.principal_type)
-    .bind(&a.principal_id)
-    .bind(&a.credential_id)
-    .bind(jwt.and_then(|j| j.iss.as_deref()))
-    .bind(jwt.and_then(|j| j.sub.as_deref()))
-    .bind(jwt.and_then(|j| j.jti.as_deref()))
-    .bind(&a.request_id)
-    .bind(entry.action)
-    .bind(entry.resource.as_str())
-    .bind(&entry.resource_id)
-    .bind(entry.summary.to_string())
-    .execute(&mut *conn)
-    .await
-    .db()?;
+    bind(sqlx::query(sqlx::AssertSqlSafe(insert_sql(1))), account, entry).execute(&mut *conn).await.db()?;
     Ok(())
 }
 
@@ -113,8 +126,7 @@ impl AuditStore for Store {
 
     async fn prune_audit(&self, before: time::OffsetDateTime, batch: u32) -> Result<u64, DomainError> {
         let done = sqlx::query(
-            "DELETE FROM audit_log WHERE seq IN \
-             (SELECT seq FROM audit_log WHERE at_us < $1 ORDER BY at_us LIMIT $2)",
+            "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log ORDER BY seq LIMIT $2) AND at_us < $1",
         )
         .bind(micros(before))
         .bind(i64::from(batch))

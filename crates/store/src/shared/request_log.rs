@@ -111,8 +111,7 @@ impl RequestLogStore for Store {
         batch: u32,
     ) -> Result<u64, DomainError> {
         let done = sqlx::query(
-            "DELETE FROM scim_requests WHERE seq IN \
-             (SELECT seq FROM scim_requests WHERE at_us < $1 ORDER BY at_us LIMIT $2)",
+            "DELETE FROM scim_requests WHERE seq IN (SELECT seq FROM scim_requests ORDER BY seq LIMIT $2) AND at_us < $1",
         )
         .bind(micros(before))
         .bind(i64::from(batch))

@@ -82,13 +82,20 @@ pub(super) fn insert_statement(
     id: &str,
     doc: &Map<String, Value>,
     now: OffsetDateTime,
+    audit: Option<(&AccountId, &AuditEntry)>,
 ) -> DbQuery<'static> {
     let cols = columns(kind, doc);
+    // The audit insert rides along as a second statement where the engine allows it.
+    let tail = match (audit, kind) {
+        (Some(_), ResourceKind::User) => format!("; {}", audit::insert_sql(13)),
+        (Some(_), ResourceKind::Group) => format!("; {}", audit::insert_sql(10)),
+        (None, _) => String::new(),
+    };
     let q = match kind {
         ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO scim_users (account_id, id, user_name, user_name_lower, external_id, display_name, \
              display_name_folded, active, doc_folded, doc, version, created_us, modified_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {}, {}, 1, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {}, {}, 1, $11, $12){tail}",
             folded_doc_param(DIALECT, 9),
             json_param(DIALECT, 10)
         )))
@@ -102,7 +109,7 @@ pub(super) fn insert_statement(
         .bind(cols.active),
         ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO scim_groups (account_id, id, display_name, display_name_lower, external_id, \
-             doc_folded, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, {}, {}, 1, $8, $9)",
+             doc_folded, doc, version, created_us, modified_us) VALUES ($1, $2, $3, $4, $5, {}, {}, 1, $8, $9){tail}",
             folded_doc_param(DIALECT, 6),
             json_param(DIALECT, 7)
         )))
@@ -112,7 +119,15 @@ pub(super) fn insert_statement(
         .bind(cols.name_folded)
         .bind(cols.external_id),
     };
-    q.bind(cols.doc_folded).bind(Value::Object(doc.clone()).to_string()).bind(micros(now)).bind(micros(now))
+    let q = q
+        .bind(cols.doc_folded)
+        .bind(Value::Object(doc.clone()).to_string())
+        .bind(micros(now))
+        .bind(micros(now));
+    match audit {
+        Some((account, entry)) => audit::bind(q, account, entry),
+        None => q,
+    }
 }
 
 fn conflict_message(kind: ResourceKind, doc: &Map<String, Value>) -> String {
@@ -292,8 +307,10 @@ impl ScimStore for Store {
         now: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<StoredResource, DomainError> {
+        // A group created with members: its entry lists them, so it is written after them.
+        let appended = audit::APPENDS && members.is_empty();
         write_tx!(self, |tx| {
-            insert_statement(kind, account, id, doc, now)
+            insert_statement(kind, account, id, doc, now, appended.then_some((account, audit)))
                 .execute(&mut **tx)
                 .await
                 .on_unique(|| conflict_message(kind, doc))?;
@@ -301,7 +318,9 @@ impl ScimStore for Store {
             if kind == ResourceKind::Group && !members.is_empty() {
                 add_members(tx, account, id, members, &mut delta).await?;
             }
-            audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
+            if !appended {
+                audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
+            }
             Ok(())
         })?;
         let mut created = StoredResource {
@@ -358,6 +377,7 @@ impl ScimStore for Store {
         now: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<(i64, OffsetDateTime), DomainError> {
+        let user_appends = audit::APPENDS && kind == ResourceKind::User && update.doc.is_some();
         write_tx!(self, |tx| {
             let result = match update.doc {
                 Some(doc) => {
@@ -366,9 +386,19 @@ impl ScimStore for Store {
                     // keeps its old entry (see `backfill_folded`) and stays writable.
                     let cols = columns(kind, doc);
                     let text = Value::Object(doc.clone()).to_string();
+                    // A User's entry rides along in the same query where the engine allows
+                    // it (`audit::APPENDS`), numbered after the UPDATE's own parameters.
+                    let head = if user_appends {
+                        format!(
+                            "{}; ",
+                            audit::insert_sql(if update.expected_version.is_some() { 13 } else { 12 })
+                        )
+                    } else {
+                        String::new()
+                    };
                     let q = match kind {
                         ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "UPDATE scim_users SET user_name = $1, \
+                            "{head}UPDATE scim_users SET user_name = $1, \
                              user_name_lower = CASE WHEN user_name = $1 THEN user_name_lower ELSE $2 END, external_id = $3, \
                              display_name = $4, display_name_folded = $5, active = $6, doc_folded = {}, doc = {}, \
                              version = version + 1, modified_us = $9 WHERE account_id = $10 AND id = $11{} \
@@ -399,6 +429,9 @@ impl ScimStore for Store {
                         q.bind(cols.doc_folded).bind(text).bind(micros(now)).bind(account.as_str()).bind(id);
                     if let Some(v) = update.expected_version {
                         q = q.bind(v);
+                    }
+                    if user_appends {
+                        q = audit::bind(q, account, audit);
                     }
                     q.fetch_optional(&mut **tx).await.on_unique(|| conflict_message(kind, doc))?
                 }
@@ -439,7 +472,9 @@ impl ScimStore for Store {
             if kind == ResourceKind::Group {
                 apply_member_changes(tx, account, id, update.members, &mut delta).await?;
             }
-            audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
+            if !user_appends {
+                audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
+            }
             Ok((version, now))
         })
     }
