@@ -7,6 +7,8 @@
 pub mod bulk;
 pub mod error;
 pub mod filter;
+#[cfg(test)]
+mod fuzz_regressions;
 pub mod list;
 pub mod patch;
 pub mod projection;

@@ -464,6 +464,11 @@ fn apply_sub_attribute(
                 for item in items.iter_mut() {
                     set_or_remove(item, sub.name, new.clone());
                 }
+                // What a removal leaves empty goes, as with a [filter]: `remove entitlements.value`
+                // left `[{}]`, which a PUT of the same body does not store.
+                if new.is_none() {
+                    items.retain(|i| i.as_object().is_none_or(|o| !o.is_empty()));
+                }
             }
         }
     } else {

@@ -10,6 +10,8 @@
 pub mod cache;
 pub mod diagnose;
 pub mod fetch;
+#[cfg(test)]
+mod fuzz_regressions;
 pub mod keys;
 pub mod token;
 pub mod tools;
