@@ -10,10 +10,14 @@ SCENARIO is `get` (GET /Users/{id}), `filter` (userName eq) or `post` (POST /Use
 server runs under callgrind twice, serving N_LOW and N_HIGH requests over one keep-alive
 loopback connection; the difference of the two totals divided by N_HIGH - N_LOW is the cost
 of one request without start-up. Only 127.0.0.1 is used.
+
+Environment: SCIM_ACCOUNT, the account of the SCIM paths (default `default`); SCIMGATE_FLAGS,
+more `serve` flags, e.g. `--request-log-retention 0` to count a request without the request
+log (docs/benchmarks.md).
 """
 import http.client, json, os, shutil, signal, subprocess, sys, tempfile, time
 
-BASE = '/gateway/ng/api/scim/account/default'
+BASE = '/gateway/ng/api/scim/account/' + os.environ.get('SCIM_ACCOUNT', 'default')
 FILTER = BASE + '/Users?filter=userName%20eq%20%22user5000%40example.com%22'
 
 
@@ -26,7 +30,8 @@ def total(binary, db, scenario, n):
     server = subprocess.Popen(
         ['valgrind', '--tool=callgrind', f'--callgrind-out-file={out}', binary, 'serve',
          '--listen', '127.0.0.1:18095', '--database', f'sqlite://{copy}?mode=rwc', '--no-bootstrap', 'true',
-         '--account-rate-limit', '0', '--account-max-in-flight', '0'],
+         '--account-rate-limit', '0', '--account-max-in-flight', '0',
+         *os.environ.get('SCIMGATE_FLAGS', '').split()],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, 'RUST_LOG': 'warn'})
     try:

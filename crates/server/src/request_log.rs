@@ -101,8 +101,11 @@ struct Captured {
 
 type Capture = Arc<Mutex<Captured>>;
 
-fn capture(cap: usize) -> Capture {
-    Arc::new(Mutex::new(Captured { cap, ..Captured::default() }))
+/// A capture of at most `cap` bytes, with room for `expected` (a body's exact size, when
+/// known) so that copying it in does not grow the buffer step by step.
+fn capture(cap: usize, expected: Option<u64>) -> Capture {
+    let room = expected.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(cap));
+    Arc::new(Mutex::new(Captured { bytes: Vec::with_capacity(room), cap, seen: 0 }))
 }
 
 fn take(c: &Capture) -> Captured {
@@ -181,7 +184,8 @@ impl Pending {
         self.entry.request_body = if request.seen > request.bytes.len() {
             Some(format!("[{} bytes or more: over the body limit, not stored]", request.seen))
         } else if ok && !request.bytes.is_empty() && !may_hold_secret(&request.bytes) {
-            Some(cut_text(&request.bytes, request.bytes.len()))
+            let total = request.bytes.len();
+            Some(cut_text(request.bytes, total))
         } else {
             loggable_body(&request.bytes, BODY_CUT)
         };
@@ -189,7 +193,7 @@ impl Pending {
         self.entry.response_body = if response.bytes.is_empty() {
             None
         } else if ok || response.seen > response.bytes.len() {
-            Some(cut_text(&response.bytes, response.seen))
+            Some(cut_text(response.bytes, response.seen))
         } else {
             loggable_body(&response.bytes, BODY_CUT)
         };
@@ -198,16 +202,28 @@ impl Pending {
 }
 
 /// `bytes` as text, cut at [`BODY_CUT`] (at a character boundary, then marked with the
-/// `total` size).
-fn cut_text(bytes: &[u8], total: usize) -> String {
+/// `total` size). Valid UTF-8 that needs no cut becomes the text without a copy.
+fn cut_text(bytes: Vec<u8>, total: usize) -> String {
     if total <= BODY_CUT && bytes.len() == total {
-        return String::from_utf8_lossy(bytes).into_owned();
+        return String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     }
     let mut cut = bytes.len().min(BODY_CUT);
     while cut > 0 && std::str::from_utf8(&bytes[..cut]).is_err() {
         cut -= 1;
     }
     format!("{}…[cut: {total} bytes in all]", String::from_utf8_lossy(&bytes[..cut]))
+}
+
+/// The first `max` characters of `s`, as a `String`.
+fn prefix(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    match s.char_indices().nth(max) {
+        Some((end, _)) => s[..end].to_string(),
+        None => s.to_string(),
+    }
 }
 
 /// The middleware: on SCIM paths, copies the bodies and queues the record once the response
@@ -221,18 +237,15 @@ pub async fn record(log: Arc<RequestLog>, clock: Arc<dyn Clock>, req: Request, n
             return next.run(req).await;
         };
         let header = |name: header::HeaderName| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(512).collect::<String>())
+            req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| prefix(v, 512))
         };
         ScimRequest {
             seq: 0,
-            account: account.split('/').next().unwrap_or_default().chars().take(256).collect(),
+            account: prefix(account.split('/').next().unwrap_or_default(), 256),
             at: clock.now(),
             method: req.method().as_str().to_string(),
-            path: path.chars().take(2048).collect(),
-            query: req.uri().query().unwrap_or_default().chars().take(4096).collect(),
+            path: prefix(path, 2048),
+            query: prefix(req.uri().query().unwrap_or_default(), 4096),
             status: 0,
             duration_us: 0,
             principal: None,
@@ -246,7 +259,7 @@ pub async fn record(log: Arc<RequestLog>, clock: Arc<dyn Clock>, req: Request, n
     let mut entry = entry;
     let started = Instant::now();
     let ctx = req.extensions().get::<RequestContext>().cloned();
-    let request = capture(log.request_cap);
+    let request = capture(log.request_cap, http_body::Body::size_hint(req.body()).exact());
     let req = req.map(|inner| Body::new(Tee { inner, capture: request.clone(), done: None }));
     let res = next.run(req).await;
     entry.status = res.status().as_u16();
@@ -255,7 +268,7 @@ pub async fn record(log: Arc<RequestLog>, clock: Arc<dyn Clock>, req: Request, n
         entry.principal = Some(principal);
         entry.credential_id = credential;
     }
-    let response = capture(BODY_CUT + 1);
+    let response = capture(BODY_CUT + 1, http_body::Body::size_hint(res.body()).exact());
     let pending = Pending { entry, request, response: response.clone() };
     res.map(move |inner| {
         Body::new(Tee { inner, capture: response, done: Some(Box::new(move || log.send(pending))) })
