@@ -139,7 +139,7 @@ pub fn build_state_with_lookup(
     ));
     let (request_log, request_log_queue) =
         crate::request_log::RequestLog::new(!config.request_log_retention.is_zero(), config.max_body_bytes);
-    Ok(AppState {
+    Ok(AppState::new(crate::state::State {
         audit: scimgate_domain::audit_service::AuditService::new(store.clone()),
         logs: store.clone(),
         request_log: Arc::new(request_log),
@@ -161,7 +161,7 @@ pub fn build_state_with_lookup(
         accounts: store,
         clock,
         config: Arc::new(config),
-    })
+    }))
 }
 
 /// How often each node polls the change log for other nodes' changes.
