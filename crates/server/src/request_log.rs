@@ -102,9 +102,10 @@ struct Captured {
 type Capture = Arc<Mutex<Captured>>;
 
 /// A capture of at most `cap` bytes, with room for `expected` (a body's exact size, when
-/// known) so that copying it in does not grow the buffer step by step.
+/// known) so that copying it in does not grow the buffer step by step. The room made up
+/// front is at most [`BODY_CUT`] + 1: a `Content-Length` is a claim, not bytes received.
 fn capture(cap: usize, expected: Option<u64>) -> Capture {
-    let room = expected.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(cap));
+    let room = expected.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(cap).min(BODY_CUT + 1));
     Arc::new(Mutex::new(Captured { bytes: Vec::with_capacity(room), cap, seen: 0 }))
 }
 
