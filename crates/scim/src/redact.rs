@@ -100,11 +100,17 @@ pub fn loggable_body(bytes: &[u8], limit: usize) -> Option<String> {
     if text.len() <= limit {
         return Some(text);
     }
-    let mut cut = limit;
+    Some(cut_marked(&text, limit, text.len()))
+}
+
+/// The first `limit` bytes of `text` (back to a character boundary), marked as cut from a body
+/// of `total` bytes.
+pub fn cut_marked(text: &str, limit: usize, total: usize) -> String {
+    let mut cut = text.len().min(limit);
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    Some(format!("{}…[cut: {} bytes in all]", &text[..cut], text.len()))
+    format!("{}…[cut: {total} bytes in all]", &text[..cut])
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use http_body::Frame;
 use scimgate_domain::Clock;
 use scimgate_domain::request_log::ScimRequest;
 use scimgate_domain::store::RequestLogStore;
-use scimgate_scim::redact::{loggable_body, may_hold_secret};
+use scimgate_scim::redact::{cut_marked, loggable_body, may_hold_secret};
 use tokio::sync::{mpsc, watch};
 
 use crate::http::access_log::RequestContext;
@@ -209,11 +209,7 @@ fn cut_text(bytes: Vec<u8>, total: usize) -> String {
         return String::from_utf8(bytes)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     }
-    let mut cut = bytes.len().min(BODY_CUT);
-    while cut > 0 && std::str::from_utf8(&bytes[..cut]).is_err() {
-        cut -= 1;
-    }
-    format!("{}…[cut: {total} bytes in all]", String::from_utf8_lossy(&bytes[..cut]))
+    cut_marked(&String::from_utf8_lossy(&bytes), BODY_CUT, total)
 }
 
 /// The first `max` characters of `s`, as a `String`.

@@ -9,6 +9,7 @@ use axum::routing::get;
 use maud::{Markup, html};
 use scimgate_domain::audit::{AuditResource, action};
 use scimgate_domain::request_log::ScimRequest;
+use scimgate_scim::stored::format_time;
 use serde_json::Value;
 
 use super::Console;
@@ -24,10 +25,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/scim-requests", get(requests))
         .route("/scim-requests/{seq}", get(request))
-}
-
-fn when(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// The query string of a filter form, without `cursor`, for the next page's link.
@@ -108,7 +105,7 @@ async fn audit(State(st): State<AppState>, c: Console, Query(mut form): Query<Au
                     tbody {
                         @for e in &entries {
                             tr {
-                                td { (when(e.at)) }
+                                td { (format_time(e.at)) }
                                 td {
                                     code { (e.actor.label()) }
                                     @if let Some(j) = &e.actor.jwt { br; small { "JWT " (j.iss.clone().unwrap_or_default()) " / " (j.sub.clone().unwrap_or_default()) } }
@@ -167,7 +164,7 @@ async fn requests(State(st): State<AppState>, c: Console, Query(mut form): Query
                     tbody {
                         @for r in &rows {
                             tr {
-                                td { a href=(format!("/scim-requests/{}", r.seq)) { (when(r.at)) } }
+                                td { a href=(format!("/scim-requests/{}", r.seq)) { (format_time(r.at)) } }
                                 td { code { (r.method) " " (short_path(r)) } }
                                 td { (r.status) }
                                 td { (format!("{:.1} ms", r.duration_us as f64 / 1000.0)) }
@@ -233,7 +230,7 @@ async fn request(State(st): State<AppState>, c: Console, Path(seq): Path<String>
         html! {
             p { a href="/scim-requests" { "← All requests" } }
             dl.facts {
-                dt { "When" } dd { (when(r.at)) }
+                dt { "When" } dd { (format_time(r.at)) }
                 dt { "Request" } dd { code { (r.method) " " (short_path(&r)) } }
                 dt { "Status" } dd { (r.status) }
                 dt { "Time" } dd { (format!("{:.1} ms", r.duration_us as f64 / 1000.0)) }
