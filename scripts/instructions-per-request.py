@@ -13,7 +13,8 @@ of one request without start-up. Only 127.0.0.1 is used.
 
 Environment: SCIM_ACCOUNT, the account of the SCIM paths (default `default`); SCIMGATE_FLAGS,
 more `serve` flags, e.g. `--request-log-retention 0` to count a request without the request
-log (docs/benchmarks.md).
+log (docs/benchmarks.md); CALLGRIND_KEEP, a path prefix: each run's callgrind output is kept
+there (`PREFIX.N`) for `callgrind_annotate`.
 """
 import http.client, json, os, shutil, signal, subprocess, sys, tempfile, time
 
@@ -64,6 +65,8 @@ def total(binary, db, scenario, n):
         server.send_signal(signal.SIGTERM)
         server.wait()
     totals = [int(l.split()[1]) for l in open(out) if l.startswith(('summary:', 'totals:'))]
+    if os.environ.get('CALLGRIND_KEEP'):
+        shutil.copy(out, f"{os.environ['CALLGRIND_KEEP']}.{n}")
     shutil.rmtree(work)
     return totals[-1]
 

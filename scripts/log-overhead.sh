@@ -93,4 +93,9 @@ for sc in ("02_filter_eq", "05_post_users"):
     for cfg in ("audit", "both"):
         v = statistics.median(med[(cfg, sc)])
         print(f"{sc:<14} {cfg:<6} median {v:>9.0f} rps vs before {b:>9.0f}: {v / b:.3f}x ({(v / b - 1) * 100:+.1f} %)")
+    # The request log's own cost: `both` against `audit` of the same round (the two ran
+    # back to back), then the median of the rounds.
+    ratios = [(x / a - 1) * 100 for a, x in zip(med[("audit", sc)], med[("both", sc)])]
+    print(f"{sc:<14} request log (both vs audit, per round): "
+          + ", ".join(f"{r:+.1f} %" for r in ratios) + f"; median {statistics.median(ratios):+.1f} %")
 PY

@@ -676,8 +676,9 @@ pub trait RequestLogStore: Send + Sync {
         account: &AccountId,
         query: &ScimRequestQuery,
     ) -> Result<Vec<ScimRequest>, DomainError>;
-    /// Of the `batch` oldest requests, deletes those older than `before`; returns how many
-    /// (as [`AuditStore::prune_audit`]).
+    /// Of the `batch` oldest stored units (segments of up to 500 requests; rows of the table
+    /// before segments while it holds any), deletes those wholly older than `before`;
+    /// returns how many (as [`AuditStore::prune_audit`]).
     async fn prune_scim_requests(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
 }
 

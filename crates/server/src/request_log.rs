@@ -285,11 +285,19 @@ pub async fn write_loop(
             _ = stop.changed() => None,
         };
         let Some(first) = first else { break };
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(BATCH);
+        batch.push(first);
+        // Whatever is queued comes at once; the timer is armed only when the batch is not
+        // full yet (under load, it rarely is).
         let deadline = tokio::time::Instant::now() + FLUSH_AFTER;
         while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => batch.push(p),
+            if let Ok(p) = rx.try_recv() {
+                batch.push(p);
+                continue;
+            }
+            let room = BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
                 _ => break,
             }
         }

@@ -10,8 +10,11 @@ use scimgate_domain::Clock;
 use scimgate_domain::audit_service::AuditStores;
 use tokio::sync::watch;
 
-/// Rows per DELETE.
+/// Audit rows per DELETE.
 pub const PRUNE_BATCH: u32 = 1_000;
+/// Request-log segments per DELETE (a segment holds up to 500 requests, docs/audit.md "How it
+/// is stored").
+pub const REQUEST_PRUNE_BATCH: u32 = 50;
 /// The pause between two batches.
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 /// How often the task looks for old rows.
@@ -22,7 +25,7 @@ pub const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 pub struct Pruned {
     /// Audit entries.
     pub audit: u64,
-    /// Logged requests.
+    /// Request-log segments (and rows of the table before segments).
     pub requests: u64,
 }
 
@@ -49,9 +52,10 @@ pub async fn prune_once(
     if !requests.is_zero() {
         let before = now - requests;
         loop {
-            let n = store.prune_scim_requests(before, PRUNE_BATCH).await.map_err(|e| e.to_string())?;
+            let n =
+                store.prune_scim_requests(before, REQUEST_PRUNE_BATCH).await.map_err(|e| e.to_string())?;
             pruned.requests += n;
-            if n < u64::from(PRUNE_BATCH) {
+            if n < u64::from(REQUEST_PRUNE_BATCH) {
                 break;
             }
             tokio::time::sleep(BATCH_PAUSE).await;

@@ -14,6 +14,7 @@ mod error;
 mod fold;
 mod postgres;
 pub mod query;
+pub(crate) mod segment;
 mod sqlite;
 
 pub use dialect::CHANGE_CHANNEL;

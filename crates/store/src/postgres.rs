@@ -214,6 +214,22 @@ async fn test_store_with(options: &StoreOptions) -> Option<Store> {
     Some(PgStore::open_parsed(opts, options).await.expect("open"))
 }
 
+/// A store on a fresh schema that ran the migrations up to `version`, then `sql`, and then
+/// the rest when the store opened it (an upgrade with data in the older schema).
+#[cfg(test)]
+async fn test_store_upgraded(version: i64, sql: &'static str) -> Option<Store> {
+    let opts = test_options().await?;
+    let pool = sqlx::PgPool::connect_with(opts.clone()).await.expect("open");
+    MIGRATOR.run_to(version, &pool).await.expect("migrate");
+    sqlx::raw_sql(sql).execute(&pool).await.expect("seed");
+    pool.close().await;
+    Some(
+        PgStore::open_parsed(opts, &StoreOptions { max_connections: 4, ..StoreOptions::default() })
+            .await
+            .expect("open"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -273,6 +273,19 @@ async fn test_store_with(options: &StoreOptions) -> Option<Store> {
     Some(SqliteStore::open_with_options("sqlite::memory:", options).await.expect("open"))
 }
 
+/// A store on a file database that ran the migrations up to `version`, then `sql`, and then
+/// the rest when the store opened it (an upgrade with data in the older schema).
+#[cfg(test)]
+async fn test_store_upgraded(version: i64, sql: &'static str) -> Option<Store> {
+    let dir = tempfile::tempdir().expect("tmp").keep();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("upgraded.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    MIGRATOR.run_to(version, &pool).await.expect("migrate");
+    sqlx::raw_sql(sql).execute(&pool).await.expect("seed");
+    pool.close().await;
+    Some(SqliteStore::open(&url).await.expect("open"))
+}
+
 /// SQLite's query plans for the statements the indexes were designed for.
 #[cfg(test)]
 mod tests {
