@@ -58,6 +58,8 @@ permissions! {
     ProjectEdit = "core_project_edit", "PROJECT";
     AccountView = "core_account_view", "ACCOUNT";
     AuditView = "core_audit_view", "AUDIT";
+    WebhookView = "core_webhook_view", "WEBHOOK";
+    WebhookEdit = "core_webhook_edit", "WEBHOOK";
 }
 
 impl Permission {
@@ -93,6 +95,7 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "PROJECT",
     "ACCOUNT",
     "AUDIT",
+    "WEBHOOK",
 ];
 
 /// A set of permissions.

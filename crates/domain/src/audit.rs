@@ -106,11 +106,13 @@ pub enum AuditResource {
     FeatureFlag,
     /// A setting.
     Setting,
+    /// A webhook subscription.
+    Webhook,
 }
 
 impl AuditResource {
     /// Every kind, for validating a filter.
-    pub const ALL: [AuditResource; 13] = [
+    pub const ALL: [AuditResource; 14] = [
         Self::User,
         Self::Group,
         Self::Account,
@@ -124,6 +126,7 @@ impl AuditResource {
         Self::Token,
         Self::FeatureFlag,
         Self::Setting,
+        Self::Webhook,
     ];
     /// Stored and shown name.
     pub fn as_str(self) -> &'static str {
@@ -141,6 +144,7 @@ impl AuditResource {
             Self::Token => "TOKEN",
             Self::FeatureFlag => "FEATURE_FLAG",
             Self::Setting => "SETTING",
+            Self::Webhook => "WEBHOOK",
         }
     }
     /// Parses a name (any case).

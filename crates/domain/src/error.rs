@@ -38,6 +38,10 @@ pub enum DomainError {
     /// account (403 on every API: who the caller is is settled, the feature is not there).
     #[error("feature flag {0} is not enabled for this account")]
     FeatureDisabled(&'static str),
+    /// What was asked for is no longer kept (410; an events cursor older than the event
+    /// retention). The message says how to start over.
+    #[error("{0}")]
+    Gone(String),
     /// The database cannot be reached right now (503; the client may retry).
     #[error("database unavailable: {0}")]
     Unavailable(String),

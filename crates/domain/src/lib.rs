@@ -10,6 +10,8 @@ pub mod auth_service;
 pub mod clock;
 pub mod entities;
 pub mod error;
+pub mod event_service;
+pub mod events;
 pub mod ids;
 pub mod jwt_trust;
 pub mod netguard;
@@ -20,6 +22,8 @@ pub mod settings_service;
 pub mod store;
 pub mod token;
 pub mod use_case;
+pub mod webhook_service;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;

@@ -188,56 +188,86 @@ pub struct JwksUrlPolicy {
 impl JwksUrlPolicy {
     /// Checks a JWKS URL; the error says what to fix.
     pub fn check(&self, raw: &str) -> Result<url::Url, String> {
-        let raw = raw.trim();
-        if raw.len() > 2048 {
-            return Err("the JWKS URL is longer than 2048 characters".into());
-        }
-        let url = url::Url::parse(raw).map_err(|e| format!("'{raw}' is not an absolute URL ({e})"))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            "http" => {
-                return Err("the JWKS URL must use https (http is allowed only when the server runs with \
-                            --jwks-allow-http true)"
-                    .into());
-            }
-            s => return Err(format!("the JWKS URL must use https, not '{s}'")),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("the JWKS URL must not contain a user name or password".into());
-        }
-        if url.fragment().is_some() {
-            return Err("the JWKS URL must not contain a fragment (#...)".into());
-        }
-        let ip = match url.host() {
-            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-            Some(url::Host::Domain("")) => return Err("the JWKS URL has no host".into()),
-            // `localhost` and `*.localhost` always resolve to loopback (RFC 6761 §6.3): refused
-            // when written, not only at fetch time, unless the allow-list admits loopback.
-            Some(url::Host::Domain(d)) if is_localhost_name(d) => {
-                if self.allow_hosts.allows(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)) {
-                    None
-                } else {
-                    return Err(format!(
-                        "the JWKS URL's host '{d}' is a loopback name (RFC 6761); only public hosts are \
-                         allowed unless the server runs with --jwks-allow-hosts loopback"
-                    ));
-                }
-            }
-            Some(url::Host::Domain(_)) => None,
-            None => return Err("the JWKS URL has no host".into()),
-        };
-        if let Some(ip) = ip {
-            self.allow_hosts.permits(ip).map_err(|why| {
-                format!(
-                    "the JWKS URL points at a {why} address; only public addresses are allowed unless the server \
-                     runs with --jwks-allow-hosts"
-                )
-            })?;
-        }
-        Ok(url)
+        check_url(raw, "JWKS URL", "jwks", self.allow_http, &self.allow_hosts)
     }
+}
+
+/// The policy for webhook URLs (docs/events.md "Where events may go"): the same rules as JWKS
+/// URLs, with their own options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookUrlPolicy {
+    /// `--webhook-allow-http`.
+    pub allow_http: bool,
+    /// `--webhook-allow-hosts`.
+    pub allow_hosts: AllowList,
+}
+
+impl WebhookUrlPolicy {
+    /// Checks a webhook URL; the error says what to fix.
+    pub fn check(&self, raw: &str) -> Result<url::Url, String> {
+        check_url(raw, "webhook URL", "webhook", self.allow_http, &self.allow_hosts)
+    }
+}
+
+/// Checks a URL the server will fetch when it is written: `what` names it in messages, `flag`
+/// is the prefix of its options (`--{flag}-allow-http`, `--{flag}-allow-hosts`). Host names
+/// are checked again on each connection by the fetcher.
+pub fn check_url(
+    raw: &str,
+    what: &str,
+    flag: &str,
+    allow_http: bool,
+    allow_hosts: &AllowList,
+) -> Result<url::Url, String> {
+    let raw = raw.trim();
+    if raw.len() > 2048 {
+        return Err(format!("the {what} is longer than 2048 characters"));
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("'{raw}' is not an absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(format!(
+                "the {what} must use https (http is allowed only when the server runs with --{flag}-allow-http true)"
+            ));
+        }
+        s => return Err(format!("the {what} must use https, not '{s}'")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("the {what} must not contain a user name or password"));
+    }
+    if url.fragment().is_some() {
+        return Err(format!("the {what} must not contain a fragment (#...)"));
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        Some(url::Host::Domain("")) => return Err(format!("the {what} has no host")),
+        // `localhost` and `*.localhost` always resolve to loopback (RFC 6761 §6.3): refused
+        // when written, not only at fetch time, unless the allow-list admits loopback.
+        Some(url::Host::Domain(d)) if is_localhost_name(d) => {
+            if allow_hosts.allows(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)) {
+                None
+            } else {
+                return Err(format!(
+                    "the {what}'s host '{d}' is a loopback name (RFC 6761); only public hosts are \
+                     allowed unless the server runs with --{flag}-allow-hosts loopback"
+                ));
+            }
+        }
+        Some(url::Host::Domain(_)) => None,
+        None => return Err(format!("the {what} has no host")),
+    };
+    if let Some(ip) = ip {
+        allow_hosts.permits(ip).map_err(|why| {
+            format!(
+                "the {what} points at a {why} address; only public addresses are allowed unless the server \
+                 runs with --{flag}-allow-hosts"
+            )
+        })?;
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::access_service::ChangeHook;
 use crate::audit::{AuditEntry, AuditResource, action, attribute_summary, changed_attributes};
 use crate::clock::Clock;
 use crate::error::DomainError;
+use crate::events::EventType;
 use crate::ids::{AccountId, new_resource_id};
 use crate::store::{ListPage, ListQuery, ResourceUpdate, ScimStore, StoredResource};
 use crate::use_case::UseCase;
@@ -75,6 +76,7 @@ pub struct ScimService {
     store: Arc<dyn ScimStore>,
     clock: Arc<dyn Clock>,
     on_change: ChangeHook,
+    on_event: Option<ChangeHook>,
 }
 
 impl std::fmt::Debug for ScimService {
@@ -143,7 +145,20 @@ impl ScimService {
     /// A service over a store and a clock. `on_change` runs after writes that can change
     /// who holds which role (group membership, deleted users and groups).
     pub fn new(store: Arc<dyn ScimStore>, clock: Arc<dyn Clock>, on_change: ChangeHook) -> Self {
-        Self { store, clock, on_change }
+        Self { store, clock, on_change, on_event: None }
+    }
+
+    /// Runs `hook` after every committed write (each writes change events): the server wakes
+    /// its event readers and deliverers with it.
+    pub fn with_event_hook(mut self, hook: ChangeHook) -> Self {
+        self.on_event = Some(hook);
+        self
+    }
+
+    fn written(&self, account: &AccountId) {
+        if let Some(hook) = &self.on_event {
+            hook(account);
+        }
     }
 
     fn authorize(caller: &Caller, kind: ResourceKind, op: ScimOp) -> Result<&AccountId, DomainError> {
@@ -182,6 +197,7 @@ impl ScimService {
             attribute_summary(doc.keys().cloned()),
         );
         let created = self.store.create_resource(account, kind, &id, &doc, &members, now, &audit).await?;
+        self.written(account);
         // A new user has no tokens yet; only a new group can change grants.
         self.changed(account, kind, None);
         Ok(created)
@@ -232,6 +248,7 @@ impl ScimService {
                 doc: Some(&doc),
                 expected_version: Some(current.version),
                 members: &changes,
+                event: EventType::updated(kind, &current.doc, &doc),
             };
             let now = self.clock.now();
             let audit = AuditEntry::new(
@@ -244,6 +261,7 @@ impl ScimService {
             );
             match self.store.update_resource(account, kind, id, &update, now, &audit).await {
                 Ok(_) => {
+                    self.written(account);
                     self.changed(account, kind, Some(&doc));
                     return self.store.get_resource(account, kind, id, true).await;
                 }
@@ -279,7 +297,8 @@ impl ScimService {
             } else {
                 patch::apply(kind, &mut Map::new(), &ops)?
             };
-            let update = ResourceUpdate { doc: None, expected_version: if_match, members: &changes };
+            let update =
+                ResourceUpdate { doc: None, expected_version: if_match, members: &changes, event: None };
             let now = self.clock.now();
             let audit = AuditEntry::new(
                 caller,
@@ -294,6 +313,7 @@ impl ScimService {
                 .update_resource(account, kind, id, &update, now, &audit)
                 .await
                 .map_err(|e| precondition(e, if_match))?;
+            self.written(account);
             self.changed(account, kind, None);
             return self.patched(account, kind, id, version, read_back).await;
         }
@@ -322,6 +342,7 @@ impl ScimService {
                 doc: Some(&doc),
                 expected_version: Some(current.version),
                 members: &changes,
+                event: EventType::updated(kind, &current.doc, &doc),
             };
             let mut names = changed_attributes(&current.doc, &doc);
             if !changes.is_empty() {
@@ -332,6 +353,7 @@ impl ScimService {
                 AuditEntry::new(caller, now, action::PATCH, audit_kind(kind), id, attribute_summary(names));
             match self.store.update_resource(account, kind, id, &update, now, &audit).await {
                 Ok((version, last_modified)) => {
+                    self.written(account);
                     self.changed(account, kind, Some(&doc));
                     if user_answer.is_some() {
                         let resource = StoredResource { doc, version, last_modified, ..current };
@@ -377,6 +399,7 @@ impl ScimService {
             .delete_resource(account, kind, id, if_match, &audit)
             .await
             .map_err(|e| precondition(e, if_match))?;
+        self.written(account);
         // A deleted user loses its tokens and assignments in the same transaction; drop the
         // cached grants too.
         (self.on_change)(account);

@@ -75,6 +75,9 @@ pub struct ResourceUpdate<'a> {
     pub expected_version: Option<i64>,
     /// Membership changes, in order (Groups only).
     pub members: &'a [MemberChange],
+    /// The event the new document is (`None`: the document is unchanged, or not written);
+    /// membership events are added by the store for the members really added or removed.
+    pub event: Option<crate::events::EventType>,
 }
 
 /// SCIM resources of one account.
@@ -686,14 +689,155 @@ pub trait RequestLogStore: Send + Sync {
 pub trait AuditStores: AuditStore + RequestLogStore {}
 impl<T: AuditStore + RequestLogStore> AuditStores for T {}
 
+/// The change-event outbox (docs/events.md): events are written by the SCIM writes; this
+/// reads and prunes them.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A page of an account's events in `seq` order (see [`EventPage::next`]); an `after`
+    /// older than what retention kept is `Gone`.
+    ///
+    /// [`EventPage::next`]: crate::events::EventPage::next
+    async fn list_events(
+        &self,
+        account: &AccountId,
+        query: &crate::events::EventQuery,
+    ) -> Result<crate::events::EventPage, DomainError>;
+    /// The account's newest event number (0 before its first event).
+    async fn latest_event(&self, account: &AccountId) -> Result<i64, DomainError>;
+    /// Deletes up to `batch` events that occurred before `before`; how many.
+    async fn prune_events(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
+}
+
+/// Where a subscription's delivery got to, written by the node holding its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookProgress {
+    /// The newest event number handled.
+    pub cursor: i64,
+    /// Failed attempts at the event after it.
+    pub attempts: i64,
+    /// When the first of those failed.
+    pub first_failure: Option<OffsetDateTime>,
+    /// When the next attempt is due.
+    pub next_attempt: OffsetDateTime,
+    /// `Failing` after [`RETRY_FOR`](crate::webhooks::RETRY_FOR) of failures (the
+    /// subscription is then also disabled).
+    pub status: crate::webhooks::WebhookStatus,
+    /// What the last failure said.
+    pub last_error: Option<String>,
+    /// The lease's new end (now, to hand it back).
+    pub lease_until: OffsetDateTime,
+}
+
+/// Webhook subscriptions and their deliveries (docs/events.md "Webhooks").
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a new subscription; it starts after the account's newest event. Conflict when
+    /// the identifier is taken, Invalid past [`MAX_PER_ACCOUNT`](crate::webhooks::MAX_PER_ACCOUNT).
+    async fn create_webhook(
+        &self,
+        account: &AccountId,
+        hook: &crate::webhooks::Webhook,
+        audit: &AuditEntry,
+    ) -> Result<crate::webhooks::Webhook, DomainError>;
+    /// One subscription.
+    async fn get_webhook(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+    ) -> Result<crate::webhooks::Webhook, DomainError>;
+    /// The account's subscriptions, by identifier.
+    async fn list_webhooks(&self, account: &AccountId) -> Result<Vec<crate::webhooks::Webhook>, DomainError>;
+    /// Writes URL, events, format and enabled; enabling a failing subscription makes it active
+    /// again with its backlog due at once.
+    async fn update_webhook(
+        &self,
+        account: &AccountId,
+        input: &crate::webhooks::WebhookInput,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<crate::webhooks::Webhook, DomainError>;
+    /// Deletes a subscription and its delivery log.
+    async fn delete_webhook(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError>;
+    /// Replaces the secret; the old one signs too until `grace_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        secret: &str,
+        grace_until: OffsetDateTime,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<crate::webhooks::Webhook, DomainError>;
+    /// A subscription's deliveries, newest first, before delivery `before`.
+    async fn list_deliveries(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::webhooks::Delivery>, DomainError>;
+    /// One delivery.
+    async fn get_delivery(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        id: i64,
+    ) -> Result<crate::webhooks::Delivery, DomainError>;
+    /// Logs deliveries made outside a lease (redeliveries); returns them with their ids.
+    async fn insert_deliveries(
+        &self,
+        account: &AccountId,
+        deliveries: &[crate::webhooks::Delivery],
+    ) -> Result<Vec<crate::webhooks::Delivery>, DomainError>;
+    /// Leases up to `limit` subscriptions that have something due (enabled, active, an
+    /// attempt due, events after their cursor) and no live lease, to `node` until
+    /// `lease_until`; each is delivered by one node at a time.
+    async fn claim_webhooks(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, crate::webhooks::Webhook)>, DomainError>;
+    /// Writes the progress of a leased subscription and logs its deliveries, if `node` still
+    /// holds the lease; `false` when it does not (another node took over: stop).
+    async fn record_progress(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        node: &str,
+        progress: &WebhookProgress,
+        deliveries: &[crate::webhooks::Delivery],
+    ) -> Result<bool, DomainError>;
+    /// Deletes deliveries logged before `before`, up to `batch`; how many.
+    async fn prune_deliveries(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
+}
+
+/// The outbox and the webhooks, as one bound (delivery and retention use both).
+pub trait EventStores: EventStore + WebhookStore {}
+impl<T: EventStore + WebhookStore> EventStores for T {}
+
 /// Everything a server needs from its database, as one object (each backend implements
 /// all of it).
 pub trait Store:
-    ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore + AuditStores
+    ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore + AuditStores + EventStores
 {
 }
 
-impl<T: ScimStore + AccountStore + AccessStore + SettingsStore + ChangeStore + SecretStore + AuditStores>
-    Store for T
+impl<
+    T: ScimStore
+        + AccountStore
+        + AccessStore
+        + SettingsStore
+        + ChangeStore
+        + SecretStore
+        + AuditStores
+        + EventStores,
+> Store for T
 {
 }

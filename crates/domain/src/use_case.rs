@@ -116,6 +116,16 @@ use_cases! {
     ListSettingsAudit => Permission(P::SettingView);
     ListAudit => Permission(P::AuditView);
     ListScimRequests => Permission(P::AuditView);
+    // Change events and webhooks (docs/events.md).
+    ListEvents => Permission(P::WebhookView);
+    CreateWebhook => Permission(P::WebhookEdit);
+    GetWebhook => Permission(P::WebhookView);
+    ListWebhooks => Permission(P::WebhookView);
+    UpdateWebhook => Permission(P::WebhookEdit);
+    DeleteWebhook => Permission(P::WebhookEdit);
+    RotateWebhookSecret => Permission(P::WebhookEdit);
+    ListWebhookDeliveries => Permission(P::WebhookView);
+    RedeliverWebhook => Permission(P::WebhookEdit);
 }
 
 #[cfg(test)]

@@ -29,6 +29,12 @@ pub struct ServeArgs {
     /// Allow `http://` JWKS URLs [default: false]. A bare switch means true.
     #[arg(long, env = "SCIMGATE_JWKS_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
     pub jwks_allow_http: Option<bool>,
+    /// Non-public webhook hosts to allow: `loopback` or CIDRs, comma-separated [default: none].
+    #[arg(long, env = "SCIMGATE_WEBHOOK_ALLOW_HOSTS")]
+    pub webhook_allow_hosts: Option<String>,
+    /// Allow `http://` webhook URLs [default: false]. A bare switch means true.
+    #[arg(long, env = "SCIMGATE_WEBHOOK_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
+    pub webhook_allow_http: Option<bool>,
     /// Total timeout of one JWKS download, e.g. `5s` [default: 5s].
     #[arg(long, env = "SCIMGATE_JWKS_TIMEOUT")]
     pub jwks_timeout: Option<String>,
@@ -93,6 +99,10 @@ pub struct ServeArgs {
     /// off [default: 7d].
     #[arg(long, env = "SCIMGATE_REQUEST_LOG_RETENTION")]
     pub request_log_retention: Option<String>,
+    /// How long change events are kept for the events feed and webhooks, e.g. `30d`
+    /// [default: 30d].
+    #[arg(long, env = "SCIMGATE_EVENT_RETENTION")]
+    pub event_retention: Option<String>,
     /// A console session ends after this long without a request, e.g. `30m` [default: 30m].
     #[arg(long, env = "SCIMGATE_CONSOLE_IDLE_TIMEOUT")]
     pub console_idle_timeout: Option<String>,
@@ -110,6 +120,8 @@ struct FileConfig {
     settings_cache_ttl: Option<String>,
     jwks_allow_hosts: Option<String>,
     jwks_allow_http: Option<bool>,
+    webhook_allow_hosts: Option<String>,
+    webhook_allow_http: Option<bool>,
     jwks_timeout: Option<String>,
     jwks_ca_file: Option<PathBuf>,
     db_max_connections: Option<u32>,
@@ -131,6 +143,7 @@ struct FileConfig {
     log_format: Option<String>,
     audit_retention: Option<String>,
     request_log_retention: Option<String>,
+    event_retention: Option<String>,
 }
 
 /// The resolved configuration.
@@ -146,6 +159,10 @@ pub struct Config {
     pub jwks_allow_hosts: String,
     /// Allow http JWKS URLs.
     pub jwks_allow_http: bool,
+    /// `--webhook-allow-hosts`, as given (validated at load).
+    pub webhook_allow_hosts: String,
+    /// `--webhook-allow-http`.
+    pub webhook_allow_http: bool,
     /// JWKS download timeout.
     pub jwks_timeout: Duration,
     /// Extra trusted CAs for JWKS downloads (PEM).
@@ -189,6 +206,8 @@ pub struct Config {
     pub audit_retention: Duration,
     /// Logged SCIM requests older than this are pruned (zero: the request log is off).
     pub request_log_retention: Duration,
+    /// Change events older than this are pruned.
+    pub event_retention: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -199,6 +218,8 @@ impl std::fmt::Debug for Config {
             .field("settings_cache_ttl", &self.settings_cache_ttl)
             .field("jwks_allow_hosts", &self.jwks_allow_hosts)
             .field("jwks_allow_http", &self.jwks_allow_http)
+            .field("webhook_allow_hosts", &self.webhook_allow_hosts)
+            .field("webhook_allow_http", &self.webhook_allow_http)
             .field("jwks_timeout", &self.jwks_timeout)
             .field("jwks_ca_file", &self.jwks_ca_file)
             .field("db_max_connections", &self.db_max_connections)
@@ -218,6 +239,7 @@ impl std::fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("audit_retention", &self.audit_retention)
             .field("request_log_retention", &self.request_log_retention)
+            .field("event_retention", &self.event_retention)
             .field("auth_failure_limit", &self.auth_failure_limit)
             .field("log_json", &self.log_json)
             .finish()
@@ -237,6 +259,8 @@ impl Default for Config {
             settings_cache_ttl: Duration::from_secs(120),
             jwks_allow_hosts: String::new(),
             jwks_allow_http: false,
+            webhook_allow_hosts: String::new(),
+            webhook_allow_http: false,
             jwks_timeout: Duration::from_secs(5),
             jwks_ca_file: None,
             db_max_connections: 8,
@@ -256,6 +280,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             audit_retention: Duration::from_secs(400 * 86_400),
             request_log_retention: Duration::from_secs(7 * 86_400),
+            event_retention: Duration::from_secs(30 * 86_400),
             auth_failure_limit: 100,
             log_json: false,
         }
@@ -283,12 +308,18 @@ impl Config {
         let jwks_allow_hosts = args.jwks_allow_hosts.clone().or(file.jwks_allow_hosts).unwrap_or_default();
         scimgate_domain::netguard::AllowList::parse(&jwks_allow_hosts)
             .map_err(|e| format!("--jwks-allow-hosts: {e}"))?;
+        let webhook_allow_hosts =
+            args.webhook_allow_hosts.clone().or(file.webhook_allow_hosts).unwrap_or_default();
+        scimgate_domain::netguard::AllowList::parse(&webhook_allow_hosts)
+            .map_err(|e| format!("--webhook-allow-hosts: {e}"))?;
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             database: args.database.clone().or(file.database).unwrap_or(d.database),
             settings_cache_ttl,
             jwks_allow_hosts,
             jwks_allow_http: args.jwks_allow_http.or(file.jwks_allow_http).unwrap_or(false),
+            webhook_allow_hosts,
+            webhook_allow_http: args.webhook_allow_http.or(file.webhook_allow_http).unwrap_or(false),
             jwks_timeout: match args.jwks_timeout.clone().or(file.jwks_timeout) {
                 Some(t) => parse_duration(&t).map_err(|e| format!("--jwks-timeout: {e}"))?,
                 None => d.jwks_timeout,
@@ -363,6 +394,13 @@ impl Config {
             request_log_retention: match args.request_log_retention.clone().or(file.request_log_retention) {
                 Some(t) => parse_duration(&t).map_err(|e| format!("--request-log-retention: {e}"))?,
                 None => d.request_log_retention,
+            },
+            event_retention: match args.event_retention.clone().or(file.event_retention) {
+                Some(t) => match parse_duration(&t).map_err(|e| format!("--event-retention: {e}"))? {
+                    z if z.is_zero() => return Err("--event-retention must be more than 0".into()),
+                    t => t,
+                },
+                None => d.event_retention,
             },
             auth_failure_limit: args
                 .auth_failure_limit

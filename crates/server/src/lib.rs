@@ -4,6 +4,7 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod events;
 pub mod http;
 pub mod jwt;
 pub mod last_used;

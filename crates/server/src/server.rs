@@ -109,7 +109,7 @@ pub fn build_state_with_lookup(
             timeout: config.jwks_timeout,
             extra_roots_pem,
         },
-        lookup,
+        lookup.clone(),
     )?;
     let keys = Arc::new(JwksCache::new(fetcher, clock.clone()));
     let hook_keys = keys.clone();
@@ -137,6 +137,15 @@ pub fn build_state_with_lookup(
         keys,
         config.jwt_require_issuer_audience,
     ));
+    let event_signal = crate::events::EventSignal::default();
+    let webhook_hosts =
+        AllowList::parse(&config.webhook_allow_hosts).map_err(|e| format!("--webhook-allow-hosts: {e}"))?;
+    let webhook_policy = scimgate_domain::netguard::WebhookUrlPolicy {
+        allow_http: config.webhook_allow_http,
+        allow_hosts: webhook_hosts.clone(),
+    };
+    let webhook_client =
+        crate::events::deliver::WebhookClient::new(webhook_hosts, config.webhook_allow_http, lookup.clone())?;
     let (request_log, request_log_queue) =
         crate::request_log::RequestLog::new(!config.request_log_retention.is_zero(), config.max_body_bytes);
     Ok(AppState::new(crate::state::State {
@@ -144,7 +153,18 @@ pub fn build_state_with_lookup(
         logs: store.clone(),
         request_log: Arc::new(request_log),
         request_log_queue: Arc::new(std::sync::Mutex::new(Some(request_log_queue))),
-        scim: ScimService::new(store.clone(), clock.clone(), on_change.clone()),
+        scim: ScimService::new(store.clone(), clock.clone(), on_change.clone())
+            .with_event_hook(event_signal.hook()),
+        events: scimgate_domain::event_service::EventService::new(store.clone()),
+        event_store: store.clone(),
+        webhooks: scimgate_domain::webhook_service::WebhookService::new(
+            store.clone(),
+            clock.clone(),
+            webhook_policy,
+        ),
+        webhook_store: store.clone(),
+        webhook_client: Arc::new(webhook_client),
+        event_signal,
         settings,
         access: AccessService::new(store.clone(), clock.clone(), on_change),
         auth,
@@ -195,11 +215,12 @@ pub fn start_background(
     }
     tasks.push(tokio::spawn(crate::retention::run(
         state.logs.clone(),
+        state.event_store.clone(),
         state.clock.clone(),
-        state.config.audit_retention,
-        state.config.request_log_retention,
+        crate::retention::Retention::of(&state.config),
         stop.clone(),
     )));
+    tasks.push(tokio::spawn(crate::events::deliver::run(state.clone(), stop.clone())));
     // PostgreSQL announces new changes (LISTEN/NOTIFY); every engine is also polled.
     let wake = Arc::new(tokio::sync::Notify::new());
     let db = &state.config.database;

@@ -69,6 +69,18 @@ pub struct State {
     pub logs: Arc<dyn scimgate_domain::audit_service::AuditStores>,
     /// The SCIM request log's queue.
     pub request_log: Arc<crate::request_log::RequestLog>,
+    /// Reading the change-event feed.
+    pub events: scimgate_domain::event_service::EventService,
+    /// Where the events are (delivery and pruning read and write there).
+    pub event_store: Arc<dyn scimgate_domain::store::EventStores>,
+    /// Webhook subscriptions' use cases.
+    pub webhooks: scimgate_domain::webhook_service::WebhookService,
+    /// Where subscriptions, leases and deliveries are.
+    pub webhook_store: Arc<dyn scimgate_domain::store::WebhookStore>,
+    /// The HTTP client of deliveries.
+    pub webhook_client: Arc<crate::events::deliver::WebhookClient>,
+    /// Rings when this node has written events (feed readers and deliverers wait on it).
+    pub event_signal: crate::events::EventSignal,
     /// Its receiving end (taken by the writer task when the node starts).
     pub request_log_queue: Arc<Mutex<Option<crate::request_log::RequestLogQueue>>>,
 }

@@ -124,6 +124,17 @@ pub(crate) fn is_primary_key_violation(d: Dialect, e: &sqlx::Error) -> bool {
     }
 }
 
+/// The tail of a sub-select whose rows a claim takes (`alias` is the table's): PostgreSQL
+/// locks them and skips rows another transaction holds (`FOR UPDATE SKIP LOCKED`), so two
+/// nodes claiming at once take different rows and never wait on each other; SQLite has one
+/// writer at a time and needs nothing.
+pub(crate) fn skip_locked(d: Dialect, alias: &str) -> String {
+    match d {
+        Dialect::Sqlite => String::new(),
+        Dialect::Postgres => format!(" FOR UPDATE OF {alias} SKIP LOCKED"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,9 @@ mod changes;
 #[path = "shared/common.rs"]
 mod common;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/events.rs"]
+mod events;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/feature_flags.rs"]
 mod feature_flags;
 #[cfg(test)]
@@ -90,6 +93,9 @@ mod service_accounts;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/settings.rs"]
 mod settings;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/webhooks.rs"]
+mod webhooks;
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database?…`)

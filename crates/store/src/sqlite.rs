@@ -59,6 +59,9 @@ mod changes;
 #[path = "shared/common.rs"]
 mod common;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/events.rs"]
+mod events;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/feature_flags.rs"]
 mod feature_flags;
 #[cfg(test)]
@@ -95,6 +98,9 @@ mod service_accounts;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
 #[path = "shared/settings.rs"]
 mod settings;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend")]
+#[path = "shared/webhooks.rs"]
+mod webhooks;
 
 impl SqliteStore {
     /// Opens (creating if `mode=rwc`) and migrates the database at `url`, with the

@@ -194,6 +194,28 @@ async fn invoke(w: &World, uc: UseCase, c: &Caller, n: usize) -> Result<(), Doma
             let q = crate::request_log::ScimRequestQuery { limit: 10, ..Default::default() };
             w.audit.requests(c, &q).await.map(|_| ())
         }
+        ListEvents => {
+            let q = crate::events::EventQuery { after: None, limit: 10, types: None };
+            w.events.list(c, &q).await.map(|_| ())
+        }
+        CreateWebhook => w.webhooks.create(c, &webhook_input()).await.map(|_| ()),
+        GetWebhook => w.webhooks.get(c, "hook").await.map(|_| ()),
+        ListWebhooks => w.webhooks.list(c).await.map(|_| ()),
+        UpdateWebhook => w.webhooks.update(c, "hook", &webhook_input()).await.map(|_| ()),
+        DeleteWebhook => w.webhooks.delete(c, "hook").await.map(|_| ()),
+        RotateWebhookSecret => w.webhooks.rotate_secret(c, "hook").await.map(|_| ()),
+        ListWebhookDeliveries => w.webhooks.deliveries(c, "hook", None, 10).await.map(|_| ()),
+        RedeliverWebhook => w.webhooks.redelivery(c, "hook", 1).await.map(|_| ()),
+    }
+}
+
+fn webhook_input() -> crate::webhooks::WebhookInput {
+    crate::webhooks::WebhookInput {
+        identifier: "hook".into(),
+        url: "https://hooks.example.com/scim".into(),
+        events: crate::webhooks::EventFilter::All,
+        format: crate::webhooks::WebhookFormat::Standard,
+        enabled: true,
     }
 }
 

@@ -48,6 +48,7 @@ impl From<DomainError> for ScimApiError {
                 tracing::info!(flag, "feature flag off");
                 ScimError::new(403, None, format!("the feature flag {flag} is not enabled for this account"))
             }
+            DomainError::Gone(m) => ScimError::new(410, None, m),
             DomainError::Timeout(m) => {
                 tracing::warn!(error = %m, "statement time limit reached");
                 ScimError::new(503, None, TIMEOUT_DETAIL)

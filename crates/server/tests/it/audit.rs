@@ -306,9 +306,9 @@ async fn retention_prunes_old_entries_in_batches() {
     app.user("new").await;
     let pruned = scimgate::retention::prune_once(
         app.state.logs.as_ref(),
+        app.state.event_store.as_ref(),
         clock.as_ref(),
-        app.state.config.audit_retention,
-        app.state.config.request_log_retention,
+        &scimgate::retention::Retention::of(&app.state.config),
     )
     .await
     .expect("prune");

@@ -9,6 +9,7 @@ mod common;
 mod console;
 mod discovery;
 mod errors;
+mod events;
 mod groups;
 mod hostile;
 mod interop;

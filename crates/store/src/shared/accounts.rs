@@ -15,8 +15,10 @@ use scimgate_domain::audit::AuditEntry;
 use super::Store;
 use super::audit;
 use super::common::write_tx;
+use super::events;
 use super::resources::insert_statement;
 use crate::{DbResultExt, micros};
+use scimgate_domain::events::{EventType, NewEvent, ResourceData};
 
 #[async_trait]
 impl AccountStore for Store {
@@ -49,6 +51,12 @@ impl AccountStore for Store {
                 .execute(&mut **tx)
                 .await
                 .db()?;
+            // The admin user is the account's first user: its `user.created` is event 1.
+            let created = NewEvent::resource(
+                EventType::UserCreated,
+                ResourceData::new(&a.admin_user_id, &a.admin_doc, now, now, 1),
+            );
+            events::append(tx, &a.id, audit, &[created]).await?;
             sqlx::query(
                 "INSERT INTO organizations (account_id, identifier, name, description, tags, created_us, modified_us) \
                  VALUES ($1, 'default', 'Default Organization', '', '{}', $2, $3)",

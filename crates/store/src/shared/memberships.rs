@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Row, Transaction};
 
+use scimgate_domain::events::{Membership, NewEvent};
 use scimgate_domain::store::{GroupRef, Member, StoredResource};
 use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::ScimError;
@@ -101,27 +102,54 @@ impl Store {
 /// and added back in the same write (a replace that keeps it) is in neither.
 #[derive(Debug, Default)]
 pub(super) struct MemberDelta {
-    /// Member id → (was a member before the write, is one after).
-    state: HashMap<String, (bool, bool)>,
+    /// Member id → (was a member before the write, is one after, its type).
+    state: HashMap<String, (bool, bool, String)>,
     order: Vec<String>,
 }
 
 impl MemberDelta {
-    fn touch(&mut self, id: &str, before: bool, after: bool) {
+    fn touch(&mut self, id: &str, before: bool, after: bool, member_type: &str) {
         match self.state.get_mut(id) {
-            Some(s) => s.1 = after,
+            Some(s) => {
+                s.1 = after;
+                if !member_type.is_empty() {
+                    s.2 = member_type.to_string();
+                }
+            }
             None => {
-                self.state.insert(id.to_string(), (before, after));
+                self.state.insert(id.to_string(), (before, after, member_type.to_string()));
                 self.order.push(id.to_string());
             }
         }
     }
+    fn pick(&self, want: (bool, bool)) -> impl Iterator<Item = (&String, &str)> {
+        self.order.iter().filter_map(move |id| match self.state.get(id) {
+            Some((b, a, t)) if (*b, *a) == want => Some((id, t.as_str())),
+            _ => None,
+        })
+    }
     /// The ids added and the ids removed.
     pub(super) fn added_removed(&self) -> (Vec<String>, Vec<String>) {
-        let pick = |want: (bool, bool)| {
-            self.order.iter().filter(|id| self.state.get(*id) == Some(&want)).cloned().collect()
+        (
+            self.pick((false, true)).map(|(id, _)| id.clone()).collect(),
+            self.pick((true, false)).map(|(id, _)| id.clone()).collect(),
+        )
+    }
+    /// One `group.user_added` per member added and one `group.user_removed` per member
+    /// removed (docs/events.md), in the order the write touched them: removals first.
+    pub(super) fn events(&self, group_id: &str) -> Vec<NewEvent> {
+        let event = |added: bool, (id, t): (&String, &str)| {
+            NewEvent::membership(
+                added,
+                Membership {
+                    group_id: group_id.to_string(),
+                    member_id: id.clone(),
+                    member_type: t.to_string(),
+                },
+            )
         };
-        (pick((false, true)), pick((true, false)))
+        let removed = self.pick((true, false)).map(|m| event(false, m));
+        removed.chain(self.pick((false, true)).map(|m| event(true, m))).collect()
     }
 }
 
@@ -131,14 +159,14 @@ async fn remove_all(
     group_id: &str,
     delta: &mut MemberDelta,
 ) -> Result<(), DomainError> {
-    let gone: Vec<String> =
-        sqlx::query_scalar("DELETE FROM scim_group_members WHERE group_id = $1 RETURNING member_id")
+    let gone: Vec<(String, String)> =
+        sqlx::query_as("DELETE FROM scim_group_members WHERE group_id = $1 RETURNING member_id, member_type")
             .bind(group_id)
             .fetch_all(&mut **tx)
             .await
             .db()?;
-    for id in gone {
-        delta.touch(&id, true, false);
+    for (id, t) in gone {
+        delta.touch(&id, true, false, &t);
     }
     Ok(())
 }
@@ -157,14 +185,15 @@ pub(super) async fn apply_member_changes(
             MemberChange::RemoveAll => remove_all(tx, group_id, delta).await?,
             MemberChange::Remove(ids) => {
                 for id in ids {
-                    let done =
-                        sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
-                            .bind(group_id)
-                            .bind(id)
-                            .execute(&mut **tx)
-                            .await
-                            .db()?;
-                    delta.touch(id, done.rows_affected() > 0, false);
+                    let gone: Option<String> = sqlx::query_scalar(
+                        "DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2 RETURNING member_type",
+                    )
+                    .bind(group_id)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .db()?;
+                    delta.touch(id, gone.is_some(), false, gone.as_deref().unwrap_or_default());
                 }
             }
             MemberChange::Add(refs) => add_members(tx, account, group_id, refs, delta).await?,
@@ -224,7 +253,7 @@ pub(super) async fn add_members(
         )
         .bind(group_id)
         .bind(&m.value)
-        .bind(member_type)
+        .bind(&member_type)
         .bind(&m.display)
         .execute(&mut **tx)
         .await
@@ -240,7 +269,7 @@ pub(super) async fn add_members(
                 .await
                 .db()?;
         }
-        delta.touch(&m.value, !inserted, true);
+        delta.touch(&m.value, !inserted, true, &member_type);
     }
     Ok(())
 }
@@ -312,13 +341,13 @@ mod tests {
             Err(DomainError::NotFound(_))
         ));
         let self_add = [MemberChange::Add(vec![member("g1", None, None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &self_add };
+        let update = ResourceUpdate { doc: None, expected_version: None, members: &self_add, event: None };
         let detail = invalid_detail(
             store.update_resource(&account, group_kind, "g1", &update, t(5), &test_audit()).await,
         );
         assert_eq!(detail, "a group cannot be a member of itself");
         let wrong_type = [MemberChange::Add(vec![member("u2", Some("Group"), None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &wrong_type };
+        let update = ResourceUpdate { doc: None, expected_version: None, members: &wrong_type, event: None };
         let detail = invalid_detail(
             store.update_resource(&account, group_kind, "g1", &update, t(5), &test_audit()).await,
         );
@@ -330,7 +359,7 @@ mod tests {
             // Again, without display: the one stored stays.
             MemberChange::Add(vec![member("u2", Some("user"), None)]),
         ];
-        let update = ResourceUpdate { doc: None, expected_version: Some(1), members: &changes };
+        let update = ResourceUpdate { doc: None, expected_version: Some(1), members: &changes, event: None };
         assert_eq!(
             store
                 .update_resource(&account, group_kind, "g1", &update, t(6), &test_audit())
@@ -358,7 +387,7 @@ mod tests {
 
         let replace =
             [MemberChange::Replace(vec![member("u1", None, Some("One")), member("u2", None, None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &replace };
+        let update = ResourceUpdate { doc: None, expected_version: None, members: &replace, event: None };
         store
             .update_resource(&account, group_kind, "g1", &update, t(7), &test_audit())
             .await
@@ -372,7 +401,12 @@ mod tests {
         let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
         assert_eq!(g1.members, Some(vec![one]));
         let clear = [MemberChange::RemoveAll];
-        let update = ResourceUpdate { doc: Some(&group("Renamed")), expected_version: None, members: &clear };
+        let update = ResourceUpdate {
+            doc: Some(&group("Renamed")),
+            expected_version: None,
+            members: &clear,
+            event: None,
+        };
         store.update_resource(&account, group_kind, "g1", &update, t(8), &test_audit()).await.expect("clear");
         let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");
         assert_eq!((g1.members, g1.doc), (Some(vec![]), group("Renamed")));

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use scimgate_domain::audit::{AuditEntry, member_summary};
 use scimgate_domain::entities::PrincipalType;
+use scimgate_domain::events::{EventType, Membership, NewEvent, ResourceData};
 use scimgate_domain::store::{
     CursorPosition, ListPage, ListQuery, Page, ResourceUpdate, ScimStore, StoredResource,
 };
@@ -16,10 +17,10 @@ use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::patch::MemberRef;
 use scimgate_scim::schema::ResourceKind;
 
-use super::audit;
 use super::common::{DbQuery, bind_all, write_tx};
 use super::memberships::{MemberDelta, add_members, apply_member_changes};
 use super::{DIALECT, DbRow, Store};
+use super::{audit, events};
 use crate::dialect::{doc_column, folded_doc_param, json_param};
 use crate::fold::{fold, folded_doc};
 use crate::query::{Param, SqlBuf, sort_expr, write_filter};
@@ -321,6 +322,10 @@ impl ScimStore for Store {
             if !appended {
                 audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
             }
+            let mut out =
+                vec![NewEvent::resource(EventType::created(kind), ResourceData::new(id, doc, now, now, 1))];
+            out.extend(delta.events(id));
+            events::append(tx, account, audit, &out).await?;
             Ok(())
         })?;
         let mut created = StoredResource {
@@ -402,7 +407,7 @@ impl ScimStore for Store {
                              user_name_lower = CASE WHEN user_name = $1 THEN user_name_lower ELSE $2 END, external_id = $3, \
                              display_name = $4, display_name_folded = $5, active = $6, doc_folded = {}, doc = {}, \
                              version = version + 1, modified_us = $9 WHERE account_id = $10 AND id = $11{} \
-                             RETURNING version",
+                             RETURNING version, created_us",
                             folded_doc_param(DIALECT, 7),
                             json_param(DIALECT, 8),
                             version_check(update.expected_version, 12)
@@ -416,7 +421,7 @@ impl ScimStore for Store {
                         ResourceKind::Group => sqlx::query(sqlx::AssertSqlSafe(format!(
                             "UPDATE scim_groups SET display_name = $1, display_name_lower = $2, external_id = $3, \
                              doc_folded = {}, doc = {}, version = version + 1, modified_us = $6 \
-                             WHERE account_id = $7 AND id = $8{} RETURNING version",
+                             WHERE account_id = $7 AND id = $8{} RETURNING version, created_us",
                             folded_doc_param(DIALECT, 4),
                             json_param(DIALECT, 5),
                             version_check(update.expected_version, 9)
@@ -475,6 +480,13 @@ impl ScimStore for Store {
             if !user_appends {
                 audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
             }
+            let mut out = vec![];
+            if let (Some(doc), Some(t)) = (update.doc, update.event) {
+                let created = from_micros(row.try_get("created_us").db()?);
+                out.push(NewEvent::resource(t, ResourceData::new(id, doc, created, now, version)));
+            }
+            out.extend(delta.events(id));
+            events::append(tx, account, audit, &out).await?;
             Ok((version, now))
         })
     }
@@ -489,18 +501,20 @@ impl ScimStore for Store {
     ) -> Result<(), DomainError> {
         write_tx!(self, |tx| {
             audit::insert(tx, account, audit).await?;
+            // The deleted row is read back: its last representation is the event's data.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {} WHERE account_id = $1 AND id = $2{}",
+                "DELETE FROM {} WHERE account_id = $1 AND id = $2{} RETURNING id, {}, version, created_us, \
+                 modified_us",
                 table(kind),
-                version_check(expected_version, 3)
+                version_check(expected_version, 3),
+                doc_column(DIALECT, "doc")
             )))
             .bind(account.as_str())
             .bind(id);
             if let Some(v) = expected_version {
                 q = q.bind(v);
             }
-            let done = q.execute(&mut **tx).await.db()?.rows_affected();
-            if done == 0 {
+            let Some(gone) = q.fetch_optional(&mut **tx).await.db()? else {
                 let exists = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT 1 FROM {} WHERE account_id = $1 AND id = $2",
                     table(kind)
@@ -515,13 +529,34 @@ impl ScimStore for Store {
                 } else {
                     not_found(kind, id)
                 });
-            }
-            // Memberships of the deleted resource (its own members cascade with the group row).
-            sqlx::query("DELETE FROM scim_group_members WHERE member_id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await
-                .db()?;
+            };
+            let last = row_to_resource(&gone)?;
+            // Memberships of the deleted resource (its own members cascade with the group row):
+            // each ends with a `group.user_removed` before the delete's own event.
+            let groups: Vec<String> =
+                sqlx::query_scalar("DELETE FROM scim_group_members WHERE member_id = $1 RETURNING group_id")
+                    .bind(id)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .db()?;
+            let mut out: Vec<NewEvent> = groups
+                .into_iter()
+                .map(|group_id| {
+                    NewEvent::membership(
+                        false,
+                        Membership {
+                            group_id,
+                            member_id: id.to_string(),
+                            member_type: kind.name().to_string(),
+                        },
+                    )
+                })
+                .collect();
+            out.push(NewEvent::resource(
+                EventType::deleted(kind),
+                ResourceData::new(id, &last.doc, last.created, last.last_modified, last.version),
+            ));
+            events::append(tx, account, audit, &out).await?;
             // What hangs off the principal: a user's personal API keys (their tokens cascade) and
             // the role assignments made to the user or group.
             let principal_type = match kind {

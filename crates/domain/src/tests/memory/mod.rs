@@ -229,3 +229,122 @@ impl crate::store::RequestLogStore for MemoryStore {
         Ok(0)
     }
 }
+
+/// The feed is the SQL stores' (tested there); here it is empty, for the permission walk.
+#[async_trait]
+impl crate::store::EventStore for MemoryStore {
+    async fn list_events(
+        &self,
+        _account: &AccountId,
+        query: &crate::events::EventQuery,
+    ) -> Result<crate::events::EventPage, DomainError> {
+        Ok(crate::events::EventPage { events: vec![], next: query.after.unwrap_or(0) })
+    }
+    async fn latest_event(&self, _account: &AccountId) -> Result<i64, DomainError> {
+        Ok(0)
+    }
+    async fn prune_events(&self, _before: OffsetDateTime, _batch: u32) -> Result<u64, DomainError> {
+        Ok(0)
+    }
+}
+
+/// Subscriptions are the SQL stores' (tested there); here none exists, for the permission
+/// walk (with the permission, every call gets as far as "not found").
+#[async_trait]
+impl crate::store::WebhookStore for MemoryStore {
+    async fn create_webhook(
+        &self,
+        _account: &AccountId,
+        hook: &crate::webhooks::Webhook,
+        _audit: &crate::audit::AuditEntry,
+    ) -> Result<crate::webhooks::Webhook, DomainError> {
+        Ok(hook.clone())
+    }
+    async fn get_webhook(
+        &self,
+        _account: &AccountId,
+        id: &str,
+    ) -> Result<crate::webhooks::Webhook, DomainError> {
+        Err(DomainError::NotFound(format!("webhook '{id}' not found")))
+    }
+    async fn list_webhooks(
+        &self,
+        _account: &AccountId,
+    ) -> Result<Vec<crate::webhooks::Webhook>, DomainError> {
+        Ok(vec![])
+    }
+    async fn update_webhook(
+        &self,
+        _account: &AccountId,
+        input: &crate::webhooks::WebhookInput,
+        _now: OffsetDateTime,
+        _audit: &crate::audit::AuditEntry,
+    ) -> Result<crate::webhooks::Webhook, DomainError> {
+        Err(DomainError::NotFound(format!("webhook '{}' not found", input.identifier)))
+    }
+    async fn delete_webhook(
+        &self,
+        _account: &AccountId,
+        id: &str,
+        _audit: &crate::audit::AuditEntry,
+    ) -> Result<(), DomainError> {
+        Err(DomainError::NotFound(format!("webhook '{id}' not found")))
+    }
+    async fn rotate_webhook_secret(
+        &self,
+        _account: &AccountId,
+        id: &str,
+        _secret: &str,
+        _grace_until: OffsetDateTime,
+        _now: OffsetDateTime,
+        _audit: &crate::audit::AuditEntry,
+    ) -> Result<crate::webhooks::Webhook, DomainError> {
+        Err(DomainError::NotFound(format!("webhook '{id}' not found")))
+    }
+    async fn list_deliveries(
+        &self,
+        _account: &AccountId,
+        _id: &str,
+        _before: Option<i64>,
+        _limit: u32,
+    ) -> Result<Vec<crate::webhooks::Delivery>, DomainError> {
+        Ok(vec![])
+    }
+    async fn get_delivery(
+        &self,
+        _account: &AccountId,
+        _id: &str,
+        n: i64,
+    ) -> Result<crate::webhooks::Delivery, DomainError> {
+        Err(DomainError::NotFound(format!("delivery {n} not found")))
+    }
+    async fn insert_deliveries(
+        &self,
+        _account: &AccountId,
+        deliveries: &[crate::webhooks::Delivery],
+    ) -> Result<Vec<crate::webhooks::Delivery>, DomainError> {
+        Ok(deliveries.to_vec())
+    }
+    async fn claim_webhooks(
+        &self,
+        _node: &str,
+        _now: OffsetDateTime,
+        _lease_until: OffsetDateTime,
+        _limit: u32,
+    ) -> Result<Vec<(AccountId, crate::webhooks::Webhook)>, DomainError> {
+        Ok(vec![])
+    }
+    async fn record_progress(
+        &self,
+        _account: &AccountId,
+        _id: &str,
+        _node: &str,
+        _progress: &crate::store::WebhookProgress,
+        _deliveries: &[crate::webhooks::Delivery],
+    ) -> Result<bool, DomainError> {
+        Ok(false)
+    }
+    async fn prune_deliveries(&self, _before: OffsetDateTime, _batch: u32) -> Result<u64, DomainError> {
+        Ok(0)
+    }
+}

@@ -6,10 +6,12 @@
 pub mod apikeys;
 pub mod audit;
 pub mod authz;
+pub mod events;
 pub mod openapi;
 pub mod orgs;
 pub mod service_accounts;
 pub mod settings;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
@@ -124,6 +126,7 @@ impl IntoResponse for ApiError {
                 "FEATURE_NOT_ENABLED",
                 format!("the feature flag {flag} is not enabled for this account"),
             ),
+            DomainError::Gone(m) => (StatusCode::GONE, "RESOURCE_GONE", m),
             DomainError::Timeout(m) => {
                 tracing::warn!(error = %m, "statement time limit reached");
                 (
@@ -307,6 +310,8 @@ pub fn endpoints() -> Vec<Endpoint> {
     v.extend(apikeys::endpoints());
     v.extend(settings::endpoints());
     v.extend(audit::endpoints());
+    v.extend(events::endpoints());
+    v.extend(webhooks::endpoints());
     v
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
-use super::{apikeys, audit, authz, orgs, service_accounts, settings};
+use super::{apikeys, audit, authz, events, orgs, service_accounts, settings, webhooks};
 
 /// Where the document is served.
 pub const PATH: &str = "/openapi.json";
@@ -83,6 +83,15 @@ pub const API_KEY_SCHEME: &str = "api_key";
         settings::audit,
         audit::audit,
         audit::requests,
+        events::feed,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get_one,
+        webhooks::update,
+        webhooks::remove,
+        webhooks::rotate,
+        webhooks::deliveries,
+        webhooks::redeliver,
     ),
     components(schemas(SuccessEnvelope, ErrorEnvelope)),
     modifiers(&ApiKeyScheme),
@@ -98,6 +107,8 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "tokens", description = "API key tokens; a token's secret is shown once, when it is created or rotated"),
         (name = "settings", description = "The Settings API (docs/contract.md §4), behind the NG_SETTINGS flag"),
         (name = "audit", description = "The audit log and the SCIM request log (docs/audit.md)"),
+        (name = "events", description = "Change events of users and groups (docs/events.md)"),
+        (name = "webhooks", description = "Webhook subscriptions and their deliveries (docs/events.md)"),
     )
 )]
 pub struct ApiDoc;

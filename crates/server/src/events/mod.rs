@@ -1,0 +1,108 @@
+//! Change events out of the server (docs/events.md): the wake-up signal of this node's
+//! writes, the wire shape of an event, and the long-poll of the feed.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+
+use scimgate_domain::DomainError;
+use scimgate_domain::access::Caller;
+use scimgate_domain::access_service::ChangeHook;
+use scimgate_domain::events::{Event, EventData, EventPage, EventQuery};
+use scimgate_scim::stored::{format_time, to_representation};
+
+use crate::state::AppState;
+
+/// How often a waiting reader looks at the database when this node wrote nothing (other
+/// nodes' writes reach it this way).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Rings every time this node commits a write that made events, so that feed readers and
+/// deliverers waiting on this node wake at once.
+#[derive(Clone, Debug)]
+pub struct EventSignal {
+    tx: watch::Sender<u64>,
+}
+
+impl Default for EventSignal {
+    fn default() -> Self {
+        Self { tx: watch::channel(0).0 }
+    }
+}
+
+impl EventSignal {
+    /// The hook the SCIM service calls after each write.
+    pub fn hook(&self) -> ChangeHook {
+        let tx = self.tx.clone();
+        std::sync::Arc::new(move |_account| {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        })
+    }
+    /// A receiver that sees the next ring.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+    /// Rings (for writers outside the SCIM service).
+    pub fn ring(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// An event on the wire: `{"id","type","seq","occurredAt","accountIdentifier","requestId","data"}`,
+/// with `data` the resource's SCIM representation under `base` (the account's SCIM base URL)
+/// or, for a membership event, `{"groupId","memberId","memberType"}`.
+pub fn event_json(e: &Event, base: &str) -> Value {
+    let data = match &e.data {
+        EventData::Resource(r) => Value::Object(to_representation(e.event_type.kind(), &r.to_stored(), base)),
+        EventData::Membership(m) => {
+            json!({"groupId": m.group_id, "memberId": m.member_id, "memberType": m.member_type})
+        }
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), json!(e.id));
+    out.insert("type".into(), json!(e.event_type.as_str()));
+    out.insert("seq".into(), json!(e.seq));
+    out.insert("occurredAt".into(), json!(format_time(e.occurred)));
+    out.insert("accountIdentifier".into(), json!(e.account.as_str()));
+    out.insert("requestId".into(), json!(e.request_id));
+    out.insert("data".into(), data);
+    Value::Object(out)
+}
+
+/// The SCIM base URL events are rendered under when no request gives one (webhooks):
+/// `--public-url`, else the listen address over http.
+pub fn delivery_base(config: &crate::config::Config, account: &str) -> String {
+    let path = format!("/gateway/ng/api/scim/account/{account}");
+    match &config.public_url {
+        Some(public) => format!("{}{path}", public.as_str().trim_end_matches('/')),
+        None => format!("http://{}{path}", config.listen),
+    }
+}
+
+/// Reads the feed; when the page is empty and `wait` is more than zero, waits (up to `wait`)
+/// for events to arrive: woken by this node's writes at once, and looking every
+/// [`POLL_INTERVAL`] for other nodes'.
+pub async fn read_or_wait(
+    st: &AppState,
+    caller: &Caller,
+    query: &EventQuery,
+    wait: Duration,
+) -> Result<EventPage, DomainError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut rings = st.event_signal.subscribe();
+    loop {
+        rings.borrow_and_update();
+        let (_, page) = st.events.list(caller, query).await?;
+        let now = tokio::time::Instant::now();
+        if !page.events.is_empty() || now >= deadline {
+            return Ok(page);
+        }
+        let nap = (deadline - now).min(POLL_INTERVAL);
+        tokio::select! {
+            _ = rings.changed() => {}
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+pub mod deliver;

@@ -1,0 +1,421 @@
+//! `WebhookStore`: subscriptions, their leases and their delivery log (docs/events.md
+//! "Webhooks"). Loaded once per backend (see the crate documentation).
+//!
+//! A node takes a lease on a subscription that has something due ([`claim_webhooks`]: one
+//! UPDATE, whose candidate rows PostgreSQL locks with `FOR UPDATE SKIP LOCKED` so that two
+//! nodes never wait on or take the same one) and writes its progress only while the lease is
+//! still its own ([`record_progress`]).
+//!
+//! [`claim_webhooks`]: WebhookStore::claim_webhooks
+//! [`record_progress`]: WebhookStore::record_progress
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::QueryBuilder;
+use time::OffsetDateTime;
+
+use scimgate_domain::audit::AuditEntry;
+use scimgate_domain::store::{WebhookProgress, WebhookStore};
+use scimgate_domain::webhooks::{
+    Delivery, EventFilter, MAX_PER_ACCOUNT, Webhook, WebhookFormat, WebhookInput, WebhookStatus,
+};
+use scimgate_domain::{AccountId, DomainError};
+
+use super::common::{col, write_tx};
+use super::{DIALECT, Db, DbRow, Store, audit};
+use crate::dialect::skip_locked;
+use crate::{DbResultExt, from_micros, micros};
+
+const COLUMNS: &str = "account_id, identifier, url, events, format, enabled, status, secret, previous_secret, \
+     previous_until_us, cursor_seq, attempts, first_failure_us, next_attempt_us, last_error, created_us, modified_us";
+
+const DELIVERY_COLUMNS: &str = "id, webhook, event_id, event_seq, event_type, attempt, at_us, status, duration_ms, \
+     ok, error, response, redelivery";
+
+fn not_found(identifier: &str) -> DomainError {
+    DomainError::NotFound(format!("webhook '{identifier}' not found"))
+}
+
+fn webhook(r: &DbRow) -> Result<Webhook, DomainError> {
+    let events: String = col(r, "events")?;
+    let events = serde_json::from_str::<Value>(&events)
+        .map_err(|e| DomainError::Internal(format!("stored webhook events: {e}")))
+        .and_then(|v| EventFilter::parse(&v))?;
+    let format: String = col(r, "format")?;
+    let status: String = col(r, "status")?;
+    let previous: Option<String> = col(r, "previous_secret")?;
+    let until: Option<i64> = col(r, "previous_until_us")?;
+    let enabled: i64 = col(r, "enabled")?;
+    Ok(Webhook {
+        identifier: col(r, "identifier")?,
+        url: col(r, "url")?,
+        events,
+        format: WebhookFormat::parse(&format).unwrap_or(WebhookFormat::Standard),
+        enabled: enabled != 0,
+        status: WebhookStatus::parse(&status),
+        secret: col(r, "secret")?,
+        previous_secret: previous.zip(until.map(from_micros)),
+        cursor: col(r, "cursor_seq")?,
+        attempts: col(r, "attempts")?,
+        first_failure: col::<Option<i64>>(r, "first_failure_us")?.map(from_micros),
+        next_attempt: from_micros(col(r, "next_attempt_us")?),
+        last_error: col(r, "last_error")?,
+        created: from_micros(col(r, "created_us")?),
+        modified: from_micros(col(r, "modified_us")?),
+    })
+}
+
+fn delivery(r: &DbRow) -> Result<Delivery, DomainError> {
+    let ok: i64 = col(r, "ok")?;
+    let redelivery: i64 = col(r, "redelivery")?;
+    Ok(Delivery {
+        id: col(r, "id")?,
+        webhook: col(r, "webhook")?,
+        event_id: col(r, "event_id")?,
+        event_seq: col(r, "event_seq")?,
+        event_type: col(r, "event_type")?,
+        attempt: col(r, "attempt")?,
+        at: from_micros(col(r, "at_us")?),
+        status: col(r, "status")?,
+        duration_ms: col(r, "duration_ms")?,
+        ok: ok != 0,
+        error: col(r, "error")?,
+        response: col(r, "response")?,
+        redelivery: redelivery != 0,
+    })
+}
+
+/// Inserts delivery rows on `conn`; returns them with their ids.
+async fn insert_deliveries(
+    conn: &mut super::DbConn,
+    account: &AccountId,
+    deliveries: &[Delivery],
+) -> Result<Vec<Delivery>, DomainError> {
+    let mut out = Vec::with_capacity(deliveries.len());
+    for chunk in deliveries.chunks(200) {
+        let mut q = QueryBuilder::<Db>::new(
+            "INSERT INTO webhook_deliveries (account_id, webhook, event_id, event_seq, event_type, attempt, at_us, \
+             status, duration_ms, ok, error, response, redelivery) ",
+        );
+        q.push_values(chunk, |mut b, d| {
+            b.push_bind(account.as_str().to_string())
+                .push_bind(d.webhook.clone())
+                .push_bind(d.event_id.clone())
+                .push_bind(d.event_seq)
+                .push_bind(d.event_type.clone())
+                .push_bind(d.attempt)
+                .push_bind(micros(d.at))
+                .push_bind(d.status)
+                .push_bind(d.duration_ms)
+                .push_bind(i64::from(d.ok))
+                .push_bind(d.error.clone())
+                .push_bind(d.response.clone())
+                .push_bind(i64::from(d.redelivery));
+        });
+        q.push(" RETURNING id");
+        let ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await.db()?;
+        out.extend(chunk.iter().zip(ids).map(|(d, id)| Delivery { id, ..d.clone() }));
+    }
+    Ok(out)
+}
+
+impl Store {
+    async fn webhook_row(&self, account: &AccountId, identifier: &str) -> Result<Webhook, DomainError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 AND identifier = $2"
+        )))
+        .bind(account.as_str())
+        .bind(identifier)
+        .fetch_optional(self.pool())
+        .await
+        .db()?
+        .ok_or_else(|| not_found(identifier))?;
+        webhook(&row)
+    }
+}
+
+#[async_trait]
+impl WebhookStore for Store {
+    async fn create_webhook(
+        &self,
+        account: &AccountId,
+        hook: &Webhook,
+        audit: &AuditEntry,
+    ) -> Result<Webhook, DomainError> {
+        write_tx!(self, |tx| {
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_one(&mut **tx)
+                .await
+                .db()?;
+            if count >= MAX_PER_ACCOUNT as i64 {
+                return Err(DomainError::invalid(format!(
+                    "an account can have at most {MAX_PER_ACCOUNT} webhooks; delete one first"
+                )));
+            }
+            audit::insert(tx, account, audit).await?;
+            // It starts after the account's newest event: it receives what happens from now on.
+            sqlx::query(
+                "INSERT INTO webhooks (account_id, identifier, url, events, format, enabled, status, secret, \
+                 cursor_seq, next_attempt_us, created_us, modified_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, \
+                 COALESCE((SELECT last_seq FROM event_counters WHERE account_id = $8), 0), $9, $10, $11)",
+            )
+            .bind(account.as_str())
+            .bind(&hook.identifier)
+            .bind(&hook.url)
+            .bind(hook.events.to_json().to_string())
+            .bind(hook.format.as_str())
+            .bind(i64::from(hook.enabled))
+            .bind(&hook.secret)
+            .bind(account.as_str())
+            .bind(micros(hook.next_attempt))
+            .bind(micros(hook.created))
+            .bind(micros(hook.modified))
+            .execute(&mut **tx)
+            .await
+            .on_unique(|| format!("a webhook with identifier '{}' already exists", hook.identifier))?;
+            Ok(())
+        })?;
+        self.webhook_row(account, &hook.identifier).await
+    }
+
+    async fn get_webhook(&self, account: &AccountId, identifier: &str) -> Result<Webhook, DomainError> {
+        self.webhook_row(account, identifier).await
+    }
+
+    async fn list_webhooks(&self, account: &AccountId) -> Result<Vec<Webhook>, DomainError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 ORDER BY identifier"
+        )))
+        .bind(account.as_str())
+        .fetch_all(self.pool())
+        .await
+        .db()?;
+        rows.iter().map(webhook).collect()
+    }
+
+    async fn update_webhook(
+        &self,
+        account: &AccountId,
+        input: &WebhookInput,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<Webhook, DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            // Enabling a failing subscription starts it over at the event it was stuck on.
+            let done = sqlx::query(
+                "UPDATE webhooks SET url = $1, events = $2, format = $3, \
+                 status = CASE WHEN $4 = 1 AND enabled = 0 THEN 'active' ELSE status END, \
+                 attempts = CASE WHEN $4 = 1 AND enabled = 0 THEN 0 ELSE attempts END, \
+                 first_failure_us = CASE WHEN $4 = 1 AND enabled = 0 THEN NULL ELSE first_failure_us END, \
+                 next_attempt_us = CASE WHEN $4 = 1 AND enabled = 0 THEN $5 ELSE next_attempt_us END, \
+                 enabled = $4, modified_us = $5 WHERE account_id = $6 AND identifier = $7",
+            )
+            .bind(input.url.trim())
+            .bind(input.events.to_json().to_string())
+            .bind(input.format.as_str())
+            .bind(i64::from(input.enabled))
+            .bind(micros(now))
+            .bind(account.as_str())
+            .bind(&input.identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(&input.identifier));
+            }
+            Ok(())
+        })?;
+        self.webhook_row(account, &input.identifier).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query("DELETE FROM webhooks WHERE account_id = $1 AND identifier = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .db()?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(identifier));
+            }
+            sqlx::query("DELETE FROM webhook_deliveries WHERE account_id = $1 AND webhook = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .execute(&mut **tx)
+                .await
+                .db()?;
+            Ok(())
+        })
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        secret: &str,
+        grace_until: OffsetDateTime,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<Webhook, DomainError> {
+        write_tx!(self, |tx| {
+            audit::insert(tx, account, audit).await?;
+            let done = sqlx::query(
+                "UPDATE webhooks SET previous_secret = secret, previous_until_us = $1, secret = $2, modified_us = $3 \
+                 WHERE account_id = $4 AND identifier = $5",
+            )
+            .bind(micros(grace_until))
+            .bind(secret)
+            .bind(micros(now))
+            .bind(account.as_str())
+            .bind(identifier)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(identifier));
+            }
+            Ok(())
+        })?;
+        self.webhook_row(account, identifier).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, DomainError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account_id = $1 AND webhook = $2 AND id < $3 \
+             ORDER BY id DESC LIMIT $4"
+        )))
+        .bind(account.as_str())
+        .bind(identifier)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .db()?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn get_delivery(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        id: i64,
+    ) -> Result<Delivery, DomainError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account_id = $1 AND webhook = $2 AND id = $3"
+        )))
+        .bind(account.as_str())
+        .bind(identifier)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .db()?
+        .ok_or_else(|| DomainError::NotFound(format!("delivery {id} of webhook '{identifier}' not found")))?;
+        delivery(&row)
+    }
+
+    async fn insert_deliveries(
+        &self,
+        account: &AccountId,
+        deliveries: &[Delivery],
+    ) -> Result<Vec<Delivery>, DomainError> {
+        write_tx!(self, |tx| { insert_deliveries(tx, account, deliveries).await })
+    }
+
+    async fn claim_webhooks(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, Webhook)>, DomainError> {
+        let rows = write_tx!(self, |tx| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE webhooks SET lease_owner = $1, lease_until_us = $2 WHERE (account_id, identifier) IN \
+                 (SELECT w.account_id, w.identifier FROM webhooks w JOIN event_counters c ON c.account_id = w.account_id \
+                 WHERE w.enabled = 1 AND w.status = 'active' AND w.next_attempt_us <= $3 AND w.lease_until_us < $3 \
+                 AND c.last_seq > w.cursor_seq ORDER BY w.next_attempt_us LIMIT $4{}) RETURNING {COLUMNS}",
+                skip_locked(DIALECT, "w")
+            )))
+            .bind(node)
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut **tx)
+            .await
+            .db()
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let account: String = col(r, "account_id")?;
+            let Ok(account) = AccountId::parse(&account) else { continue };
+            out.push((account, webhook(r)?));
+        }
+        Ok(out)
+    }
+
+    async fn record_progress(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        node: &str,
+        progress: &WebhookProgress,
+        deliveries: &[Delivery],
+    ) -> Result<bool, DomainError> {
+        write_tx!(self, |tx| {
+            let failing = progress.status == WebhookStatus::Failing;
+            let done = sqlx::query(
+                "UPDATE webhooks SET cursor_seq = $1, attempts = $2, first_failure_us = $3, next_attempt_us = $4, \
+                 status = $5, enabled = CASE WHEN $6 = 1 THEN 0 ELSE enabled END, last_error = $7, \
+                 lease_until_us = $8 WHERE account_id = $9 AND identifier = $10 AND lease_owner = $11",
+            )
+            .bind(progress.cursor)
+            .bind(progress.attempts)
+            .bind(progress.first_failure.map(micros))
+            .bind(micros(progress.next_attempt))
+            .bind(progress.status.as_str())
+            .bind(i64::from(failing))
+            .bind(&progress.last_error)
+            .bind(micros(progress.lease_until))
+            .bind(account.as_str())
+            .bind(identifier)
+            .bind(node)
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_deliveries(tx, account, deliveries).await?;
+            Ok(true)
+        })
+    }
+
+    async fn prune_deliveries(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE at_us < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(micros(before))
+        .bind(i64::from(batch))
+        .execute(self.pool())
+        .await
+        .db()?;
+        Ok(done.rows_affected())
+    }
+}
