@@ -4,6 +4,7 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import {
   OUT,
@@ -544,9 +545,73 @@ function mainPages({ alice, grp }) {
         await page.getByRole('heading', { name: 'Response body' }).waitFor();
       },
     ],
+    ['webhooks', '/webhooks'],
+    ['events', '/events'],
     ['me', '/me'],
   ];
 }
+
+test('7. Webhooks: create one (its secret shown once), deliveries with Redeliver; Events filtered by type', async (t) => {
+  const server = await startServer(t);
+  const got = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      got.push({ id: req.headers['webhook-id'], signature: req.headers['webhook-signature'], body: JSON.parse(body) });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('thanks');
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t.after(() => receiver.close());
+  const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+
+  const page = await (await newContext(t, browser)).newPage();
+  await signIn(page, server);
+  await go(page, page.getByRole('link', { name: 'Webhooks', exact: true }));
+  await page.getByLabel('Identifier', { exact: true }).fill('crm');
+  await page.getByLabel('URL', { exact: true }).fill(url);
+  await go(page, page.getByRole('button', { name: 'Create webhook' }));
+  assert.equal(await page.locator('h1').innerText(), 'Webhook crm');
+  const secret = await page.getByTestId('webhook-secret').innerText();
+  assert.match(secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
+  await shot(page, 'webhook-created');
+  await page.goto(`${server.url}/webhooks/crm`);
+  assert.equal(await page.getByTestId('webhook-secret').count(), 0, 'the secret is shown once');
+
+  await user(server, 'hooked@example.com');
+  await until('the event to reach the receiver', () => got.length >= 1);
+  assert.equal(got[0].body.type, 'user.created');
+  assert.equal(got[0].body.data.userName, 'hooked@example.com');
+  assert.match(got[0].signature, /^v1,/);
+  await page.goto(`${server.url}/webhooks/crm`);
+  const log = await rows(page.locator('main table'));
+  assert.equal(log.length, 1, JSON.stringify(log));
+  assert.match(log[0][3], /OK\s+200/);
+  await go(page, page.getByRole('button', { name: 'Redeliver' }));
+  await until('the redelivery', () => got.length >= 2);
+  assert.equal(got[1].id, got[0].id, 'a redelivery keeps the event id');
+  assert.equal((await rows(page.locator('main table'))).length, 2);
+  assert.match((await rows(page.locator('main table')))[0][1], /redelivery/);
+  await shot(page, 'webhook-deliveries');
+
+  // Disable it from the form: the next event waits.
+  await page.getByLabel('Enabled').uncheck();
+  await go(page, page.getByRole('button', { name: 'Save' }));
+  assert.match(await page.locator('dl').innerText(), /Disabled/);
+
+  const g = await group(server, 'Hooked', [[got[0].body.data.id, 'hooked']]);
+  await go(page, page.getByRole('link', { name: 'Events', exact: true }));
+  const all = (await rows(page.locator('main table'))).map((r) => r[2]);
+  assert.deepEqual(all, ['user.created', 'user.created', 'group.created', 'group.user_added']);
+  await page.getByLabel('Type').selectOption('group.user_added');
+  await go(page, page.getByRole('button', { name: 'Filter' }));
+  const added = await rows(page.locator('main table'));
+  assert.deepEqual(added.map((r) => [r[2], r[3]]), [['group.user_added', g]]);
+  await shot(page, 'events');
+  assert.equal(got.length, 2, 'nothing went to the disabled webhook');
+});
 
 test('accessibility: axe-core finds no serious or critical violation on any main page', async (t) => {
   const server = await startServer(t);

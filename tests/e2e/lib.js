@@ -136,7 +136,8 @@ export async function startServer(t) {
   const database = `sqlite://${dbFile}?mode=rwc`;
   const logFile = path.join(dir, 'server.log');
   const child = spawnChild(
-    ['serve', '--listen', '127.0.0.1:0', '--database', database, '--jwks-allow-hosts', 'loopback', '--jwks-allow-http'],
+    ['serve', '--listen', '127.0.0.1:0', '--database', database, '--jwks-allow-hosts', 'loopback', '--jwks-allow-http',
+      '--webhook-allow-hosts', 'loopback', '--webhook-allow-http'],
     logFile,
   );
   const log = () => fs.readFileSync(logFile, 'utf8');

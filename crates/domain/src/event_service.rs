@@ -48,4 +48,11 @@ impl EventService {
         }
         Ok((account.clone(), self.store.list_events(account, query).await?))
     }
+
+    /// The caller's account's newest event number (0 before any), for a reader that wants to
+    /// start near the end (the console).
+    pub async fn latest(&self, caller: &Caller) -> Result<i64, DomainError> {
+        let account = caller.authorize(UseCase::ListEvents)?;
+        self.store.latest_event(account).await
+    }
 }

@@ -805,7 +805,9 @@ pub trait WebhookStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<(AccountId, crate::webhooks::Webhook)>, DomainError>;
     /// Writes the progress of a leased subscription and logs its deliveries, if `node` still
-    /// holds the lease; `false` when it does not (another node took over: stop).
+    /// holds the lease and the subscription is still enabled; `false` when not (another node
+    /// took over, or an administrator disabled or deleted it: stop; what this call would have
+    /// recorded is sent again later).
     async fn record_progress(
         &self,
         account: &AccountId,

@@ -46,6 +46,8 @@ pub fn page(frame: Option<&Frame<'_>>, title: &str, body: Markup) -> Markup {
                                 (nav_item(f, "audit", "/settings/audit", "Settings audit", f.caller.can(UseCase::ListSettingsAudit)))
                                 (nav_item(f, "auditlog", "/audit", "Audit log", f.caller.can(UseCase::ListAudit)))
                                 (nav_item(f, "scimrequests", "/scim-requests", "SCIM requests", f.caller.can(UseCase::ListScimRequests)))
+                                (nav_item(f, "webhooks", "/webhooks", "Webhooks", f.caller.can(UseCase::ListWebhooks)))
+                                (nav_item(f, "events", "/events", "Events", f.caller.can(UseCase::ListEvents)))
                                 (nav_item(f, "me", "/me", "Me", true))
                             }
                         }

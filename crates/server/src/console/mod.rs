@@ -5,6 +5,7 @@
 //! the pages only hide what the caller cannot do.
 
 mod access_pages;
+mod event_pages;
 pub mod layout;
 mod log_pages;
 mod pages;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(access_pages::routes())
         .merge(settings_pages::routes())
         .merge(log_pages::routes())
+        .merge(event_pages::routes())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .layer(axum::middleware::from_fn(headers))

@@ -31,9 +31,10 @@ use crate::state::AppState;
 
 /// Subscriptions one node delivers at once.
 pub const CONCURRENCY: usize = 16;
-/// How long a lease lasts; a page of events is sent and recorded well within it, and a
-/// node that dies holding one frees it after this.
-pub const LEASE: Duration = Duration::from_secs(60);
+/// How long a lease lasts. A node writes its progress (renewing the lease) after each page
+/// of events, and sooner when a third of the lease has passed (a slow receiver), so it never
+/// runs out under a live node; a node that dies holding one frees it after this.
+pub const LEASE: Duration = Duration::from_secs(20);
 /// Events read (and recorded) per page.
 pub const PAGE: u32 = 100;
 
@@ -297,10 +298,16 @@ async fn deliver(st: AppState, node: Arc<str>, account: AccountId, hook: Webhook
                     .await;
             }
         };
-        let full = page.events.len() == PAGE as usize;
+        let mut full = page.events.len() == PAGE as usize;
         let mut deliveries = Vec::with_capacity(page.events.len());
         let mut failure = None;
+        let page_started = Instant::now();
         for event in &page.events {
+            // A slow receiver: write what was done and renew the lease before it runs short.
+            if page_started.elapsed() > LEASE / 3 {
+                full = true;
+                break;
+            }
             let now = st.clock.now();
             let a = send_event(&st, &hook, event, now).await;
             deliveries.push(record(&hook, event, attempts + 1, now, &a, false));

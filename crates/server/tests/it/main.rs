@@ -10,6 +10,7 @@ mod console;
 mod discovery;
 mod errors;
 mod events;
+mod events_nodes;
 mod groups;
 mod hostile;
 mod interop;

@@ -19,7 +19,7 @@ use crate::cli::{
 use crate::common::{Res, TestApp, assert_scim_error, test_database_url};
 
 /// `scimgate account create acme` on `url` (every feature flag off); returns the admin token.
-fn create_acme(url: &str) -> String {
+pub(crate) fn create_acme(url: &str) -> String {
     let out = Command::new(BIN)
         .args(["account", "create", "acme", "--admin-email", "admin@acme.test", "--database", url])
         .output()
@@ -541,7 +541,13 @@ fn json_logs_have_one_line_per_request_without_secrets() {
 }
 
 /// One request that may fail (the server may be gone): the status, or `None`.
-fn try_http(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> Option<(u16, String)> {
+pub(crate) fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut req = format!(

@@ -1,10 +1,14 @@
 //! `EventStore` and the outbox append every SCIM write makes (docs/events.md). Loaded once
 //! per backend (see the crate documentation).
 //!
-//! [`append`] runs in the write's open transaction: it takes the account's next numbers from
-//! `event_counters` (an upsert whose row lock, on PostgreSQL, orders the account's writers, so
-//! numbers become visible in the order they were taken) and inserts the events with them. A
-//! write that rolls back gives its numbers back; the only gaps are what retention removed.
+//! [`append`] runs in the write's open transaction and takes the account's next numbers: on
+//! PostgreSQL from `event_counters` (an upsert whose row lock orders the account's writers, so
+//! numbers become visible in the order they were taken); on SQLite, whose writers are one at
+//! a time anyway, as the newest number in `events` plus one (no counter row to rewrite on
+//! every commit: that page was a tenth of a write's WAL). A write that rolls back gives its
+//! numbers back; the only gaps are what retention removed, which `pruned_through` records.
+//! The newest number is therefore read the same way on both: the newest event, else the
+//! watermark.
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row};
@@ -15,8 +19,9 @@ use scimgate_domain::events::{Event, EventData, EventPage, EventQuery, EventType
 use scimgate_domain::store::EventStore;
 use scimgate_domain::{AccountId, DomainError};
 
-use super::common::write_tx;
-use super::{Db, DbConn, Store};
+use super::common::{DbQuery, write_tx};
+use super::{DIALECT, Db, DbConn, Store};
+use crate::query::Dialect;
 use crate::{DbResultExt, from_micros, micros};
 
 /// Events per INSERT (8 parameters each: far below either engine's limit).
@@ -34,15 +39,25 @@ pub(super) async fn append(
         return Ok(());
     }
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let last: i64 = sqlx::query_scalar(
-        "INSERT INTO event_counters (account_id, last_seq) VALUES ($1, $2) ON CONFLICT (account_id) \
-         DO UPDATE SET last_seq = event_counters.last_seq + excluded.last_seq RETURNING last_seq",
-    )
-    .bind(account.as_str())
-    .bind(n)
-    .fetch_one(&mut *conn)
-    .await
-    .db()?;
+    let last: i64 = match DIALECT {
+        Dialect::Postgres => sqlx::query_scalar(
+            "INSERT INTO event_counters (account_id, last_seq) VALUES ($1, $2) ON CONFLICT (account_id) \
+             DO UPDATE SET last_seq = event_counters.last_seq + excluded.last_seq RETURNING last_seq",
+        )
+        .bind(account.as_str())
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await
+        .db()?,
+        Dialect::Sqlite => {
+            let newest: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {}", newest_sql(1))))
+                .bind(account.as_str())
+                .fetch_one(&mut *conn)
+                .await
+                .db()?;
+            newest + n
+        }
+    };
     let at = micros(audit.at);
     let request_id = audit.actor.request_id.as_deref();
     let mut seq = last - n + 1;
@@ -64,6 +79,43 @@ pub(super) async fn append(
         q.build().execute(&mut *conn).await.db()?;
     }
     Ok(())
+}
+
+/// The account's newest event number as an SQL expression, the account being parameter
+/// `$account`: the newest event kept, else retention's watermark, else 0.
+pub(super) fn newest_sql(account: usize) -> String {
+    format!(
+        "COALESCE((SELECT max(seq) FROM events WHERE account_id = ${account}), \
+         (SELECT pruned_through FROM event_counters WHERE account_id = ${account}), 0)"
+    )
+}
+
+/// The statement that appends one event, to ride along in a write's own query where the
+/// engine allows it (`audit::APPENDS`, SQLite only): the account is parameter `$account`
+/// (already bound by the write), the event's six parameters are numbered from `$from`
+/// ([`bind_one`]).
+pub(super) fn append_one_sql(account: usize, from: usize) -> String {
+    format!(
+        "INSERT INTO events (account_id, seq, id, type, resource_id, occurred_us, request_id, data) VALUES \
+         (${account}, {} + 1, ${}, ${}, ${}, ${}, ${}, ${})",
+        newest_sql(account),
+        from,
+        from + 1,
+        from + 2,
+        from + 3,
+        from + 4,
+        from + 5
+    )
+}
+
+/// Binds the six parameters of [`append_one_sql`], after the ones `q` already has.
+pub(super) fn bind_one<'q>(q: DbQuery<'q>, audit: &AuditEntry, e: &NewEvent) -> DbQuery<'q> {
+    q.bind(e.id.clone())
+        .bind(e.event_type.as_str())
+        .bind(e.resource_id.clone())
+        .bind(micros(audit.at))
+        .bind(audit.actor.request_id.clone())
+        .bind(e.data.to_json())
 }
 
 fn event(account: &AccountId, r: &super::DbRow) -> Result<Event, DomainError> {
@@ -137,36 +189,52 @@ impl EventStore for Store {
     }
 
     async fn prune_events(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError> {
-        write_tx!(self, |tx| {
-            let gone: Vec<(String, i64)> = sqlx::query_as(
-                "DELETE FROM events WHERE (account_id, seq) IN (SELECT account_id, seq FROM events \
-                 WHERE occurred_us < $1 ORDER BY occurred_us LIMIT $2) RETURNING account_id, seq",
-            )
-            .bind(micros(before))
-            .bind(i64::from(batch))
-            .fetch_all(&mut **tx)
-            .await
-            .db()?;
-            // Each account's watermark moves to the newest number deleted, so that a cursor
-            // before it is told it missed events.
-            let mut newest: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-            for (account, seq) in &gone {
-                let n = newest.entry(account.as_str()).or_insert(*seq);
-                *n = (*n).max(*seq);
+        // Account by account, oldest numbers first (an account's events are in time order, but
+        // for clock differences between nodes: an event older than one before it waits for a
+        // later pass), so no index on the time is needed and appends write one page less.
+        let accounts: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM accounts ORDER BY id").fetch_all(self.pool()).await.db()?;
+        let mut done = 0u64;
+        for account in accounts {
+            while done < u64::from(batch) {
+                let want = u64::from(batch) - done;
+                let gone: Vec<i64> = write_tx!(self, |tx| {
+                    let gone: Vec<i64> = sqlx::query_scalar(
+                        "DELETE FROM events WHERE account_id = $1 AND seq IN (SELECT seq FROM events \
+                         WHERE account_id = $2 ORDER BY seq LIMIT $3) AND occurred_us < $4 RETURNING seq",
+                    )
+                    .bind(&account)
+                    .bind(&account)
+                    .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                    .bind(micros(before))
+                    .fetch_all(&mut **tx)
+                    .await
+                    .db()?;
+                    // The watermark moves to the newest number deleted, so that a cursor
+                    // before it is told it missed events.
+                    if let Some(newest) = gone.iter().max() {
+                        sqlx::query(
+                            "INSERT INTO event_counters (account_id, last_seq, pruned_through) VALUES ($1, $2, $3) \
+                             ON CONFLICT (account_id) DO UPDATE SET pruned_through = CASE WHEN \
+                             event_counters.pruned_through < excluded.pruned_through THEN excluded.pruned_through \
+                             ELSE event_counters.pruned_through END",
+                        )
+                        .bind(&account)
+                        .bind(newest)
+                        .bind(newest)
+                        .execute(&mut **tx)
+                        .await
+                        .db()?;
+                    }
+                    Ok(gone)
+                })?;
+                done += gone.len() as u64;
+                if (gone.len() as u64) < want {
+                    break;
+                }
             }
-            for (account, seq) in newest {
-                sqlx::query(
-                    "UPDATE event_counters SET pruned_through = CASE WHEN pruned_through < $1 THEN $1 \
-                     ELSE pruned_through END WHERE account_id = $2",
-                )
-                .bind(seq)
-                .bind(account)
-                .execute(&mut **tx)
-                .await
-                .db()?;
-            }
-            Ok(gone.len() as u64)
-        })
+        }
+        Ok(done)
     }
 }
 
@@ -174,13 +242,15 @@ impl Store {
     /// The account's newest event number and retention's watermark (0, 0 before its first
     /// event).
     async fn counters(&self, account: &AccountId) -> Result<(i64, i64), DomainError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT last_seq, pruned_through FROM event_counters WHERE account_id = $1")
-                .bind(account.as_str())
-                .fetch_optional(self.pool())
-                .await
-                .db()?;
-        Ok(row.unwrap_or((0, 0)))
+        let row: (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {}, COALESCE((SELECT pruned_through FROM event_counters WHERE account_id = $1), 0)",
+            newest_sql(1)
+        )))
+        .bind(account.as_str())
+        .fetch_one(self.pool())
+        .await
+        .db()?;
+        Ok(row)
     }
 }
 

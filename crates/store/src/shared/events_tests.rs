@@ -161,18 +161,22 @@ async fn pages_have_no_gaps_or_duplicates_and_filters_move_the_cursor() {
 #[tokio::test]
 async fn retention_prunes_oldest_and_old_cursors_are_gone() {
     let Some((store, account)) = setup().await else { return };
+    // The admin's event (1) was written now; four users' events (2-5) an hour apart after it.
+    let now = time::OffsetDateTime::now_utc();
+    let hour = |i: i64| now + time::Duration::hours(i);
     for i in 1..=4 {
         let mut audit = test_audit();
-        audit.at = t(i * 100);
+        audit.at = hour(i);
         store
             .create_resource(&account, ResourceKind::User, &format!("u{i}"), &user(i), &[], t(i), &audit)
             .await
             .expect("create");
     }
-    // u1's and u2's events (2 and 3) are older than t(250); the admin's (1, written now) is not.
-    assert_eq!(store.prune_events(t(250), 1).await.expect("prune"), 1);
-    assert_eq!(store.prune_events(t(250), 1).await.expect("prune"), 1);
-    assert_eq!(store.prune_events(t(250), 1).await.expect("prune"), 0);
+    // Before 2.5 hours from now: events 1, 2 and 3, in batches of two.
+    let before = now + time::Duration::minutes(150);
+    assert_eq!(store.prune_events(before, 2).await.expect("prune"), 2);
+    assert_eq!(store.prune_events(before, 2).await.expect("prune"), 1);
+    assert_eq!(store.prune_events(before, 2).await.expect("prune"), 0);
     // Without a cursor the feed starts at the oldest kept event.
     let page = store.list_events(&account, &all(None, 10)).await.expect("feed");
     assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
@@ -184,4 +188,13 @@ async fn retention_prunes_oldest_and_old_cursors_are_gone() {
         }
         other => panic!("expected Gone, got {other:?}"),
     }
+    // Everything pruned: numbering goes on after the watermark.
+    assert_eq!(store.prune_events(hour(5), 10).await.expect("prune all"), 2);
+    assert_eq!(store.latest_event(&account).await.expect("latest"), 5);
+    store
+        .create_resource(&account, ResourceKind::User, "u9", &user(9), &[], t(9), &test_audit())
+        .await
+        .expect("u9");
+    let page = store.list_events(&account, &all(None, 10)).await.expect("feed");
+    assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![6]);
 }

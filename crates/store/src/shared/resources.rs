@@ -83,13 +83,16 @@ pub(super) fn insert_statement(
     id: &str,
     doc: &Map<String, Value>,
     now: OffsetDateTime,
-    audit: Option<(&AccountId, &AuditEntry)>,
+    audit: Option<(&AccountId, &AuditEntry, &NewEvent)>,
 ) -> DbQuery<'static> {
     let cols = columns(kind, doc);
-    // The audit insert rides along as a second statement where the engine allows it.
+    // The audit insert and the event append ride along as further statements where the
+    // engine allows it (`audit::APPENDS`): the audit's first parameter is the account.
+    let tail =
+        |from: usize| format!("; {}; {}", audit::insert_sql(from), events::append_one_sql(from, from + 13));
     let tail = match (audit, kind) {
-        (Some(_), ResourceKind::User) => format!("; {}", audit::insert_sql(13)),
-        (Some(_), ResourceKind::Group) => format!("; {}", audit::insert_sql(10)),
+        (Some(_), ResourceKind::User) => tail(13),
+        (Some(_), ResourceKind::Group) => tail(10),
         (None, _) => String::new(),
     };
     let q = match kind {
@@ -126,7 +129,7 @@ pub(super) fn insert_statement(
         .bind(micros(now))
         .bind(micros(now));
     match audit {
-        Some((account, entry)) => audit::bind(q, account, entry),
+        Some((account, entry, event)) => events::bind_one(audit::bind(q, account, entry), entry, event),
         None => q,
     }
 }
@@ -310,22 +313,30 @@ impl ScimStore for Store {
     ) -> Result<StoredResource, DomainError> {
         // A group created with members: its entry lists them, so it is written after them.
         let appended = audit::APPENDS && members.is_empty();
+        let created_event =
+            NewEvent::resource(EventType::created(kind), ResourceData::new(id, doc, now, now, 1));
         write_tx!(self, |tx| {
-            insert_statement(kind, account, id, doc, now, appended.then_some((account, audit)))
-                .execute(&mut **tx)
-                .await
-                .on_unique(|| conflict_message(kind, doc))?;
+            insert_statement(
+                kind,
+                account,
+                id,
+                doc,
+                now,
+                appended.then_some((account, audit, &created_event)),
+            )
+            .execute(&mut **tx)
+            .await
+            .on_unique(|| conflict_message(kind, doc))?;
             let mut delta = MemberDelta::default();
             if kind == ResourceKind::Group && !members.is_empty() {
                 add_members(tx, account, id, members, &mut delta).await?;
             }
             if !appended {
                 audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
+                let mut out = vec![created_event.clone()];
+                out.extend(delta.events(id));
+                events::append(tx, account, audit, &out).await?;
             }
-            let mut out =
-                vec![NewEvent::resource(EventType::created(kind), ResourceData::new(id, doc, now, now, 1))];
-            out.extend(delta.events(id));
-            events::append(tx, account, audit, &out).await?;
             Ok(())
         })?;
         let mut created = StoredResource {

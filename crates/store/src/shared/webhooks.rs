@@ -155,12 +155,13 @@ impl WebhookStore for Store {
             }
             audit::insert(tx, account, audit).await?;
             // It starts after the account's newest event: it receives what happens from now on.
-            sqlx::query(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO webhooks (account_id, identifier, url, events, format, enabled, status, secret, \
                  cursor_seq, next_attempt_us, created_us, modified_us) \
                  VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, \
-                 COALESCE((SELECT last_seq FROM event_counters WHERE account_id = $8), 0), $9, $10, $11)",
-            )
+                 {}, $9, $10, $11)",
+                super::events::newest_sql(8)
+            )))
             .bind(account.as_str())
             .bind(&hook.identifier)
             .bind(&hook.url)
@@ -347,9 +348,10 @@ impl WebhookStore for Store {
         let rows = write_tx!(self, |tx| {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE webhooks SET lease_owner = $1, lease_until_us = $2 WHERE (account_id, identifier) IN \
-                 (SELECT w.account_id, w.identifier FROM webhooks w JOIN event_counters c ON c.account_id = w.account_id \
-                 WHERE w.enabled = 1 AND w.status = 'active' AND w.next_attempt_us <= $3 AND w.lease_until_us < $3 \
-                 AND c.last_seq > w.cursor_seq ORDER BY w.next_attempt_us LIMIT $4{}) RETURNING {COLUMNS}",
+                 (SELECT w.account_id, w.identifier FROM webhooks w \
+                 WHERE w.enabled = 1 AND w.status = 'active' AND w.next_attempt_us <= $3 AND w.lease_until_us <= $3 \
+                 AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.seq > w.cursor_seq) \
+                 ORDER BY w.next_attempt_us LIMIT $4{}) RETURNING {COLUMNS}",
                 skip_locked(DIALECT, "w")
             )))
             .bind(node)
@@ -382,7 +384,8 @@ impl WebhookStore for Store {
             let done = sqlx::query(
                 "UPDATE webhooks SET cursor_seq = $1, attempts = $2, first_failure_us = $3, next_attempt_us = $4, \
                  status = $5, enabled = CASE WHEN $6 = 1 THEN 0 ELSE enabled END, last_error = $7, \
-                 lease_until_us = $8 WHERE account_id = $9 AND identifier = $10 AND lease_owner = $11",
+                 lease_until_us = $8 WHERE account_id = $9 AND identifier = $10 AND lease_owner = $11 \
+                 AND enabled = 1",
             )
             .bind(progress.cursor)
             .bind(progress.attempts)
@@ -419,3 +422,7 @@ impl WebhookStore for Store {
         Ok(done.rows_affected())
     }
 }
+
+#[cfg(test)]
+#[path = "webhooks_tests.rs"]
+mod tests;
