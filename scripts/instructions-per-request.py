@@ -6,7 +6,8 @@ load runs on a shared 2-core machine are not).
 
 BINARY is a `scimgate` build, DB a seeded SQLite file (for example the one ../shared/bench's
 seed scenario filled, with its `.admin-token` beside it; it is copied, never changed).
-SCENARIO is `get` (GET /Users/{id}), `filter` (userName eq) or `post` (POST /Users). The
+SCENARIO is `get` (GET /Users/{id}), `filter` (userName eq), `post` (POST /Users) or `patch`
+(PATCH /Users/{id}, a new displayName each time). The
 server runs under callgrind twice, serving N_LOW and N_HIGH requests over one keep-alive
 loopback connection; the difference of the two totals divided by N_HIGH - N_LOW is the cost
 of one request without start-up. Only 127.0.0.1 is used.
@@ -54,6 +55,11 @@ def total(binary, db, scenario, n):
                 c.request('GET', f'{BASE}/Users/{uid}', headers=auth)
             elif scenario == 'filter':
                 c.request('GET', FILTER, headers=auth)
+            elif scenario == 'patch':
+                body = json.dumps({'schemas': ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], 'Operations': [
+                    {'op': 'replace', 'path': 'displayName', 'value': f'ipr {n} {i}'}]})
+                c.request('PATCH', f'{BASE}/Users/{uid}', body=body,
+                          headers={**auth, 'Content-Type': 'application/scim+json'})
             else:
                 body = json.dumps({'userName': f'ipr-{os.getpid()}-{n}-{i}@example.com'})
                 c.request('POST', f'{BASE}/Users', body=body,

@@ -345,18 +345,30 @@ impl WebhookStore for Store {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<(AccountId, Webhook)>, DomainError> {
+        const DUE: &str = "w.enabled = 1 AND w.status = 'active' AND w.next_attempt_us <= $1 \
+             AND w.lease_until_us <= $1 \
+             AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.seq > w.cursor_seq)";
+        // A read first: most rounds find nothing due, and a read takes no write lock (a write
+        // transaction per SCIM write doubled a write's cost on SQLite).
+        let due: Option<i64> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT 1 FROM webhooks w WHERE {DUE} LIMIT 1")))
+                .bind(micros(now))
+                .fetch_optional(self.pool())
+                .await
+                .db()?;
+        if due.is_none() {
+            return Ok(vec![]);
+        }
         let rows = write_tx!(self, |tx| {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE webhooks SET lease_owner = $1, lease_until_us = $2 WHERE (account_id, identifier) IN \
-                 (SELECT w.account_id, w.identifier FROM webhooks w \
-                 WHERE w.enabled = 1 AND w.status = 'active' AND w.next_attempt_us <= $3 AND w.lease_until_us <= $3 \
-                 AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.seq > w.cursor_seq) \
+                "UPDATE webhooks SET lease_owner = $2, lease_until_us = $3 WHERE (account_id, identifier) IN \
+                 (SELECT w.account_id, w.identifier FROM webhooks w WHERE {DUE} \
                  ORDER BY w.next_attempt_us LIMIT $4{}) RETURNING {COLUMNS}",
                 skip_locked(DIALECT, "w")
             )))
+            .bind(micros(now))
             .bind(node)
             .bind(micros(lease_until))
-            .bind(micros(now))
             .bind(i64::from(limit))
             .fetch_all(&mut **tx)
             .await
