@@ -350,12 +350,13 @@ impl WebhookStore for Store {
              AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.seq > w.cursor_seq)";
         // A read first: most rounds find nothing due, and a read takes no write lock (a write
         // transaction per SCIM write doubled a write's cost on SQLite).
-        let due: Option<i64> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT 1 FROM webhooks w WHERE {DUE} LIMIT 1")))
-                .bind(micros(now))
-                .fetch_optional(self.pool())
-                .await
-                .db()?;
+        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT w.cursor_seq FROM webhooks w WHERE {DUE} LIMIT 1"
+        )))
+        .bind(micros(now))
+        .fetch_optional(self.pool())
+        .await
+        .db()?;
         if due.is_none() {
             return Ok(vec![]);
         }
