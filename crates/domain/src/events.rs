@@ -192,6 +192,31 @@ impl EventData {
     }
 }
 
+/// A resource as an event stores it, borrowed: what [`NewEvent::resource`] serialises
+/// straight into the stored text (the same fields as [`ResourceData`], without copying the
+/// document).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ResourceRef<'a> {
+    id: &'a str,
+    created_us: i64,
+    modified_us: i64,
+    version: i64,
+    doc: &'a Map<String, Value>,
+}
+
+impl<'a> ResourceRef<'a> {
+    /// The resource `id` with document `doc` at `version`.
+    pub fn new(
+        id: &'a str,
+        doc: &'a Map<String, Value>,
+        created: OffsetDateTime,
+        modified: OffsetDateTime,
+        version: i64,
+    ) -> Self {
+        Self { id, created_us: micros(created), modified_us: micros(modified), version, doc }
+    }
+}
+
 /// An event to write, before it has its number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -201,25 +226,29 @@ pub struct NewEvent {
     pub event_type: EventType,
     /// The user or group (a membership event: the group).
     pub resource_id: String,
-    /// What it carries.
-    pub data: EventData,
+    /// What it carries, as stored: the JSON text [`EventData::from_json`] reads.
+    pub data: String,
 }
 
 impl NewEvent {
     /// A new event with a fresh id.
-    pub fn new(event_type: EventType, resource_id: &str, data: EventData) -> Self {
-        Self { id: new_event_id(), event_type, resource_id: resource_id.to_string(), data }
+    pub fn new(event_type: EventType, resource_id: &str, data: &EventData) -> Self {
+        Self { id: new_event_id(), event_type, resource_id: resource_id.to_string(), data: data.to_json() }
     }
     /// The event of a resource write.
-    pub fn resource(event_type: EventType, data: ResourceData) -> Self {
-        let id = data.id.clone();
-        Self::new(event_type, &id, EventData::Resource(data))
+    pub fn resource(event_type: EventType, data: ResourceRef<'_>) -> Self {
+        Self {
+            id: new_event_id(),
+            event_type,
+            resource_id: data.id.to_string(),
+            data: serde_json::to_string(&data).unwrap_or_default(),
+        }
     }
     /// The event of a membership change.
     pub fn membership(added: bool, m: Membership) -> Self {
         let t = if added { EventType::GroupUserAdded } else { EventType::GroupUserRemoved };
         let group = m.group_id.clone();
-        Self::new(t, &group, EventData::Membership(m))
+        Self::new(t, &group, &EventData::Membership(m))
     }
 }
 

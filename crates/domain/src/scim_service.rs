@@ -249,6 +249,7 @@ impl ScimService {
                 expected_version: Some(current.version),
                 members: &changes,
                 event: EventType::updated(kind, &current.doc, &doc),
+                created: Some(current.created),
             };
             let now = self.clock.now();
             let audit = AuditEntry::new(
@@ -297,8 +298,13 @@ impl ScimService {
             } else {
                 patch::apply(kind, &mut Map::new(), &ops)?
             };
-            let update =
-                ResourceUpdate { doc: None, expected_version: if_match, members: &changes, event: None };
+            let update = ResourceUpdate {
+                doc: None,
+                expected_version: if_match,
+                members: &changes,
+                event: None,
+                created: None,
+            };
             let now = self.clock.now();
             let audit = AuditEntry::new(
                 caller,
@@ -343,6 +349,7 @@ impl ScimService {
                 expected_version: Some(current.version),
                 members: &changes,
                 event: EventType::updated(kind, &current.doc, &doc),
+                created: Some(current.created),
             };
             let mut names = changed_attributes(&current.doc, &doc);
             if !changes.is_empty() {

@@ -78,6 +78,10 @@ pub struct ResourceUpdate<'a> {
     /// The event the new document is (`None`: the document is unchanged, or not written);
     /// membership events are added by the store for the members really added or removed.
     pub event: Option<crate::events::EventType>,
+    /// The resource's creation time, when the caller read it before writing at
+    /// `expected_version`: the store can then write the event in the write's own statement
+    /// (its data shows version `expected_version + 1`) instead of reading the row back.
+    pub created: Option<OffsetDateTime>,
 }
 
 /// SCIM resources of one account.
@@ -794,6 +798,9 @@ pub trait WebhookStore: Send + Sync {
         account: &AccountId,
         deliveries: &[crate::webhooks::Delivery],
     ) -> Result<Vec<crate::webhooks::Delivery>, DomainError>;
+    /// Whether any subscription of any account is enabled and active (the deliverers sleep
+    /// while none is).
+    async fn any_active_webhook(&self) -> Result<bool, DomainError>;
     /// Leases up to `limit` subscriptions that have something due (enabled, active, an
     /// attempt due, events after their cursor) and no live lease, to `node` until
     /// `lease_until`; each is delivered by one node at a time.

@@ -34,7 +34,13 @@ impl std::fmt::Debug for WebhookService {
 }
 
 fn summary(input: &WebhookInput) -> serde_json::Value {
-    json!({"url": input.url, "events": input.events.to_json(), "format": input.format.as_str(), "enabled": input.enabled})
+    json!({
+        "url": input.url,
+        "events": input.events.to_json(),
+        "format": input.format.as_str(),
+        "deliveryMethod": input.delivery.as_str(),
+        "enabled": input.enabled,
+    })
 }
 
 impl WebhookService {
@@ -50,11 +56,8 @@ impl WebhookService {
 
     fn check(&self, input: &WebhookInput) -> Result<(), DomainError> {
         validate_identifier(&input.identifier, "webhook")?;
-        self.policy.check(&input.url).map_err(DomainError::invalid)?;
-        if input.format == crate::webhooks::WebhookFormat::Set {
-            return Err(DomainError::invalid(
-                "format \"set\" (RFC 9967 security event tokens) is not available yet; use \"standard\"",
-            ));
+        if input.delivery == crate::webhooks::WebhookDelivery::Push {
+            self.policy.check(&input.url).map_err(DomainError::invalid)?;
         }
         Ok(())
     }
@@ -69,6 +72,7 @@ impl WebhookService {
             url: input.url.trim().to_string(),
             events: input.events.clone(),
             format: input.format,
+            delivery: input.delivery,
             enabled: input.enabled,
             status: WebhookStatus::Active,
             secret: new_secret()?,

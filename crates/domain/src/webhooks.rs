@@ -47,6 +47,33 @@ impl WebhookFormat {
     }
 }
 
+/// How a subscription's events reach the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookDelivery {
+    /// scimgate posts each event to the subscription's URL (Standard Webhooks, or RFC 8935).
+    Push,
+    /// The receiver polls for them (RFC 8936; format `set` only, no URL).
+    Poll,
+}
+
+impl WebhookDelivery {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Poll => "poll",
+        }
+    }
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "push" => Some(Self::Push),
+            "poll" => Some(Self::Poll),
+            _ => None,
+        }
+    }
+}
+
 /// Whether a subscription is being delivered to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookStatus {
@@ -140,6 +167,8 @@ pub struct Webhook {
     pub events: EventFilter,
     /// How they are sent.
     pub format: WebhookFormat,
+    /// Pushed or polled.
+    pub delivery: WebhookDelivery,
     /// Whether delivery runs.
     pub enabled: bool,
     /// Delivery state.
@@ -183,18 +212,21 @@ impl Webhook {
 pub struct WebhookInput {
     /// Identifier.
     pub identifier: String,
-    /// URL (checked against the SSRF policy by the service).
+    /// URL (checked against the SSRF policy by the service); empty for a polled one.
     pub url: String,
     /// Which events.
     pub events: EventFilter,
     /// Format.
     pub format: WebhookFormat,
+    /// Pushed or polled.
+    pub delivery: WebhookDelivery,
     /// Enabled.
     pub enabled: bool,
 }
 
 impl WebhookInput {
-    /// Reads a request body: `{"identifier", "url", "events", "format"?, "enabled"?}`.
+    /// Reads a request body: `{"identifier", "url", "events", "format"?, "deliveryMethod"?,
+    /// "enabled"?}` (`url` absent for `deliveryMethod` `poll`).
     pub fn from_json(body: &Value) -> Result<Self, DomainError> {
         let obj = body.as_object().ok_or_else(|| DomainError::invalid("the body must be a JSON object"))?;
         let text = |k: &str| -> Result<String, DomainError> {
@@ -210,13 +242,36 @@ impl WebhookInput {
             })?,
             Some(_) => return Err(DomainError::invalid("format must be \"standard\" or \"set\"")),
         };
+        let delivery = match obj.get("deliveryMethod") {
+            None | Some(Value::Null) => WebhookDelivery::Push,
+            Some(Value::String(d)) => WebhookDelivery::parse(d).ok_or_else(|| {
+                DomainError::invalid(format!("deliveryMethod must be \"push\" or \"poll\", not '{d}'"))
+            })?,
+            Some(_) => return Err(DomainError::invalid("deliveryMethod must be \"push\" or \"poll\"")),
+        };
+        let url = match (delivery, obj.get("url")) {
+            (WebhookDelivery::Push, _) => text("url")?,
+            (WebhookDelivery::Poll, None | Some(Value::Null)) => String::new(),
+            (WebhookDelivery::Poll, Some(_)) => {
+                return Err(DomainError::invalid(
+                    "a polled subscription (deliveryMethod \"poll\") has no url: the receiver polls \
+                     POST /gateway/ng/api/webhooks/{identifier}/poll",
+                ));
+            }
+        };
+        if delivery == WebhookDelivery::Poll && format != WebhookFormat::Set {
+            return Err(DomainError::invalid(
+                "deliveryMethod \"poll\" is RFC 8936 and needs format \"set\" (for JSON events, read \
+                 GET /gateway/ng/api/events)",
+            ));
+        }
         let enabled = match obj.get("enabled") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(DomainError::invalid("enabled must be true or false")),
         };
         let events = EventFilter::parse(obj.get("events").unwrap_or(&Value::Null))?;
-        Ok(Self { identifier: text("identifier")?, url: text("url")?, events, format, enabled })
+        Ok(Self { identifier: text("identifier")?, url, events, format, delivery, enabled })
     }
 }
 
@@ -320,6 +375,7 @@ mod tests {
             url: "https://example.com/".into(),
             events: EventFilter::All,
             format: WebhookFormat::Standard,
+            delivery: WebhookDelivery::Push,
             enabled: true,
             status: WebhookStatus::Active,
             secret: "whsec_new".into(),

@@ -215,6 +215,7 @@ fn webhook_input() -> crate::webhooks::WebhookInput {
         url: "https://hooks.example.com/scim".into(),
         events: crate::webhooks::EventFilter::All,
         format: crate::webhooks::WebhookFormat::Standard,
+        delivery: crate::webhooks::WebhookDelivery::Push,
         enabled: true,
     }
 }

@@ -9,7 +9,9 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use scimgate_domain::events::{EventQuery, EventType};
 use scimgate_domain::use_case::UseCase;
-use scimgate_domain::webhooks::{EventFilter, Webhook, WebhookFormat, WebhookInput, WebhookStatus};
+use scimgate_domain::webhooks::{
+    EventFilter, Webhook, WebhookDelivery, WebhookFormat, WebhookInput, WebhookStatus,
+};
 use scimgate_scim::stored::format_time;
 use serde::Deserialize;
 use serde_json::Value;
@@ -39,6 +41,8 @@ struct HookForm {
     identifier: Option<String>,
     url: Option<String>,
     events: Option<String>,
+    /// `standard`, `set` (RFC 8935 push) or `set-poll` (RFC 8936 poll).
+    mode: Option<String>,
     enabled: Option<String>,
 }
 
@@ -51,11 +55,24 @@ impl HookForm {
             .filter(|t| !t.is_empty())
             .map(|t| Value::String(t.into()))
             .collect();
+        let (format, delivery) = match self.mode.as_deref().unwrap_or("standard") {
+            "standard" => (WebhookFormat::Standard, WebhookDelivery::Push),
+            "set" => (WebhookFormat::Set, WebhookDelivery::Push),
+            "set-poll" => (WebhookFormat::Set, WebhookDelivery::Poll),
+            other => return Err(scimgate_domain::DomainError::invalid(format!("unknown format '{other}'"))),
+        };
+        let url = self.url.clone().unwrap_or_default().trim().to_string();
+        if delivery == WebhookDelivery::Poll && !url.is_empty() {
+            return Err(scimgate_domain::DomainError::invalid(
+                "a polled subscription has no URL: leave the URL empty (the receiver polls this server)",
+            ));
+        }
         Ok(WebhookInput {
             identifier: identifier.trim().to_string(),
-            url: self.url.clone().unwrap_or_default().trim().to_string(),
+            url,
             events: EventFilter::parse(&Value::Array(list))?,
-            format: WebhookFormat::Standard,
+            format,
+            delivery,
             enabled: self.enabled.is_some(),
         })
     }
@@ -79,7 +96,24 @@ fn status_badge(w: &Webhook) -> Markup {
     }
 }
 
-fn hook_fields(identifier: Option<&str>, url: &str, events: &str, enabled: bool) -> Markup {
+/// The console's name of a subscription's format and delivery.
+fn mode(w: &Webhook) -> &'static str {
+    match (w.format, w.delivery) {
+        (WebhookFormat::Standard, _) => "standard",
+        (WebhookFormat::Set, WebhookDelivery::Push) => "set",
+        (WebhookFormat::Set, WebhookDelivery::Poll) => "set-poll",
+    }
+}
+
+fn mode_text(mode: &str) -> &'static str {
+    match mode {
+        "set" => "Security event tokens, pushed (RFC 8935)",
+        "set-poll" => "Security event tokens, polled (RFC 8936)",
+        _ => "Standard Webhooks (JSON)",
+    }
+}
+
+fn hook_fields(identifier: Option<&str>, url: &str, events: &str, enabled: bool, current: &str) -> Markup {
     let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
     html! {
         @if identifier.is_none() {
@@ -91,8 +125,16 @@ fn hook_fields(identifier: Option<&str>, url: &str, events: &str, enabled: bool)
         }
         div.field {
             label for="url" { "URL" }
-            input id="url" name="url" type="url" value=(url) required aria-describedby="url-hint";
-            p.hint id="url-hint" { "Where events are POSTed: https and a public address (unless the server allows others)." }
+            input id="url" name="url" type="url" value=(url) aria-describedby="url-hint";
+            p.hint id="url-hint" { "Where events are POSTed: https and a public address (unless the server allows others). Empty for a polled subscription." }
+        }
+        div.field {
+            label for="mode" { "Format" }
+            select id="mode" name="mode" {
+                @for m in ["standard", "set", "set-poll"] {
+                    option value=(m) selected[m == current] { (mode_text(m)) }
+                }
+            }
         }
         div.field {
             label for="events" { "Events" }
@@ -145,7 +187,7 @@ async fn list(State(st): State<AppState>, c: Console) -> Response {
                 h2 { "New webhook" }
                 form.card method="post" action="/webhooks" {
                     (csrf(&c))
-                    (hook_fields(None, "", "*", true))
+                    (hook_fields(None, "", "*", true, "standard"))
                     button type="submit" { "Create webhook" }
                 }
             }
@@ -199,6 +241,7 @@ async fn show(st: &AppState, c: &Console, id: &str, secret: Option<&str>) -> Res
             dl {
                 dt { "Status" } dd { (status_badge(&w)) }
                 dt { "URL" } dd { code { (w.url) } }
+                dt { "Format" } dd { (mode_text(mode(&w))) }
                 dt { "Events" } dd { (events_text(&w.events)) }
                 dt { "Delivered up to event" } dd { (w.cursor) }
                 @if w.attempts > 0 {
@@ -211,7 +254,7 @@ async fn show(st: &AppState, c: &Console, id: &str, secret: Option<&str>) -> Res
                 h2 { "Edit" }
                 form.card method="post" action=(path.clone()) {
                     (csrf(c))
-                    (hook_fields(Some(&w.identifier), &w.url, &events_text(&w.events), w.enabled))
+                    (hook_fields(Some(&w.identifier), &w.url, &events_text(&w.events), w.enabled, mode(&w)))
                     button type="submit" { "Save" }
                 }
                 form method="post" action=(format!("{path}/rotate-secret")) { (csrf(c)) button type="submit" { "Rotate secret" } }

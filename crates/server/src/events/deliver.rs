@@ -413,18 +413,34 @@ fn jitter() -> f64 {
 
 /// The delivery loop of a node: leases what is due, up to [`CONCURRENCY`] subscriptions at
 /// once; woken by this node's writes at once and looking every [`POLL_INTERVAL`] for other
-/// nodes' and for retries coming due. Stops when `stop` turns true.
+/// nodes' and for retries coming due. While no subscription is enabled anywhere (looked up
+/// every [`POLL_INTERVAL`], and at once when this node changes one) writes do not wake it:
+/// an account without webhooks pays nothing for delivery. Stops when `stop` turns true.
 pub async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
     let node: Arc<str> = format!("node-{}", uuid::Uuid::new_v4().simple()).into();
     let mut rings = st.event_signal.subscribe();
+    let mut hooks = st.event_signal.subscribe_webhooks();
     let mut running: JoinSet<()> = JoinSet::new();
+    let mut armed = false;
+    let mut looked: Option<tokio::time::Instant> = None;
     loop {
         // Under write load the writes ring far more often than a round is worth: rounds are
         // at least CLAIM_INTERVAL apart (the lag this adds is at most that).
         tokio::time::sleep(CLAIM_INTERVAL).await;
         rings.borrow_and_update();
+        if hooks.has_changed().unwrap_or(false) || looked.is_none_or(|t| t.elapsed() >= POLL_INTERVAL) {
+            hooks.borrow_and_update();
+            looked = Some(tokio::time::Instant::now());
+            armed = match st.webhook_store.any_active_webhook().await {
+                Ok(any) => any,
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking for active webhooks failed");
+                    true
+                }
+            };
+        }
         let room = CONCURRENCY.saturating_sub(running.len());
-        if room > 0 {
+        if armed && room > 0 {
             let now = st.clock.now();
             match st.webhook_store.claim_webhooks(&node, now, now + LEASE, room as u32).await {
                 Ok(claimed) => {
@@ -436,7 +452,8 @@ pub async fn run(st: AppState, mut stop: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            _ = rings.changed() => {}
+            _ = rings.changed(), if armed => {}
+            _ = hooks.changed() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
             _ = stop.changed() => break,

@@ -19,15 +19,17 @@ use crate::state::AppState;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Rings every time this node commits a write that made events, so that feed readers and
-/// deliverers waiting on this node wake at once.
+/// deliverers waiting on this node wake at once; and, separately, when this node changed a
+/// webhook subscription (the deliverers then look again whether any is active).
 #[derive(Clone, Debug)]
 pub struct EventSignal {
     tx: watch::Sender<u64>,
+    hooks: watch::Sender<u64>,
 }
 
 impl Default for EventSignal {
     fn default() -> Self {
-        Self { tx: watch::channel(0).0 }
+        Self { tx: watch::channel(0).0, hooks: watch::channel(0).0 }
     }
 }
 
@@ -43,8 +45,14 @@ impl EventSignal {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
     }
-    /// Rings (for writers outside the SCIM service).
+    /// A receiver that sees the next change of a subscription on this node.
+    pub fn subscribe_webhooks(&self) -> watch::Receiver<u64> {
+        self.hooks.subscribe()
+    }
+    /// Rings after a subscription was written (created, enabled, redelivered): wakes both
+    /// the feed's and the subscriptions' receivers.
     pub fn ring(&self) {
+        self.hooks.send_modify(|n| *n = n.wrapping_add(1));
         self.tx.send_modify(|n| *n = n.wrapping_add(1));
     }
 }

@@ -18,7 +18,7 @@ use super::common::write_tx;
 use super::events;
 use super::resources::insert_statement;
 use crate::{DbResultExt, micros};
-use scimgate_domain::events::{EventType, NewEvent, ResourceData};
+use scimgate_domain::events::{EventType, NewEvent, ResourceRef};
 
 #[async_trait]
 impl AccountStore for Store {
@@ -54,7 +54,7 @@ impl AccountStore for Store {
             // The admin user is the account's first user: its `user.created` is event 1.
             let created = NewEvent::resource(
                 EventType::UserCreated,
-                ResourceData::new(&a.admin_user_id, &a.admin_doc, now, now, 1),
+                ResourceRef::new(&a.admin_user_id, &a.admin_doc, now, now, 1),
             );
             events::append(tx, &a.id, audit, &[created]).await?;
             sqlx::query(

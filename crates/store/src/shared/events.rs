@@ -73,7 +73,7 @@ pub(super) async fn append(
                 .push_bind(e.resource_id.clone())
                 .push_bind(at)
                 .push_bind(request_id.map(str::to_string))
-                .push_bind(e.data.to_json());
+                .push_bind(e.data.clone());
             seq += 1;
         });
         q.build().execute(&mut *conn).await.db()?;
@@ -115,7 +115,7 @@ pub(super) fn bind_one<'q>(q: DbQuery<'q>, audit: &AuditEntry, e: &NewEvent) -> 
         .bind(e.resource_id.clone())
         .bind(micros(audit.at))
         .bind(audit.actor.request_id.clone())
-        .bind(e.data.to_json())
+        .bind(e.data.clone())
 }
 
 fn event(account: &AccountId, r: &super::DbRow) -> Result<Event, DomainError> {

@@ -53,15 +53,18 @@ async fn every_write_appends_its_events_in_order() {
         expected_version: Some(1),
         members: &[],
         event: Some(EventType::UserDeactivated),
+        created: Some(t(2)),
     };
     store.update_resource(&account, u, "u2", &update, t(5), &test_audit()).await.expect("update");
     let changes =
         [MemberChange::Add(vec![member("u2", None, None)]), MemberChange::Remove(vec!["u1".into()])];
-    let members_only = ResourceUpdate { doc: None, expected_version: None, members: &changes, event: None };
+    let members_only =
+        ResourceUpdate { doc: None, expected_version: None, members: &changes, event: None, created: None };
     store.update_resource(&account, g, "g1", &members_only, t(6), &test_audit()).await.expect("members");
     // Nothing really changed: no events.
     let again = [MemberChange::Add(vec![member("u2", None, None)])];
-    let no_change = ResourceUpdate { doc: None, expected_version: None, members: &again, event: None };
+    let no_change =
+        ResourceUpdate { doc: None, expected_version: None, members: &again, event: None, created: None };
     store.update_resource(&account, g, "g1", &no_change, t(7), &test_audit()).await.expect("no change");
     store.delete_resource(&account, u, "u2", None, &test_audit()).await.expect("delete");
 
@@ -197,4 +200,41 @@ async fn retention_prunes_oldest_and_old_cursors_are_gone() {
         .expect("u9");
     let page = store.list_events(&account, &all(None, 10)).await.expect("feed");
     assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![6]);
+}
+
+#[tokio::test]
+async fn an_update_writes_its_event_with_or_without_the_creation_time() {
+    let Some((store, account)) = setup().await else { return };
+    let u = ResourceKind::User;
+    store.create_resource(&account, u, "u1", &user(1), &[], t(1), &test_audit()).await.expect("u1");
+    let mut renamed = user(1);
+    renamed.insert("displayName".into(), "One".into());
+    let update = |expected_version, created| ResourceUpdate {
+        doc: Some(&renamed),
+        expected_version,
+        members: &[],
+        event: Some(EventType::UserUpdated),
+        created,
+    };
+    // Known creation time but a stale version: nothing is written, no number taken.
+    let stale = update(Some(7), Some(t(1)));
+    let err = store.update_resource(&account, u, "u1", &stale, t(2), &test_audit()).await.expect_err("stale");
+    assert!(matches!(err, DomainError::VersionMismatch), "{err:?}");
+    assert_eq!(store.latest_event(&account).await.expect("latest"), 2);
+    // Without the creation time the store reads it back.
+    store.update_resource(&account, u, "u1", &update(None, None), t(3), &test_audit()).await.expect("update");
+    store
+        .update_resource(&account, u, "u1", &update(Some(2), Some(t(1))), t(4), &test_audit())
+        .await
+        .expect("again");
+    let page = store.list_events(&account, &all(Some(2), 10)).await.expect("feed");
+    let got: Vec<(i64, i64, i64)> = page
+        .events
+        .iter()
+        .map(|e| {
+            let r = resource(e);
+            (r.version, r.created_us, r.modified_us)
+        })
+        .collect();
+    assert_eq!(got, vec![(2, micros(t(1)), micros(t(3))), (3, micros(t(1)), micros(t(4)))]);
 }

@@ -282,7 +282,7 @@ pub(crate) mod scim {
     }
 
     pub(crate) fn doc_only(doc: &Map<String, Value>) -> ResourceUpdate<'_> {
-        ResourceUpdate { doc: Some(doc), expected_version: None, members: &[], event: None }
+        ResourceUpdate { doc: Some(doc), expected_version: None, members: &[], event: None, created: None }
     }
 }
 

@@ -341,13 +341,25 @@ mod tests {
             Err(DomainError::NotFound(_))
         ));
         let self_add = [MemberChange::Add(vec![member("g1", None, None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &self_add, event: None };
+        let update = ResourceUpdate {
+            doc: None,
+            expected_version: None,
+            members: &self_add,
+            event: None,
+            created: None,
+        };
         let detail = invalid_detail(
             store.update_resource(&account, group_kind, "g1", &update, t(5), &test_audit()).await,
         );
         assert_eq!(detail, "a group cannot be a member of itself");
         let wrong_type = [MemberChange::Add(vec![member("u2", Some("Group"), None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &wrong_type, event: None };
+        let update = ResourceUpdate {
+            doc: None,
+            expected_version: None,
+            members: &wrong_type,
+            event: None,
+            created: None,
+        };
         let detail = invalid_detail(
             store.update_resource(&account, group_kind, "g1", &update, t(5), &test_audit()).await,
         );
@@ -359,7 +371,13 @@ mod tests {
             // Again, without display: the one stored stays.
             MemberChange::Add(vec![member("u2", Some("user"), None)]),
         ];
-        let update = ResourceUpdate { doc: None, expected_version: Some(1), members: &changes, event: None };
+        let update = ResourceUpdate {
+            doc: None,
+            expected_version: Some(1),
+            members: &changes,
+            event: None,
+            created: None,
+        };
         assert_eq!(
             store
                 .update_resource(&account, group_kind, "g1", &update, t(6), &test_audit())
@@ -387,7 +405,13 @@ mod tests {
 
         let replace =
             [MemberChange::Replace(vec![member("u1", None, Some("One")), member("u2", None, None)])];
-        let update = ResourceUpdate { doc: None, expected_version: None, members: &replace, event: None };
+        let update = ResourceUpdate {
+            doc: None,
+            expected_version: None,
+            members: &replace,
+            event: None,
+            created: None,
+        };
         store
             .update_resource(&account, group_kind, "g1", &update, t(7), &test_audit())
             .await
@@ -406,6 +430,7 @@ mod tests {
             expected_version: None,
             members: &clear,
             event: None,
+            created: None,
         };
         store.update_resource(&account, group_kind, "g1", &update, t(8), &test_audit()).await.expect("clear");
         let g1 = store.get_resource(&account, group_kind, "g1", true).await.expect("get");

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use scimgate_domain::audit::{AuditEntry, member_summary};
 use scimgate_domain::entities::PrincipalType;
-use scimgate_domain::events::{EventType, Membership, NewEvent, ResourceData};
+use scimgate_domain::events::{EventType, Membership, NewEvent, ResourceRef};
 use scimgate_domain::store::{
     CursorPosition, ListPage, ListQuery, Page, ResourceUpdate, ScimStore, StoredResource,
 };
@@ -125,7 +125,7 @@ pub(super) fn insert_statement(
     };
     let q = q
         .bind(cols.doc_folded)
-        .bind(Value::Object(doc.clone()).to_string())
+        .bind(serde_json::to_string(doc).unwrap_or_default())
         .bind(micros(now))
         .bind(micros(now));
     match audit {
@@ -314,7 +314,7 @@ impl ScimStore for Store {
         // A group created with members: its entry lists them, so it is written after them.
         let appended = audit::APPENDS && members.is_empty();
         let created_event =
-            NewEvent::resource(EventType::created(kind), ResourceData::new(id, doc, now, now, 1));
+            NewEvent::resource(EventType::created(kind), ResourceRef::new(id, doc, now, now, 1));
         write_tx!(self, |tx| {
             insert_statement(
                 kind,
@@ -394,6 +394,12 @@ impl ScimStore for Store {
         audit: &AuditEntry,
     ) -> Result<(i64, OffsetDateTime), DomainError> {
         let user_appends = audit::APPENDS && kind == ResourceKind::User && update.doc.is_some();
+        let inline_event = match (update.doc, update.event, update.expected_version, update.created) {
+            (Some(doc), Some(t), Some(v), Some(created)) if user_appends => {
+                Some(NewEvent::resource(t, ResourceRef::new(id, doc, created, now, v + 1)))
+            }
+            _ => None,
+        };
         write_tx!(self, |tx| {
             let result = match update.doc {
                 Some(doc) => {
@@ -401,16 +407,22 @@ impl ScimStore for Store {
                     // name folds to the same entry, except for a pre-0002 duplicate, which
                     // keeps its old entry (see `backfill_folded`) and stays writable.
                     let cols = columns(kind, doc);
-                    let text = Value::Object(doc.clone()).to_string();
+                    let text = serde_json::to_string(doc).unwrap_or_default();
                     // A User's entry rides along in the same query where the engine allows
                     // it (`audit::APPENDS`), numbered after the UPDATE's own parameters.
-                    let head = if user_appends {
-                        format!(
-                            "{}; ",
-                            audit::insert_sql(if update.expected_version.is_some() { 13 } else { 12 })
-                        )
-                    } else {
-                        String::new()
+                    // So does its event when the version it writes and its creation time are
+                    // known (a failed version check rolls both back with the write).
+                    let from = if update.expected_version.is_some() { 13 } else { 12 };
+                    let head = match (user_appends, &inline_event) {
+                        (true, Some(_)) => {
+                            format!(
+                                "{}; {}; ",
+                                audit::insert_sql(from),
+                                events::append_one_sql(from, from + 13)
+                            )
+                        }
+                        (true, None) => format!("{}; ", audit::insert_sql(from)),
+                        (false, _) => String::new(),
                     };
                     let q = match kind {
                         ResourceKind::User => sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -448,6 +460,9 @@ impl ScimStore for Store {
                     }
                     if user_appends {
                         q = audit::bind(q, account, audit);
+                        if let Some(e) = &inline_event {
+                            q = events::bind_one(q, audit, e);
+                        }
                     }
                     q.fetch_optional(&mut **tx).await.on_unique(|| conflict_message(kind, doc))?
                 }
@@ -492,9 +507,9 @@ impl ScimStore for Store {
                 audit::insert(tx, account, &with_members(kind, audit, &delta)).await?;
             }
             let mut out = vec![];
-            if let (Some(doc), Some(t)) = (update.doc, update.event) {
+            if let (Some(doc), Some(t), None) = (update.doc, update.event, &inline_event) {
                 let created = from_micros(row.try_get("created_us").db()?);
-                out.push(NewEvent::resource(t, ResourceData::new(id, doc, created, now, version)));
+                out.push(NewEvent::resource(t, ResourceRef::new(id, doc, created, now, version)));
             }
             out.extend(delta.events(id));
             events::append(tx, account, audit, &out).await?;
@@ -565,7 +580,7 @@ impl ScimStore for Store {
                 .collect();
             out.push(NewEvent::resource(
                 EventType::deleted(kind),
-                ResourceData::new(id, &last.doc, last.created, last.last_modified, last.version),
+                ResourceRef::new(id, &last.doc, last.created, last.last_modified, last.version),
             ));
             events::append(tx, account, audit, &out).await?;
             // What hangs off the principal: a user's personal API keys (their tokens cascade) and

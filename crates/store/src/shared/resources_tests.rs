@@ -44,7 +44,13 @@ async fn resources_round_trip_with_conflicts_and_versions() {
 
     let mut renamed = user(1);
     renamed.insert("displayName".into(), json!("Renamed"));
-    let update = ResourceUpdate { doc: Some(&renamed), expected_version: Some(1), members: &[], event: None };
+    let update = ResourceUpdate {
+        doc: Some(&renamed),
+        expected_version: Some(1),
+        members: &[],
+        event: None,
+        created: None,
+    };
     assert_eq!(
         store.update_resource(&account, kind, "u1", &update, t(2), &test_audit()).await.expect("update"),
         (2, t(2))
@@ -55,7 +61,8 @@ async fn resources_round_trip_with_conflicts_and_versions() {
         store.update_resource(&account, kind, "u1", &update, t(3), &test_audit()).await,
         Err(DomainError::VersionMismatch)
     ));
-    let touch = ResourceUpdate { doc: None, expected_version: Some(2), members: &[], event: None };
+    let touch =
+        ResourceUpdate { doc: None, expected_version: Some(2), members: &[], event: None, created: None };
     assert_eq!(
         store.update_resource(&account, kind, "u1", &touch, t(3), &test_audit()).await.expect("touch"),
         (3, t(3))

@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 use scimgate_domain::audit::AuditEntry;
 use scimgate_domain::store::{WebhookProgress, WebhookStore};
 use scimgate_domain::webhooks::{
-    Delivery, EventFilter, MAX_PER_ACCOUNT, Webhook, WebhookFormat, WebhookInput, WebhookStatus,
+    Delivery, EventFilter, MAX_PER_ACCOUNT, Webhook, WebhookDelivery, WebhookFormat, WebhookInput,
+    WebhookStatus,
 };
 use scimgate_domain::{AccountId, DomainError};
 
@@ -26,7 +27,7 @@ use super::{DIALECT, Db, DbRow, Store, audit};
 use crate::dialect::skip_locked;
 use crate::{DbResultExt, from_micros, micros};
 
-const COLUMNS: &str = "account_id, identifier, url, events, format, enabled, status, secret, previous_secret, \
+const COLUMNS: &str = "account_id, identifier, url, events, format, delivery, enabled, status, secret, previous_secret, \
      previous_until_us, cursor_seq, attempts, first_failure_us, next_attempt_us, last_error, created_us, modified_us";
 
 const DELIVERY_COLUMNS: &str = "id, webhook, event_id, event_seq, event_type, attempt, at_us, status, duration_ms, \
@@ -51,6 +52,7 @@ fn webhook(r: &DbRow) -> Result<Webhook, DomainError> {
         url: col(r, "url")?,
         events,
         format: WebhookFormat::parse(&format).unwrap_or(WebhookFormat::Standard),
+        delivery: WebhookDelivery::parse(&col::<String>(r, "delivery")?).unwrap_or(WebhookDelivery::Push),
         enabled: enabled != 0,
         status: WebhookStatus::parse(&status),
         secret: col(r, "secret")?,
@@ -157,9 +159,9 @@ impl WebhookStore for Store {
             // It starts after the account's newest event: it receives what happens from now on.
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO webhooks (account_id, identifier, url, events, format, enabled, status, secret, \
-                 cursor_seq, next_attempt_us, created_us, modified_us) \
+                 cursor_seq, next_attempt_us, created_us, modified_us, delivery, poll_sent_through) \
                  VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, \
-                 {}, $9, $10, $11)",
+                 {0}, $9, $10, $11, $12, {0})",
                 super::events::newest_sql(8)
             )))
             .bind(account.as_str())
@@ -173,6 +175,7 @@ impl WebhookStore for Store {
             .bind(micros(hook.next_attempt))
             .bind(micros(hook.created))
             .bind(micros(hook.modified))
+            .bind(hook.delivery.as_str())
             .execute(&mut **tx)
             .await
             .on_unique(|| format!("a webhook with identifier '{}' already exists", hook.identifier))?;
@@ -212,7 +215,8 @@ impl WebhookStore for Store {
                  attempts = CASE WHEN $4 = 1 AND enabled = 0 THEN 0 ELSE attempts END, \
                  first_failure_us = CASE WHEN $4 = 1 AND enabled = 0 THEN NULL ELSE first_failure_us END, \
                  next_attempt_us = CASE WHEN $4 = 1 AND enabled = 0 THEN $5 ELSE next_attempt_us END, \
-                 enabled = $4, modified_us = $5 WHERE account_id = $6 AND identifier = $7",
+                 poll_sent_through = CASE WHEN delivery = $8 THEN poll_sent_through ELSE cursor_seq END, \
+                 enabled = $4, modified_us = $5, delivery = $8 WHERE account_id = $6 AND identifier = $7",
             )
             .bind(input.url.trim())
             .bind(input.events.to_json().to_string())
@@ -221,6 +225,7 @@ impl WebhookStore for Store {
             .bind(micros(now))
             .bind(account.as_str())
             .bind(&input.identifier)
+            .bind(input.delivery.as_str())
             .execute(&mut **tx)
             .await
             .db()?;
@@ -338,6 +343,17 @@ impl WebhookStore for Store {
         write_tx!(self, |tx| { insert_deliveries(tx, account, deliveries).await })
     }
 
+    async fn any_active_webhook(&self) -> Result<bool, DomainError> {
+        let any: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) FROM webhooks WHERE enabled = 1 AND status = 'active' \
+             AND delivery = 'push' LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await
+        .db()?;
+        Ok(any.is_some())
+    }
+
     async fn claim_webhooks(
         &self,
         node: &str,
@@ -345,7 +361,7 @@ impl WebhookStore for Store {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<(AccountId, Webhook)>, DomainError> {
-        const DUE: &str = "w.enabled = 1 AND w.status = 'active' AND w.next_attempt_us <= $1 \
+        const DUE: &str = "w.enabled = 1 AND w.status = 'active' AND w.delivery = 'push' AND w.next_attempt_us <= $1 \
              AND w.lease_until_us <= $1 \
              AND EXISTS (SELECT 1 FROM events e WHERE e.account_id = w.account_id AND e.seq > w.cursor_seq)";
         // A read first: most rounds find nothing due, and a read takes no write lock (a write

@@ -12,6 +12,7 @@ fn hook(id: &str, at: OffsetDateTime) -> Webhook {
         url: "https://hooks.example.com/x".into(),
         events: EventFilter::Only(vec![EventType::UserCreated]),
         format: WebhookFormat::Standard,
+        delivery: WebhookDelivery::Push,
         enabled: true,
         status: WebhookStatus::Active,
         secret: "whsec_c2VjcmV0".into(),
@@ -125,6 +126,7 @@ async fn failing_disables_and_enabling_starts_over() {
         url: "https://hooks.example.com/y".into(),
         events: EventFilter::All,
         format: WebhookFormat::Standard,
+        delivery: WebhookDelivery::Push,
         enabled: true,
     };
     let again = store.update_webhook(&account, &input, t(300), &test_audit()).await.expect("enable");

@@ -325,6 +325,9 @@ impl crate::store::WebhookStore for MemoryStore {
     ) -> Result<Vec<crate::webhooks::Delivery>, DomainError> {
         Ok(deliveries.to_vec())
     }
+    async fn any_active_webhook(&self) -> Result<bool, DomainError> {
+        Ok(false)
+    }
     async fn claim_webhooks(
         &self,
         _node: &str,

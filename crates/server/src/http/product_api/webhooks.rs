@@ -36,6 +36,7 @@ pub fn webhook_json(account: &str, w: &Webhook, secret: bool) -> Value {
         "url": w.url,
         "events": w.events.to_json(),
         "format": w.format.as_str(),
+        "deliveryMethod": w.delivery.as_str(),
         "enabled": w.enabled,
         "status": w.status.as_str(),
         "delivery": {
@@ -79,12 +80,17 @@ pub fn delivery_json(d: &Delivery) -> Value {
 pub(crate) struct WebhookBody {
     /// Unique in the account: `^[a-zA-Z_][0-9a-zA-Z_$]{0,127}$`.
     identifier: String,
-    /// Where events are POSTed: https, a public address (see docs/events.md).
-    url: String,
+    /// Where events are POSTed: https, a public address (see docs/events.md). Absent for
+    /// `deliveryMethod` `poll`.
+    url: Option<String>,
     /// `["*"]` or a list of event types.
     events: Vec<String>,
-    /// `standard` (default): Standard Webhooks; `set`: RFC 8935 security event tokens.
+    /// `standard` (default): Standard Webhooks; `set`: RFC 9967 security event tokens.
     format: Option<String>,
+    /// `push` (default): POSTed to `url` (Standard Webhooks or RFC 8935); `poll`: the
+    /// receiver polls `…/webhooks/{identifier}/poll` (RFC 8936, format `set` only).
+    #[serde(rename = "deliveryMethod")]
+    delivery_method: Option<String>,
     /// Default true.
     enabled: Option<bool>,
 }
@@ -96,7 +102,7 @@ pub(crate) struct WebhookBody {
     operation_id = "create_webhook",
     params(AccountParam),
     request_body = WebhookBody,
-    responses((status = 200, description = "`data`: the subscription `{identifier, accountIdentifier, url, events, format, enabled, status, delivery, previousSecretValidUntil, createdAt, lastModifiedAt}` and, this once, `secret` (`whsec_…`)", body = SuccessEnvelope), ErrorResponses, Conflict),
+    responses((status = 200, description = "`data`: the subscription `{identifier, accountIdentifier, url, events, format, deliveryMethod, enabled, status, delivery, previousSecretValidUntil, createdAt, lastModifiedAt}` and, this once, `secret` (`whsec_…`)", body = SuccessEnvelope), ErrorResponses, Conflict),
     security(("api_key" = []))
 )]
 async fn create(State(st): State<AppState>, caller: ApiCaller, ApiJson(body): ApiJson<Value>) -> ApiResult {
