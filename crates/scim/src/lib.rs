@@ -17,6 +17,7 @@ mod properties;
 pub mod redact;
 pub mod resource;
 pub mod schema;
+pub mod set;
 pub mod stored;
 
 pub use error::{ScimError, ScimType};

@@ -172,6 +172,7 @@ pub fn build_state_with_lookup(
         changes: store.clone(),
         change_queue: Arc::new(std::sync::Mutex::new(Some(feed_rx))),
         cursors: Arc::new(crate::http::cursor::Cursors::new(store.clone())),
+        set_keys: Arc::new(crate::events::set::SetKeys::new(store.clone())),
         limits: Arc::new(crate::limits::Limits::new(&config)),
         sessions: Arc::new(crate::console::session::Sessions::new(
             clock.clone(),

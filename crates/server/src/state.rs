@@ -81,6 +81,8 @@ pub struct State {
     pub webhook_client: Arc<crate::events::deliver::WebhookClient>,
     /// Rings when this node has written events (feed readers and deliverers wait on it).
     pub event_signal: crate::events::EventSignal,
+    /// The accounts' keys that sign security event tokens.
+    pub set_keys: Arc<crate::events::set::SetKeys>,
     /// Its receiving end (taken by the writer task when the node starts).
     pub request_log_queue: Arc<Mutex<Option<crate::request_log::RequestLogQueue>>>,
 }

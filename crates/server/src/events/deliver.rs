@@ -21,11 +21,12 @@ use scimgate_domain::events::{Event, EventQuery};
 use scimgate_domain::netguard::AllowList;
 use scimgate_domain::store::WebhookProgress;
 use scimgate_domain::webhooks::{
-    DELIVERY_TIMEOUT, Delivery, RESPONSE_KEPT, RETRY_FOR, Webhook, WebhookStatus, retry_delay, secret_key,
+    DELIVERY_TIMEOUT, Delivery, RESPONSE_KEPT, RETRY_FOR, Webhook, WebhookFormat, WebhookStatus, retry_delay,
+    secret_key,
 };
 use scimgate_domain::{AccountId, DomainError};
 
-use super::{POLL_INTERVAL, delivery_base, event_json};
+use super::{POLL_INTERVAL, delivery_base, event_json, set};
 use crate::jwt::fetch::{GuardedResolver, Lookup};
 use crate::state::AppState;
 
@@ -202,14 +203,50 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Sends one event to a subscription now.
 async fn send_event(st: &AppState, hook: &Webhook, event: &Event, now: OffsetDateTime) -> Attempt {
-    let body = event_json(event, &delivery_base(&st.config, event.account.as_str())).to_string();
-    let ts = now.unix_timestamp();
-    let headers = [
-        ("webhook-id", event.id.clone()),
-        ("webhook-timestamp", ts.to_string()),
-        ("webhook-signature", signature(&hook.signing_secrets(now), &event.id, ts, &body)),
-    ];
-    st.webhook_client.send(&hook.url, &headers, "application/json", body).await
+    let base = delivery_base(&st.config, event.account.as_str());
+    match hook.format {
+        WebhookFormat::Standard => {
+            let body = event_json(event, &base).to_string();
+            let ts = now.unix_timestamp();
+            let headers = [
+                ("webhook-id", event.id.clone()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", signature(&hook.signing_secrets(now), &event.id, ts, &body)),
+            ];
+            st.webhook_client.send(&hook.url, &headers, "application/json", body).await
+        }
+        WebhookFormat::Set => {
+            // RFC 8935: the SET is the body; the audience is the receiver's URL.
+            let token = match st.set_keys.key(&event.account).await {
+                Ok(key) => set::sign(&key, &set::claims(event, &base, &hook.url, now)),
+                Err(e) => Err(e),
+            };
+            let token = match token {
+                Ok(t) => t,
+                Err(e) => {
+                    return Attempt {
+                        status: None,
+                        ok: false,
+                        error: Some(e.to_string()),
+                        response: None,
+                        duration: Duration::ZERO,
+                    };
+                }
+            };
+            let headers = [("accept", "application/json".to_string())];
+            let mut a = st.webhook_client.send(&hook.url, &headers, set::CONTENT_TYPE, token).await;
+            // A 400 of RFC 8935 says why in {"err", "description"}: the log shows it.
+            if a.status == Some(400)
+                && let Some(why) =
+                    a.response.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+                && let Some(err) = why.get("err").and_then(|v| v.as_str())
+            {
+                let description = why.get("description").and_then(|v| v.as_str()).unwrap_or("");
+                a.error = Some(format!("refused by the receiver: {err}: {description}"));
+            }
+            a
+        }
+    }
 }
 
 fn record(

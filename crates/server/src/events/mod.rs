@@ -114,3 +114,4 @@ pub async fn read_or_wait(
     }
 }
 pub mod deliver;
+pub mod set;

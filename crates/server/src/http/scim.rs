@@ -383,6 +383,7 @@ async fn service_provider_config(
             "changePassword": {"supported": false},
             "sort": {"supported": true},
             "etag": {"supported": true},
+            "securityEvents": scimgate_scim::set::service_provider_config(),
             "pagination": {
                 "cursor": true,
                 "index": true,

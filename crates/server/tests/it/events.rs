@@ -10,13 +10,13 @@ use serde_json::{Value, json};
 use crate::common::TestApp;
 
 const FEED: &str = "/gateway/ng/api/events?accountIdentifier=acme";
-const HOOKS: &str = "/gateway/ng/api/webhooks?accountIdentifier=acme";
+pub(crate) const HOOKS: &str = "/gateway/ng/api/webhooks?accountIdentifier=acme";
 
-fn hook_path(id: &str, tail: &str) -> String {
+pub(crate) fn hook_path(id: &str, tail: &str) -> String {
     format!("/gateway/ng/api/webhooks/{id}{tail}?accountIdentifier=acme")
 }
 
-async fn feed(app: &TestApp, query: &str) -> Value {
+pub(crate) async fn feed(app: &TestApp, query: &str) -> Value {
     let r = app.admin(Method::GET, &format!("{FEED}{query}"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["data"].clone()
@@ -208,15 +208,15 @@ async fn the_feed_long_polls_until_an_event_arrives() {
 /// A webhook receiver on loopback: records every request; answers from a script of
 /// statuses (then 200), or redirects, or stalls.
 #[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+pub(crate) struct Receiver {
+    pub(crate) got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
     script: Arc<Mutex<Vec<u16>>>,
     stall: Arc<Mutex<Option<Duration>>>,
     redirect: Arc<Mutex<Option<String>>>,
 }
 
 impl Receiver {
-    async fn start() -> (Self, String) {
+    pub(crate) async fn start() -> (Self, String) {
         let me = Self::default();
         let state = me.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
@@ -259,18 +259,23 @@ impl Receiver {
             .map(|(_, b)| serde_json::from_str(b).expect("json body"))
             .collect()
     }
-    /// Waits (bounded) until `n` requests have come.
-    async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Value> {
+    /// Waits (bounded) until `n` requests have come; their JSON bodies.
+    pub(crate) async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Value> {
+        self.wait_raw(n, limit).await;
+        self.bodies()
+    }
+    /// Waits (bounded) until `n` requests have come; the requests as they came.
+    pub(crate) async fn wait_raw(&self, n: usize, limit: Duration) -> Vec<(HeaderMap, String)> {
         let until = std::time::Instant::now() + limit;
         while self.got.lock().expect("lock").len() < n && std::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.bodies()
+        self.got.lock().expect("lock").clone()
     }
 }
 
 /// A server whose webhooks may go to loopback over http, with its delivery worker running.
-async fn webhook_app(
+pub(crate) async fn webhook_app(
     clock: Option<Arc<scimgate_domain::ManualClock>>,
 ) -> (TestApp, tokio::sync::watch::Sender<bool>) {
     let clock: Arc<dyn scimgate_domain::Clock> = match clock {
@@ -294,26 +299,32 @@ async fn create_hook(app: &TestApp, id: &str, url: &str, events: Value) -> Value
     r.body["data"].clone()
 }
 
-/// Verifies every message with the `standardwebhooks` package from PyPI (installed by
-/// `.ci/run`, or here into `target/pytools` on first use). Without Python or the package the
-/// check is skipped, except under CI, where it must run.
-fn verify_with_standardwebhooks(messages: &[(String, HeaderMap, String)]) {
+/// The folder of Python packages the tests run (`.ci/run` installs them; here `spec` is
+/// installed into `target/pytools` on first use when `module` is missing). `None` when it
+/// cannot be had, which only outside CI is allowed: under CI a missing package fails.
+pub(crate) fn pytool(module: &str, spec: &str) -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pytools");
     let path = std::env::var("SCIMGATE_PYTOOLS").map(std::path::PathBuf::from).unwrap_or(dir);
     static INSTALL: Mutex<()> = Mutex::new(());
     let _one_at_a_time = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !path.join("standardwebhooks").exists() {
+    if !path.join(module).exists() {
         let _ = std::process::Command::new("python3")
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
             .arg(&path)
-            .arg("standardwebhooks==1.1.0")
+            .arg(spec)
             .status();
     }
-    if !path.join("standardwebhooks").exists() {
-        assert!(std::env::var("CI").is_err(), "the standardwebhooks package is missing under CI");
-        eprintln!("standardwebhooks not installed: the independent signature check is skipped");
-        return;
+    if !path.join(module).exists() {
+        assert!(std::env::var("CI").is_err(), "the Python package {spec} is missing under CI");
+        eprintln!("{spec} is not installed: the independent check is skipped");
+        return None;
     }
+    Some(path)
+}
+
+/// Verifies every message with the `standardwebhooks` package from PyPI (see [`pytool`]).
+fn verify_with_standardwebhooks(messages: &[(String, HeaderMap, String)]) {
+    let Some(path) = pytool("standardwebhooks", "standardwebhooks==1.1.0") else { return };
     let list: Vec<Value> = messages
         .iter()
         .map(|(secret, h, body)| {

@@ -20,5 +20,6 @@ mod list;
 mod multinode;
 mod openapi;
 mod operations;
+mod set_events;
 mod settings;
 mod users;

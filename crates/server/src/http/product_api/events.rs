@@ -6,16 +6,17 @@
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use scimgate_domain::DomainError;
 use scimgate_domain::events::{EventQuery, EventType};
+use scimgate_domain::{AccountId, DomainError};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::audit::parse_limit;
 use super::openapi::{AccountParam, ErrorResponses, SuccessEnvelope};
-use super::{ApiResult, Endpoint, ep, ok};
+use super::{ApiError, ApiResult, Endpoint, ep, ok};
 use crate::events::{event_json, read_or_wait};
 use crate::http::auth::ApiCaller;
 use crate::http::scim::base_url;
@@ -23,6 +24,10 @@ use crate::state::AppState;
 
 /// The longest `wait`.
 pub const MAX_WAIT_SECONDS: u64 = 30;
+
+/// Where an account's security event tokens' public keys are (no authentication: receivers
+/// fetch it to verify SETs; docs/events.md "Security event tokens").
+pub const JWKS_PATH: &str = "/gateway/ng/api/events/jwks";
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![ep(Method::GET, "/gateway/ng/api/events", get(feed))]
@@ -104,4 +109,35 @@ async fn feed(
     let base = base_url(&st.config, &headers, caller.account().as_str());
     let events: Vec<_> = page.events.iter().map(|e| event_json(e, &base)).collect();
     Ok(ok(json!({"events": events, "next": page.next.to_string()})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct JwksParams {
+    #[serde(rename = "accountIdentifier")]
+    account: Option<String>,
+}
+
+/// `GET /gateway/ng/api/events/jwks?accountIdentifier=…`: `{"keys": [...]}`, the public key
+/// that signs the account's SETs; 404 for an account that does not exist.
+pub(crate) async fn jwks(State(st): State<AppState>, Query(q): Query<JwksParams>) -> Response {
+    let answer = async {
+        let raw = q
+            .account
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| DomainError::invalid("the accountIdentifier query parameter is required"))?;
+        let account = AccountId::parse(raw)?;
+        if !st.accounts.account_exists(&account).await? {
+            return Err(DomainError::NotFound(format!("account '{raw}' not found")));
+        }
+        st.set_keys.jwks(&account).await
+    };
+    match answer.await {
+        Ok(keys) => {
+            let mut res = axum::Json(keys).into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            res
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
 }

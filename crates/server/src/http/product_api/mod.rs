@@ -322,6 +322,7 @@ pub fn routes() -> Router<AppState> {
         .into_iter()
         .fold(Router::new(), |r, e| r.route(e.path, e.handler))
         .route(openapi::PATH, axum::routing::get(openapi::serve))
+        .route(events::JWKS_PATH, axum::routing::get(events::jwks))
 }
 
 /// `(method, path)` of every endpoint, for tests and docs.
