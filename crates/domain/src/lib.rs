@@ -15,6 +15,7 @@ pub mod events;
 pub mod ids;
 pub mod jwt_trust;
 pub mod netguard;
+pub mod poll;
 pub mod request_log;
 pub mod scim_service;
 pub mod settings;

@@ -825,6 +825,23 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<bool, DomainError>;
     /// Deletes deliveries logged before `before`, up to `batch`; how many.
     async fn prune_deliveries(&self, before: OffsetDateTime, batch: u32) -> Result<u64, DomainError>;
+    /// A subscription's poll state (RFC 8936, docs/events.md "Polling").
+    async fn poll_state(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+    ) -> Result<crate::poll::PollState, DomainError>;
+    /// Writes a poll's new state and logs its deliveries, if the stored state is still
+    /// `expected` and the subscription still polled; `false` when not (another poll came in
+    /// between: read the state again).
+    async fn record_poll(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        expected: &crate::poll::PollState,
+        new: &crate::poll::PollState,
+        deliveries: &[crate::webhooks::Delivery],
+    ) -> Result<bool, DomainError>;
 }
 
 /// The outbox and the webhooks, as one bound (delivery and retention use both).

@@ -126,6 +126,8 @@ use_cases! {
     RotateWebhookSecret => Permission(P::WebhookEdit);
     ListWebhookDeliveries => Permission(P::WebhookView);
     RedeliverWebhook => Permission(P::WebhookEdit);
+    // A consumer reading what it is sent (as the feed is read): view.
+    PollWebhook => Permission(P::WebhookView);
 }
 
 #[cfg(test)]

@@ -10,11 +10,15 @@ use crate::access::{Caller, validate_identifier};
 use crate::audit::{AuditEntry, AuditResource, action};
 use crate::clock::Clock;
 use crate::error::DomainError;
+use crate::events::{Event, EventQuery};
 use crate::ids::AccountId;
 use crate::netguard::WebhookUrlPolicy;
-use crate::store::WebhookStore;
+use crate::poll::{PollRequest, PollState, WINDOW, plan};
+use crate::store::EventStores;
 use crate::use_case::UseCase;
-use crate::webhooks::{Delivery, PREVIOUS_SECRET_GRACE, Webhook, WebhookInput, WebhookStatus, new_secret};
+use crate::webhooks::{
+    Delivery, PREVIOUS_SECRET_GRACE, Webhook, WebhookDelivery, WebhookInput, WebhookStatus, new_secret,
+};
 
 /// The largest page of the delivery log.
 pub const MAX_DELIVERY_PAGE: u32 = 1_000;
@@ -22,7 +26,7 @@ pub const MAX_DELIVERY_PAGE: u32 = 1_000;
 /// The webhook use cases.
 #[derive(Clone)]
 pub struct WebhookService {
-    store: Arc<dyn WebhookStore>,
+    store: Arc<dyn EventStores>,
     clock: Arc<dyn Clock>,
     policy: WebhookUrlPolicy,
 }
@@ -44,8 +48,9 @@ fn summary(input: &WebhookInput) -> serde_json::Value {
 }
 
 impl WebhookService {
-    /// A service over a store, checking URLs with `policy`.
-    pub fn new(store: Arc<dyn WebhookStore>, clock: Arc<dyn Clock>, policy: WebhookUrlPolicy) -> Self {
+    /// A service over a store (subscriptions and the events they deliver), checking URLs
+    /// with `policy`.
+    pub fn new(store: Arc<dyn EventStores>, clock: Arc<dyn Clock>, policy: WebhookUrlPolicy) -> Self {
         Self { store, clock, policy }
     }
 
@@ -184,7 +189,70 @@ impl WebhookService {
     ) -> Result<(AccountId, Webhook, Delivery), DomainError> {
         let account = caller.authorize(UseCase::RedeliverWebhook)?;
         let hook = self.store.get_webhook(account, identifier).await?;
+        if hook.delivery == WebhookDelivery::Poll {
+            return Err(DomainError::invalid(format!(
+                "webhook '{identifier}' is polled, not sent to: a SET it handed out and that is not \
+                 acknowledged is handed out again by the next poll after {} seconds",
+                crate::poll::RESEND_AFTER.whole_seconds()
+            )));
+        }
         let d = self.store.get_delivery(account, identifier, delivery).await?;
         Ok((account.clone(), hook, d))
+    }
+
+    /// One poll of a subscription with `deliveryMethod` `poll` (RFC 8936, docs/events.md
+    /// "Polling"): records the acknowledgements and errors, and what is handed out; answers
+    /// the events to hand out, in order, and whether more are waiting.
+    pub async fn poll(
+        &self,
+        caller: &Caller,
+        identifier: &str,
+        req: &PollRequest,
+    ) -> Result<(Vec<Event>, bool), DomainError> {
+        let account = caller.authorize(UseCase::PollWebhook)?;
+        let hook = self.store.get_webhook(account, identifier).await?;
+        if hook.delivery != WebhookDelivery::Poll {
+            return Err(DomainError::invalid(format!(
+                "webhook '{identifier}' is pushed to its url; only a subscription with deliveryMethod \"poll\" \
+                 is polled"
+            )));
+        }
+        if !hook.enabled {
+            return Err(DomainError::invalid(format!(
+                "webhook '{identifier}' is disabled: enable it (PUT with \"enabled\": true) to poll it"
+            )));
+        }
+        let types = hook.events.types();
+        // Two polls at once: the second to write reads the state again and plans again.
+        for _ in 0..5 {
+            let state = self.store.poll_state(account, identifier).await?;
+            let query = EventQuery { after: Some(state.cursor), limit: WINDOW, types: types.clone() };
+            let (page, from) = match self.store.list_events(account, &query).await {
+                Ok(page) => (page, state.clone()),
+                // Retention removed events it had not acknowledged: it goes on from the oldest kept.
+                Err(DomainError::Gone(_)) => {
+                    let page = self.store.list_events(account, &EventQuery { after: None, ..query }).await?;
+                    let oldest = page.events.first().map_or(page.next, |e| e.seq - 1);
+                    let from = PollState {
+                        cursor: oldest,
+                        sent_through: state.sent_through.max(oldest),
+                        ..state.clone()
+                    };
+                    (page, from)
+                }
+                Err(e) => return Err(e),
+            };
+            let now = self.clock.now();
+            let p = plan(identifier, &from, req, &page.events, page.next, now);
+            if p.state == state && p.deliveries.is_empty() {
+                return Ok((p.send, p.more_available));
+            }
+            if self.store.record_poll(account, identifier, &state, &p.state, &p.deliveries).await? {
+                return Ok((p.send, p.more_available));
+            }
+        }
+        Err(DomainError::Conflict(format!(
+            "other polls of webhook '{identifier}' kept coming in between; poll it from one receiver at a time"
+        )))
     }
 }

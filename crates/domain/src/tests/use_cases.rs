@@ -206,6 +206,10 @@ async fn invoke(w: &World, uc: UseCase, c: &Caller, n: usize) -> Result<(), Doma
         RotateWebhookSecret => w.webhooks.rotate_secret(c, "hook").await.map(|_| ()),
         ListWebhookDeliveries => w.webhooks.deliveries(c, "hook", None, 10).await.map(|_| ()),
         RedeliverWebhook => w.webhooks.redelivery(c, "hook", 1).await.map(|_| ()),
+        PollWebhook => {
+            let r = crate::poll::PollRequest::from_json(&serde_json::Value::Null).expect("request");
+            w.webhooks.poll(c, "hook", &r).await.map(|_| ())
+        }
     }
 }
 

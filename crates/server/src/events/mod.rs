@@ -10,6 +10,7 @@ use scimgate_domain::DomainError;
 use scimgate_domain::access::Caller;
 use scimgate_domain::access_service::ChangeHook;
 use scimgate_domain::events::{Event, EventData, EventPage, EventQuery};
+use scimgate_domain::poll::PollRequest;
 use scimgate_scim::stored::{format_time, to_representation};
 
 use crate::state::AppState;
@@ -113,5 +114,34 @@ pub async fn read_or_wait(
         }
     }
 }
+/// One poll of a polled subscription (RFC 8936); when it has nothing to hand out and `wait`
+/// is more than zero, polls again (without the acknowledgements, which are recorded) as
+/// events arrive, up to `wait`.
+pub async fn poll_or_wait(
+    st: &AppState,
+    caller: &Caller,
+    identifier: &str,
+    request: &PollRequest,
+    wait: Duration,
+) -> Result<(Vec<Event>, bool), DomainError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut rings = st.event_signal.subscribe();
+    let mut request = request.clone();
+    loop {
+        rings.borrow_and_update();
+        let (events, more) = st.webhooks.poll(caller, identifier, &request).await?;
+        let now = tokio::time::Instant::now();
+        if !events.is_empty() || now >= deadline {
+            return Ok((events, more));
+        }
+        request = request.without_acks();
+        let nap = (deadline - now).min(POLL_INTERVAL);
+        tokio::select! {
+            _ = rings.changed() => {}
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
 pub mod deliver;
 pub mod set;

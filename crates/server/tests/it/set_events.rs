@@ -255,3 +255,183 @@ async fn the_key_set_is_public_and_stable_and_service_provider_config_announces_
         assert!(uris.contains(&u), "{u} is announced: {uris:?}");
     }
 }
+
+const POLL: &str = "/gateway/ng/api/webhooks/feed/poll?accountIdentifier=acme";
+
+/// Polls (RFC 8936); the answer's status and body.
+async fn poll(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    let r = app.admin(Method::POST, POLL, Some(body)).await;
+    (r.status, r.body)
+}
+
+/// The `jti`s of a poll answer's SETs, in event order (the `sets` object has no order).
+fn jtis(answer: &Value, order: &[Value]) -> Vec<String> {
+    let sets = answer["sets"].as_object().unwrap_or_else(|| panic!("no sets: {answer}"));
+    let mut out: Vec<String> = sets.keys().cloned().collect();
+    let pos = |id: &String| order.iter().position(|e| e["id"] == id.as_str()).unwrap_or(usize::MAX);
+    out.sort_by_key(pos);
+    out
+}
+
+fn ids(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["id"].as_str().expect("id").to_string()).collect()
+}
+
+#[tokio::test]
+async fn polling_hands_out_sets_takes_acknowledgements_and_hands_out_again_what_is_not() {
+    let (app, clock) = TestApp::manual_clock().await;
+    let r = app
+        .admin(
+            Method::POST,
+            HOOKS,
+            Some(json!({"identifier": "feed", "events": ["*"], "format": "set", "deliveryMethod": "poll"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["data"]["deliveryMethod"], "poll");
+    let events = every_kind_of_change(&app).await;
+    let all = ids(&events);
+
+    // The first four, then the rest: each handed out once.
+    let (s, first) = poll(&app, json!({"returnImmediately": true, "maxEvents": 4})).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(jtis(&first, &events), all[..4]);
+    assert_eq!(first["moreAvailable"], true);
+    let (_, rest) = poll(&app, json!({"returnImmediately": true})).await;
+    assert_eq!(jtis(&rest, &events), all[4..]);
+    assert_eq!(rest["moreAvailable"], false);
+    let (_, none) = poll(&app, json!({"returnImmediately": true})).await;
+    assert_eq!(none, json!({"sets": {}, "moreAvailable": false}));
+
+    // Each SET verifies with PyJWT; the audience is the subscription's feed.
+    let iss = issuer(&app);
+    let aud = format!("{iss}/Feeds/feed");
+    let mut tokens = Vec::new();
+    for answer in [&first, &rest] {
+        for id in jtis(answer, &events) {
+            tokens.push(answer["sets"][&id].as_str().expect("SET").to_string());
+        }
+    }
+    if let Some(claims) = pyjwt(&tokens, &jwks(&app).await, &aud, &iss) {
+        for (c, e) in claims.iter().zip(&events) {
+            assert_set_matches(c, e, &iss, &aud);
+        }
+    }
+
+    // Acknowledgements and an error; what is acknowledged is never handed out again.
+    let (s, a) = poll(
+        &app,
+        json!({"returnImmediately": true, "ack": [all[1], all[2], all[3]],
+               "setErrs": {all[0].clone(): {"err": "invalid_request", "description": "unknown schema"}}}),
+    )
+    .await;
+    assert_eq!((s, a["sets"].as_object().map(|m| m.len())), (StatusCode::OK, Some(0)), "{a}");
+    let log = app.admin(Method::GET, &crate::events::hook_path("feed", "/deliveries"), None).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.text);
+    let log = log.body["data"]["deliveries"].as_array().expect("deliveries").clone();
+    assert_eq!(log.len(), 4, "one row per acknowledgement or error: {log:?}");
+    let refused = log.iter().find(|d| d["eventId"] == all[0].as_str()).expect("the error is logged");
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(
+        refused["error"].as_str().is_some_and(|e| e.contains("invalid_request: unknown schema")),
+        "{refused}"
+    );
+
+    // Not acknowledged within 60 s: handed out again, in order.
+    clock.advance(time::Duration::seconds(30));
+    let (_, early) = poll(&app, json!({"returnImmediately": true})).await;
+    assert_eq!(jtis(&early, &events), Vec::<String>::new());
+    clock.advance(time::Duration::seconds(31));
+    let (_, again) = poll(&app, json!({"returnImmediately": true})).await;
+    assert_eq!(jtis(&again, &events), all[4..], "the unacknowledged ones again");
+
+    // maxEvents 0 only acknowledges; then nothing is left.
+    let (_, acked) = poll(&app, json!({"maxEvents": 0, "ack": all[4..]})).await;
+    assert_eq!(acked, json!({"sets": {}, "moreAvailable": false}));
+    clock.advance(time::Duration::seconds(120));
+    let (_, none) = poll(&app, json!({"returnImmediately": true})).await;
+    assert_eq!(none["sets"], json!({}));
+
+    // Without returnImmediately, a poll waits for the next change.
+    let started = std::time::Instant::now();
+    let (waited, late) = tokio::join!(poll(&app, json!({})), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.user("late@acme.test").await
+    });
+    assert_eq!(waited.0, StatusCode::OK, "{}", waited.1);
+    let sets = waited.1["sets"].as_object().expect("sets");
+    assert_eq!(sets.len(), 1, "{}", waited.1);
+    let latest = feed(&app, "&limit=1000").await["events"].as_array().expect("events").clone();
+    let last = latest.last().expect("the new user's event");
+    assert_eq!(last["data"]["id"], late.as_str());
+    assert!(sets.contains_key(last["id"].as_str().expect("id")));
+    assert!(started.elapsed() < Duration::from_secs(10), "woken by the write, not by the time limit");
+}
+
+#[tokio::test]
+async fn bad_polls_are_refused_with_a_reason_and_change_nothing() {
+    let (app, _stop) = webhook_app(None).await;
+    let (_rx, url) = Receiver::start().await;
+    let r = app
+        .admin(
+            Method::POST,
+            HOOKS,
+            Some(json!({"identifier": "pushed", "url": url, "events": ["*"], "format": "set"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .admin(
+            Method::POST,
+            HOOKS,
+            Some(json!({"identifier": "feed", "events": ["*"], "format": "set", "deliveryMethod": "poll"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.user("one@acme.test").await;
+
+    let pushed = app
+        .admin(Method::POST, "/gateway/ng/api/webhooks/pushed/poll?accountIdentifier=acme", Some(json!({})))
+        .await;
+    assert_eq!(pushed.status, StatusCode::BAD_REQUEST, "{}", pushed.text);
+    assert!(pushed.body["message"].as_str().is_some_and(|m| m.contains("deliveryMethod")), "{}", pushed.text);
+    let missing = app
+        .admin(Method::POST, "/gateway/ng/api/webhooks/nope/poll?accountIdentifier=acme", Some(json!({})))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    for bad in [json!({"maxEvents": -1}), json!({"ack": "all"}), json!({"setErrs": {"x": "bad"}}), json!([1])]
+    {
+        let (s, b) = poll(&app, bad.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
+        assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
+    }
+    let headers = [("x-api-key", app.token.as_str()), ("content-type", "application/json")];
+    let broken = app.send(Method::POST, POLL, None, Some("{\"maxEvents\":".into()), &headers).await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST, "{}", broken.text);
+    assert!(broken.text.contains("not valid JSON"), "{}", broken.text);
+    // None of that handed anything out: the first real poll gets the event.
+    let empty = app.send(Method::POST, POLL, None, None, &headers).await;
+    assert_eq!(empty.status, StatusCode::OK, "an empty body is {{}}: {}", empty.text);
+    assert_eq!(empty.body["sets"].as_object().map(|m| m.len()), Some(1), "{}", empty.text);
+
+    // A polled subscription is not redelivered to; a disabled one is not polled.
+    let (_, ack) = poll(&app, json!({"maxEvents": 0, "ack": empty.body["sets"].as_object().expect("sets").keys().collect::<Vec<_>>()})).await;
+    assert_eq!(ack["sets"], json!({}));
+    let log = app.admin(Method::GET, &crate::events::hook_path("feed", "/deliveries"), None).await;
+    let d = log.body["data"]["deliveries"][0]["id"].as_str().expect("a logged acknowledgement").to_string();
+    let re = app
+        .admin(Method::POST, &crate::events::hook_path("feed", &format!("/deliveries/{d}/redeliver")), None)
+        .await;
+    assert_eq!(re.status, StatusCode::BAD_REQUEST, "{}", re.text);
+    let off = app
+        .admin(
+            Method::PUT,
+            &crate::events::hook_path("feed", ""),
+            Some(json!({"identifier": "feed", "events": ["*"], "format": "set", "deliveryMethod": "poll", "enabled": false})),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    let (s, b) = poll(&app, json!({})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b["message"].as_str().is_some_and(|m| m.contains("disabled")), "{b}");
+}

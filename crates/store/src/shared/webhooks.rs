@@ -15,6 +15,7 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
 use scimgate_domain::audit::AuditEntry;
+use scimgate_domain::poll::PollState;
 use scimgate_domain::store::{WebhookProgress, WebhookStore};
 use scimgate_domain::webhooks::{
     Delivery, EventFilter, MAX_PER_ACCOUNT, Webhook, WebhookDelivery, WebhookFormat, WebhookInput,
@@ -254,12 +255,16 @@ impl WebhookStore for Store {
             if done.rows_affected() == 0 {
                 return Err(not_found(identifier));
             }
-            sqlx::query("DELETE FROM webhook_deliveries WHERE account_id = $1 AND webhook = $2")
+            for table in ["webhook_deliveries", "set_acks"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE account_id = $1 AND webhook = $2"
+                )))
                 .bind(account.as_str())
                 .bind(identifier)
                 .execute(&mut **tx)
                 .await
                 .db()?;
+            }
             Ok(())
         })
     }
@@ -449,6 +454,86 @@ impl WebhookStore for Store {
         .await
         .db()?;
         Ok(done.rows_affected())
+    }
+
+    async fn poll_state(&self, account: &AccountId, identifier: &str) -> Result<PollState, DomainError> {
+        let row = sqlx::query(
+            "SELECT cursor_seq, poll_sent_through, poll_sent_us FROM webhooks \
+             WHERE account_id = $1 AND identifier = $2",
+        )
+        .bind(account.as_str())
+        .bind(identifier)
+        .fetch_optional(self.pool())
+        .await
+        .db()?
+        .ok_or_else(|| not_found(identifier))?;
+        let acks: Vec<String> =
+            sqlx::query_scalar("SELECT event_id FROM set_acks WHERE account_id = $1 AND webhook = $2")
+                .bind(account.as_str())
+                .bind(identifier)
+                .fetch_all(self.pool())
+                .await
+                .db()?;
+        let sent_us: i64 = col(&row, "poll_sent_us")?;
+        Ok(PollState {
+            cursor: col(&row, "cursor_seq")?,
+            sent_through: col(&row, "poll_sent_through")?,
+            sent_at: (sent_us != 0).then(|| from_micros(sent_us)),
+            acks: acks.into_iter().collect(),
+        })
+    }
+
+    async fn record_poll(
+        &self,
+        account: &AccountId,
+        identifier: &str,
+        expected: &PollState,
+        new: &PollState,
+        deliveries: &[Delivery],
+    ) -> Result<bool, DomainError> {
+        let us = |at: Option<OffsetDateTime>| at.map_or(0, micros);
+        write_tx!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE webhooks SET cursor_seq = $1, poll_sent_through = $2, poll_sent_us = $3 \
+                 WHERE account_id = $4 AND identifier = $5 AND delivery = 'poll' AND cursor_seq = $6 \
+                 AND poll_sent_through = $7 AND poll_sent_us = $8",
+            )
+            .bind(new.cursor)
+            .bind(new.sent_through)
+            .bind(us(new.sent_at))
+            .bind(account.as_str())
+            .bind(identifier)
+            .bind(expected.cursor)
+            .bind(expected.sent_through)
+            .bind(us(expected.sent_at))
+            .execute(&mut **tx)
+            .await
+            .db()?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if new.acks != expected.acks {
+                sqlx::query("DELETE FROM set_acks WHERE account_id = $1 AND webhook = $2")
+                    .bind(account.as_str())
+                    .bind(identifier)
+                    .execute(&mut **tx)
+                    .await
+                    .db()?;
+                let acks: Vec<&String> = new.acks.iter().collect();
+                for chunk in acks.chunks(500) {
+                    let mut q =
+                        QueryBuilder::<Db>::new("INSERT INTO set_acks (account_id, webhook, event_id) ");
+                    q.push_values(chunk, |mut b, id| {
+                        b.push_bind(account.as_str().to_string())
+                            .push_bind(identifier.to_string())
+                            .push_bind((*id).clone());
+                    });
+                    q.build().execute(&mut **tx).await.db()?;
+                }
+            }
+            insert_deliveries(tx, account, deliveries).await?;
+            Ok(true)
+        })
     }
 }
 

@@ -350,4 +350,21 @@ impl crate::store::WebhookStore for MemoryStore {
     async fn prune_deliveries(&self, _before: OffsetDateTime, _batch: u32) -> Result<u64, DomainError> {
         Ok(0)
     }
+    async fn poll_state(
+        &self,
+        _account: &AccountId,
+        id: &str,
+    ) -> Result<crate::poll::PollState, DomainError> {
+        Err(DomainError::NotFound(format!("webhook '{id}' not found")))
+    }
+    async fn record_poll(
+        &self,
+        _account: &AccountId,
+        _id: &str,
+        _expected: &crate::poll::PollState,
+        _new: &crate::poll::PollState,
+        _deliveries: &[crate::webhooks::Delivery],
+    ) -> Result<bool, DomainError> {
+        Ok(false)
+    }
 }

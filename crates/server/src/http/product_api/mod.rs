@@ -9,6 +9,7 @@ pub mod authz;
 pub mod events;
 pub mod openapi;
 pub mod orgs;
+pub mod poll;
 pub mod service_accounts;
 pub mod settings;
 pub mod webhooks;
@@ -164,6 +165,19 @@ impl IntoResponse for ApiError {
 /// A result of the non-SCIM API.
 pub type ApiResult = Result<Envelope, ApiError>;
 
+/// What is wrong with a request body, as a 400 says it.
+pub(crate) fn body_error(e: BodyError) -> DomainError {
+    DomainError::invalid(match e {
+        BodyError::UnsupportedType(ct) => {
+            format!("Content-Type '{ct}' is not supported; send application/json")
+        }
+        BodyError::TooLarge(limit) => format!("the request body exceeds the limit of {limit} bytes"),
+        BodyError::Unreadable => "the request body could not be read".to_string(),
+        BodyError::Empty => "the request body is empty; a JSON object is required".to_string(),
+        BodyError::NotJson(e) => format!("the request body is not valid JSON: {e}"),
+    })
+}
+
 /// A JSON body: `application/json` (or no content type), size-limited, decoded into `T`
 /// with a message naming what is wrong.
 pub struct ApiJson<T>(pub T);
@@ -172,17 +186,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = read_json(req, state.config.max_body_bytes).await.map_err(|e| {
-            DomainError::invalid(match e {
-                BodyError::UnsupportedType(ct) => {
-                    format!("Content-Type '{ct}' is not supported; send application/json")
-                }
-                BodyError::TooLarge(limit) => format!("the request body exceeds the limit of {limit} bytes"),
-                BodyError::Unreadable => "the request body could not be read".to_string(),
-                BodyError::Empty => "the request body is empty; a JSON object is required".to_string(),
-                BodyError::NotJson(e) => format!("the request body is not valid JSON: {e}"),
-            })
-        })?;
+        let value = read_json(req, state.config.max_body_bytes).await.map_err(body_error)?;
         let t = serde_json::from_value(value)
             .map_err(|e| DomainError::invalid(format!("the request body has the wrong shape: {e}")))?;
         Ok(ApiJson(t))
@@ -312,6 +316,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     v.extend(audit::endpoints());
     v.extend(events::endpoints());
     v.extend(webhooks::endpoints());
+    v.extend(poll::endpoints());
     v
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
-use super::{apikeys, audit, authz, events, orgs, service_accounts, settings, webhooks};
+use super::{apikeys, audit, authz, events, orgs, poll, service_accounts, settings, webhooks};
 
 /// Where the document is served.
 pub const PATH: &str = "/openapi.json";
@@ -92,6 +92,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         webhooks::rotate,
         webhooks::deliveries,
         webhooks::redeliver,
+        poll::poll,
     ),
     components(schemas(SuccessEnvelope, ErrorEnvelope)),
     modifiers(&ApiKeyScheme),
