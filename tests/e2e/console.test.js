@@ -611,6 +611,19 @@ test('7. Webhooks: create one (its secret shown once), deliveries with Redeliver
   assert.deepEqual(added.map((r) => [r[2], r[3]]), [['group.user_added', g]]);
   await shot(page, 'events');
   assert.equal(got.length, 2, 'nothing went to the disabled webhook');
+
+  // A polled security-event-token subscription: no URL; its page says where to poll and
+  // where the key set is, and its log (acknowledgements) has nothing to redeliver.
+  await go(page, page.getByRole('link', { name: 'Webhooks', exact: true }));
+  await page.getByLabel('Identifier', { exact: true }).fill('siem');
+  await page.getByLabel('Format').selectOption('set-poll');
+  await go(page, page.getByRole('button', { name: 'Create webhook' }));
+  assert.equal(await page.locator('h1').innerText(), 'Webhook siem');
+  const facts = await page.locator('dl').innerText();
+  assert.match(facts, /Security event tokens, polled \(RFC 8936\)/);
+  assert.match(facts, /Poll URL\s+POST \/gateway\/ng\/api\/webhooks\/siem\/poll\?accountIdentifier=/);
+  assert.match(facts, /Key set\s+\/gateway\/ng\/api\/events\/jwks\?accountIdentifier=/);
+  assert.equal(await page.getByRole('button', { name: 'Redeliver' }).count(), 0);
 });
 
 test('accessibility: axe-core finds no serious or critical violation on any main page', async (t) => {

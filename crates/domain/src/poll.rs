@@ -90,7 +90,9 @@ impl PollRequest {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(v) => {
-                return Err(DomainError::invalid(format!("returnImmediately must be true or false, not {v}")));
+                return Err(DomainError::invalid(format!(
+                    "returnImmediately must be true or false, not {v}"
+                )));
             }
         };
         let acks = match obj.get("ack") {

@@ -226,6 +226,10 @@ async fn show(st: &AppState, c: &Console, id: &str, secret: Option<&str>) -> Res
         Err(e) => return c.fail(e),
     };
     let can_edit = c.caller.can(UseCase::UpdateWebhook);
+    let polled = w.delivery == WebhookDelivery::Poll;
+    // A polled subscription is not sent to: nothing to redeliver (docs/events.md "Polling").
+    let can_redeliver = can_edit && !polled;
+    let account = c.caller.account().as_str();
     let path = format!("/webhooks/{}", w.identifier);
     c.page(
         "webhooks",
@@ -240,7 +244,12 @@ async fn show(st: &AppState, c: &Console, id: &str, secret: Option<&str>) -> Res
             }
             dl {
                 dt { "Status" } dd { (status_badge(&w)) }
-                dt { "URL" } dd { code { (w.url) } }
+                @if polled {
+                    dt { "Poll URL" } dd { code { "POST /gateway/ng/api/webhooks/" (w.identifier) "/poll?accountIdentifier=" (account) } }
+                    dt { "Key set" } dd { code { "/gateway/ng/api/events/jwks?accountIdentifier=" (account) } }
+                } @else {
+                    dt { "URL" } dd { code { (w.url) } }
+                }
                 dt { "Format" } dd { (mode_text(mode(&w))) }
                 dt { "Events" } dd { (events_text(&w.events)) }
                 dt { "Delivered up to event" } dd { (w.cursor) }
@@ -263,7 +272,7 @@ async fn show(st: &AppState, c: &Console, id: &str, secret: Option<&str>) -> Res
             h2 { "Deliveries" }
             @if deliveries.is_empty() { (notice("info", "No deliveries yet.")) } @else {
                 table {
-                    thead { tr { th scope="col" { "When" } th scope="col" { "Event" } th scope="col" { "Attempt" } th scope="col" { "Result" } th scope="col" { "Duration" } th scope="col" { "Answer" } @if can_edit { th scope="col" { "" } } } }
+                    thead { tr { th scope="col" { "When" } th scope="col" { "Event" } th scope="col" { "Attempt" } th scope="col" { "Result" } th scope="col" { "Duration" } th scope="col" { "Answer" } @if can_redeliver { th scope="col" { "" } } } }
                     tbody {
                         @for d in &deliveries {
                             tr {
@@ -277,7 +286,7 @@ async fn show(st: &AppState, c: &Console, id: &str, secret: Option<&str>) -> Res
                                 }
                                 td { (d.duration_ms) " ms" }
                                 td { @if let Some(r) = &d.response { code { (r.chars().take(120).collect::<String>()) } } }
-                                @if can_edit {
+                                @if can_redeliver {
                                     td { form method="post" action=(format!("{path}/deliveries/{}/redeliver", d.id)) { (csrf(c)) button type="submit" { "Redeliver" } } }
                                 }
                             }
