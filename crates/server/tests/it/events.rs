@@ -205,6 +205,50 @@ async fn the_feed_long_polls_until_an_event_arrives() {
     assert_eq!(empty["next"], json!(after));
 }
 
+/// A Bulk request makes one event per change, like the same requests one by one; an operation
+/// that fails makes none; all carry the Bulk request's id.
+#[tokio::test]
+async fn bulk_operations_make_one_event_per_change() {
+    let app = TestApp::new().await;
+    let old = app.user("old@acme.test").await;
+    let before = feed(&app, "&limit=1000").await["next"].as_str().expect("next").to_string();
+    let headers = [("x-request-id", "bulk-req-1")];
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u1",
+             "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bulk@acme.test"}},
+            {"method": "POST", "path": "/Users", "bulkId": "dup",
+             "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "old@acme.test"}},
+            {"method": "POST", "path": "/Groups", "bulkId": "g1",
+             "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Bulk",
+                      "members": [{"type": "User", "value": "bulkId:u1"}]}},
+            {"method": "PATCH", "path": "/Users/bulkId:u1",
+             "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                      "Operations": [{"op": "replace", "path": "active", "value": false}]}},
+            {"method": "DELETE", "path": format!("/Users/{old}")},
+        ]
+    });
+    let r = app
+        .send(Method::POST, &app.scim("/Bulk"), Some(&app.token.clone()), Some(body.to_string()), &headers)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let statuses: Vec<&str> =
+        r.body["Operations"].as_array().expect("ops").iter().filter_map(|o| o["status"].as_str()).collect();
+    assert_eq!(statuses, ["201", "409", "201", "200", "204"], "{}", r.text);
+    let page = feed(&app, &format!("&after={before}&limit=1000")).await;
+    assert_eq!(
+        types(&page["events"]),
+        ["user.created", "group.created", "group.user_added", "user.deactivated", "user.deleted"],
+        "{page}"
+    );
+    let events = page["events"].as_array().expect("events");
+    assert!(events.iter().all(|e| e["requestId"] == "bulk-req-1"), "{page}");
+    assert_eq!(events[0]["data"]["userName"], "bulk@acme.test");
+    assert_eq!(events[2]["data"]["memberId"], events[0]["data"]["id"]);
+    assert_eq!(events[4]["data"]["id"], old.as_str());
+}
+
 /// A webhook receiver on loopback: records every request; answers from a script of
 /// statuses (then 200), or redirects, or stalls.
 #[derive(Clone, Default)]
