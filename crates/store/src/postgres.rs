@@ -98,6 +98,13 @@ mod settings;
 mod webhooks;
 
 impl PgStore {
+    /// PostgreSQL takes many writers at once: no turn to wait for (see the SQLite store's).
+    pub(crate) async fn writer_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+}
+
+impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database?…`)
     /// with a pool of up to `max_connections` that waits up to `acquire_timeout` for a free
     /// connection and the default statement time limit (10 s), and applies the migrations it

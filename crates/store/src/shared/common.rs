@@ -56,6 +56,8 @@ macro_rules! write_tx {
         let store = &$store;
         let mut attempt = 1;
         loop {
+            // SQLite: this process's writers queue here instead of polling for the lock.
+            let _turn = store.writer_turn().await;
             let mut transaction = match store.begin_write().await {
                 Ok(transaction) => transaction,
                 Err(e) => break Err(e),
