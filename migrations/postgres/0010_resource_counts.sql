@@ -25,22 +25,37 @@ INSERT INTO resource_blocks (account_id, kind, block, n)
 INSERT INTO resource_blocks (account_id, kind, block, n)
     SELECT account_id, 'Group', seq >> 10, count(*) FROM scim_groups GROUP BY account_id, seq >> 10;
 
-CREATE FUNCTION scim_count() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level triggers over the transition tables: one upsert per account (and block)
+-- per statement. Row-level ones rewrote the same counter row once per row, and PostgreSQL
+-- keeps every version of a row a transaction rewrites: 60,000 rows inserted by one statement
+-- took 26 s instead of 0.7 s.
+CREATE FUNCTION scim_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO resource_counts (account_id, kind, n) VALUES (NEW.account_id, TG_ARGV[0], 1)
-            ON CONFLICT (account_id, kind) DO UPDATE SET n = resource_counts.n + 1;
-        INSERT INTO resource_blocks (account_id, kind, block, n) VALUES (NEW.account_id, TG_ARGV[0], NEW.seq >> 10, 1)
-            ON CONFLICT (account_id, kind, block) DO UPDATE SET n = resource_blocks.n + 1;
-    ELSE
-        UPDATE resource_counts SET n = n - 1 WHERE account_id = OLD.account_id AND kind = TG_ARGV[0];
-        UPDATE resource_blocks SET n = n - 1
-            WHERE account_id = OLD.account_id AND kind = TG_ARGV[0] AND block = OLD.seq >> 10;
-    END IF;
+    INSERT INTO resource_counts (account_id, kind, n)
+        SELECT account_id, TG_ARGV[0], count(*) FROM new_rows GROUP BY account_id
+        ON CONFLICT (account_id, kind) DO UPDATE SET n = resource_counts.n + EXCLUDED.n;
+    INSERT INTO resource_blocks (account_id, kind, block, n)
+        SELECT account_id, TG_ARGV[0], seq >> 10, count(*) FROM new_rows GROUP BY account_id, seq >> 10
+        ON CONFLICT (account_id, kind, block) DO UPDATE SET n = resource_blocks.n + EXCLUDED.n;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER scim_users_counted AFTER INSERT OR DELETE ON scim_users
-    FOR EACH ROW EXECUTE FUNCTION scim_count('User');
-CREATE TRIGGER scim_groups_counted AFTER INSERT OR DELETE ON scim_groups
-    FOR EACH ROW EXECUTE FUNCTION scim_count('Group');
+CREATE FUNCTION scim_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE resource_counts c SET n = c.n - d.n
+        FROM (SELECT account_id, count(*) AS n FROM old_rows GROUP BY account_id) d
+        WHERE c.account_id = d.account_id AND c.kind = TG_ARGV[0];
+    UPDATE resource_blocks b SET n = b.n - d.n
+        FROM (SELECT account_id, seq >> 10 AS block, count(*) AS n FROM old_rows GROUP BY account_id, seq >> 10) d
+        WHERE b.account_id = d.account_id AND b.kind = TG_ARGV[0] AND b.block = d.block;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER scim_users_counted AFTER INSERT ON scim_users
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION scim_count_inserted('User');
+CREATE TRIGGER scim_users_uncounted AFTER DELETE ON scim_users
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION scim_count_deleted('User');
+CREATE TRIGGER scim_groups_counted AFTER INSERT ON scim_groups
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION scim_count_inserted('Group');
+CREATE TRIGGER scim_groups_uncounted AFTER DELETE ON scim_groups
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION scim_count_deleted('Group');

@@ -19,7 +19,7 @@ use scimgate_scim::schema::ResourceKind;
 
 use super::common::{DbQuery, bind_all, write_tx};
 use super::memberships::{MemberDelta, add_members, apply_member_changes};
-use super::{DIALECT, DbRow, Store};
+use super::{DIALECT, DbConn, DbRow, Store};
 use super::{audit, events};
 use crate::dialect::{doc_column, folded_doc_param, json_param};
 use crate::fold::{fold, folded_doc};
@@ -146,6 +146,46 @@ fn conflict_message(kind: ResourceKind, doc: &Map<String, Value>) -> String {
 
 /// From this offset on, an unfiltered page in `seq` order skips by `resource_blocks`.
 const BLOCK_SKIP_FROM: u64 = 1_024;
+
+/// The block of 1,024 `seq` numbers that holds row `offset` (from 0) of the account's rows in
+/// `seq` order, and how many of its rows come before that block; `None` past the end. Reads
+/// the kept block sizes from the front in growing chunks, so a page at offset k reads about
+/// k / 1,024 rows of `resource_blocks`, whatever the size of the account.
+async fn block_of(
+    conn: &mut DbConn,
+    account: &AccountId,
+    kind: ResourceKind,
+    offset: u64,
+) -> Result<Option<(i64, u64)>, DomainError> {
+    let mut before = 0u64;
+    let mut after = -1i64;
+    let mut chunk = offset / 1_024 + 16;
+    loop {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT block, n FROM resource_blocks WHERE account_id = $1 AND kind = $2 AND block > $3 \
+             ORDER BY block LIMIT $4",
+        )
+        .bind(account.as_str())
+        .bind(kind.name())
+        .bind(after)
+        .bind(i64::try_from(chunk).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .db()?;
+        for &(block, n) in &rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            if before + n > offset {
+                return Ok(Some((block, before)));
+            }
+            before += n;
+            after = block;
+        }
+        if (rows.len() as u64) < chunk {
+            return Ok(None);
+        }
+        chunk = chunk.saturating_mul(2).min(4_096);
+    }
+}
 
 impl Store {
     /// The statement `select … FROM <table> r WHERE r.account_id = $1 [AND <filter>]`.
@@ -676,21 +716,11 @@ impl ScimStore for Store {
         let mut offset = offset;
         let indexed = matches!(query.page, Page::Index { .. });
         if indexed && query.filter.is_none() && query.sort.is_none() && offset >= BLOCK_SKIP_FROM {
-            let start: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT block, upto - n FROM (SELECT block, n, CAST(sum(n) OVER (ORDER BY block) AS BIGINT) AS upto \
-                 FROM resource_blocks WHERE account_id = $1 AND kind = $2) b WHERE upto > $3 ORDER BY block LIMIT 1",
-            )
-            .bind(account.as_str())
-            .bind(kind.name())
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_optional(&mut *conn)
-            .await
-            .db()?;
-            let Some((block, before)) = start else {
+            let Some((block, before)) = block_of(&mut conn, account, kind, offset).await? else {
                 return Ok(ListPage { total, items: vec![], next: None });
             };
             sql.push(" AND r.seq >= ").bind(Param::Int(block << 10));
-            offset -= u64::try_from(before).unwrap_or(0);
+            offset -= before;
         }
         match &query.sort {
             Some(s) => sql.push(&format!(

@@ -536,11 +536,6 @@ async fn kept_counts_and_block_skips_agree_with_counting() {
         .execute(store.pool())
         .await
         .expect("delete some");
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM scim_users WHERE account_id = $1 ORDER BY seq")
-        .bind(account.as_str())
-        .fetch_all(store.pool())
-        .await
-        .expect("ids");
     let page = |start_index: u64, count: u64| ListQuery {
         filter: None,
         sort: None,
@@ -548,9 +543,36 @@ async fn kept_counts_and_block_skips_agree_with_counting() {
         include_related: false,
         count_total: true,
     };
-    for (start, count) in
-        [(1, 0), (1, 10), (1000, 50), (1025, 100), (2048, 7), (3000, 100), (3400, 100), (4000, 10)]
-    {
+    // A sparse account too: one row in 50, so a deep page reads the block sizes in several
+    // growing chunks.
+    let sparse = format!(
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 60000) \
+         INSERT INTO scim_users (account_id, id, user_name, user_name_lower, doc, doc_folded, version, \
+         created_us, modified_us) SELECT CASE WHEN n % 50 = 0 THEN $1 ELSE 'globex' END, 'sparse' || n, \
+         'sparse' || n, 'sparse' || n, $2, {}, 1, 0, 0 FROM c",
+        folded_doc_param(DIALECT, 2)
+    );
+    let doc = normalize(ResourceKind::User, &json!({"userName": "seed"})).expect("doc");
+    let mut tx = store.pool().begin().await.expect("begin");
+    if DIALECT == crate::query::Dialect::Postgres {
+        sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await.expect("no limit");
+    }
+    sqlx::query(sqlx::AssertSqlSafe(sparse))
+        .bind(account.as_str())
+        .bind(Value::Object(doc).to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("sparse seed");
+    tx.commit().await.expect("commit");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM scim_users WHERE account_id = $1 ORDER BY seq")
+        .bind(account.as_str())
+        .fetch_all(store.pool())
+        .await
+        .expect("ids");
+    let last = ids.len() as u64;
+    let pages = [(1, 0), (1, 10), (1000, 50), (1025, 100), (2048, 7), (3000, 100), (3400, 100), (4000, 10)];
+    let deep = [(4600, 100), (5000, 3), (last, 5), (last + 1, 5)];
+    for (start, count) in pages.into_iter().chain(deep) {
         let got =
             store.list_resources(&account, ResourceKind::User, &page(start, count)).await.expect("list");
         assert_eq!(got.total, ids.len() as u64, "startIndex {start}");
