@@ -39,6 +39,9 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCIM = "/gateway/ng/api/scim/account/{}"
+# The baseline of a scenario's growth, when not the same scenario: on 10,000 users the page at
+# startIndex 100,000 is empty, so a deep page is compared with a full first page.
+BASE = {"list_deep": "list_first"}
 SCENARIOS = ["healthz", "filter", "get_by_id", "list_first", "list_deep", "cursor_deep", "count0", "post"]
 
 
@@ -197,7 +200,7 @@ def svg_plot(results, baseline, path):
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{colours[i]}" stroke-width="2"/>')
         for s in sizes:
             parts.append(f'<circle cx="{xs[s]:.1f}" cy="{y(results[s][n]["mean_ms"]):.1f}" r="3" fill="{colours[i]}"/>')
-        growth = results[sizes[-1]][n]["mean_ms"] / baseline[n]["mean_ms"]
+        growth = results[sizes[-1]][n]["mean_ms"] / baseline[BASE.get(n, n)]["mean_ms"]
         parts.append(f'<text x="{w - right + 10}" y="{top + 16 * i + 10}" fill="{colours[i]}">{n} ({growth:.2f}x)</text>')
     parts.append("</svg>")
     with open(path, "w") as f:
@@ -249,12 +252,13 @@ def main():
         baseline = measure(port, server.pid, "small", tokens["small"], 10_000, a.duration)
         rss = rss_mb(server.pid)
         print(f"server RSS after the run: {rss:.0f} MB; whole run {time.monotonic() - started:.0f} s")
-        print("\ngrowth of the mean latency at each size against the 10,000-user account in the same database:")
+        print("\ngrowth of the mean latency at the largest size against the 10,000-user account in the same "
+              "database (list_deep against its first page):")
         rows = ["| scenario | " + " | ".join(f"{s:,}" for s in sizes) + " | growth at the largest |",
                 "|---|" + "---|" * (len(sizes) + 1)]
         for n in SCENARIOS:
             cells = [f"{results[s][n]['rps']:,.0f}/s, {results[s][n]['mean_ms']:.2f} ms" for s in sizes]
-            growth = results[sizes[-1]][n]["mean_ms"] / baseline[n]["mean_ms"]
+            growth = results[sizes[-1]][n]["mean_ms"] / baseline[BASE.get(n, n)]["mean_ms"]
             rows.append(f"| {n} | " + " | ".join(cells) + f" | {growth:.2f}x |")
             print(f"  {n:12} {growth:.2f}x")
         table = "\n".join(rows)
