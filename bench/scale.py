@@ -15,7 +15,9 @@ size of `big` measures every scenario with wrk (c=32) for --duration seconds:
   count0       GET /Users?count=0
   post         POST /Users (unique bodies)
 
-then measures `small` the same way (the same database, 10,000 users: the baseline of the
+then builds groups of --groups members in `big` (filled by PATCHes of 1,000 members) and
+measures adding and removing one member, GET without and with members, and a PATCH that
+replaces all members; then measures `small` the same way (the same database, 10,000 users: the baseline of the
 growth factors) and prints one line per (scenario, size), the growth factor of each
 scenario's mean latency against `small`, the server's RSS, and writes results.json, table.md
 and plot.svg to --out.
@@ -167,6 +169,66 @@ def measure(port, pid, account, token, size, duration):
     return out
 
 
+def user_ids(c, account, n):
+    """The ids of the account's first `n` users (by cursor pages of 1,000)."""
+    ids, cursor = [], ""
+    while len(ids) < n:
+        page = c.call("GET", SCIM.format(account) + f"/Users?count=1000&attributes=id&cursor={urllib.parse.quote(cursor)}")
+        ids += [r["id"] for r in page["Resources"]]
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    return ids[:n]
+
+
+def timed(f, repeat):
+    """The median of `repeat` timings of f(), in ms."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def measure_groups(port, pid, account, token, sizes, duration):
+    """Groups of each size: how fast they fill, and the costs the issue names (one member added
+    and removed, GET without and with members, PATCH that replaces all members)."""
+    c = Client(port, token)
+    ids = user_ids(c, account, max(sizes) + 1)
+    patch = lambda ops: {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}  # noqa: E731
+    out = {}
+    for g in sizes:
+        gid = c.call("POST", SCIM.format(account) + "/Groups",
+                     {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"G{g}"})["id"]
+        path = SCIM.format(account) + f"/Groups/{gid}"
+        t = time.perf_counter()
+        for a in range(0, g, 1000):
+            c.call("PATCH", path, patch([{"op": "add", "path": "members",
+                                          "value": [{"value": i} for i in ids[a:min(a + 1000, g)]]}]))
+        fill = g / (time.perf_counter() - t)
+        extra = ids[g]
+        settle(pid)
+
+        def add_remove():
+            c.call("PATCH", path, patch([{"op": "add", "path": "members", "value": [{"value": extra}]}]))
+            c.call("PATCH", path, patch([{"op": "remove", "path": f'members[value eq "{extra}"]'}]))
+
+        add = timed(add_remove, 50) / 2
+        settle(pid)
+        bare = wrk(f"http://127.0.0.1:{port}{path}?excludedAttributes=members", token, duration)
+        full = timed(lambda: c.call("GET", path), 3)
+        members = [{"value": i} for i in ids[:g]]
+        replace = timed(lambda: c.call("PATCH", path, patch([{"op": "replace", "path": "members", "value": members}])), 1)
+        out[g] = {"fill_members_per_s": fill, "add_remove_ms": add, "get_without_members": bare,
+                  "get_full_ms": full, "replace_all_ms": replace}
+        print(f"group        {g:>9,} members  fill {fill:,.0f}/s  add or remove one {add:.2f} ms  "
+              f"GET ?excludedAttributes=members {bare['rps']:,.0f}/s ({bare['mean_ms']:.2f} ms)  "
+              f"GET full {full:.0f} ms  PATCH replace all {replace:.0f} ms", flush=True)
+    return out
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -214,6 +276,8 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--out", default="target/scale")
     ap.add_argument("--database", help="database URL (default: a fresh SQLite file)")
+    ap.add_argument("--groups", default="1000,10000,100000",
+                    help="group sizes to build and measure (capped by the largest --sizes; empty for none)")
     a = ap.parse_args()
     sizes = sorted(int(s) for s in a.sizes.split(","))
     os.makedirs(a.out, exist_ok=True)
@@ -226,7 +290,9 @@ def main():
     log = open(f"{work}/server.log", "w+")
     server = subprocess.Popen(
         [a.binary, "serve", "--listen", "127.0.0.1:0", "--database", db, "--no-bootstrap",
-         "--account-rate-limit", "0", "--account-max-in-flight", "0"],
+         "--account-rate-limit", "0", "--account-max-in-flight", "0",
+         # a PATCH that replaces 100,000 members is about 5 MB
+         "--max-body-bytes", str(16 << 20)],
         stderr=log, env=dict(os.environ, RUST_LOG="warn"))
     started = time.monotonic()
     try:
@@ -249,6 +315,8 @@ def main():
             have = size
             print(f"seeded big to {size:,} users: {rate:,.0f} users/s", flush=True)
             results[size] = measure(port, server.pid, "big", tokens["big"], size, a.duration)
+        groups = [int(g) for g in a.groups.split(",") if g and int(g) < sizes[-1]]
+        group_results = measure_groups(port, server.pid, "big", tokens["big"], groups, a.duration) if groups else {}
         baseline = measure(port, server.pid, "small", tokens["small"], 10_000, a.duration)
         rss = rss_mb(server.pid)
         print(f"server RSS after the run: {rss:.0f} MB; whole run {time.monotonic() - started:.0f} s")
@@ -261,12 +329,20 @@ def main():
             growth = results[sizes[-1]][n]["mean_ms"] / baseline[BASE.get(n, n)]["mean_ms"]
             rows.append(f"| {n} | " + " | ".join(cells) + f" | {growth:.2f}x |")
             print(f"  {n:12} {growth:.2f}x")
+        if group_results:
+            rows += ["", "| group members | fill by PATCH | add or remove one | GET ?excludedAttributes=members | GET full | PATCH replace all |",
+                     "|---|---|---|---|---|---|"]
+            for g, r in group_results.items():
+                b = r["get_without_members"]
+                rows.append(f"| {g:,} | {r['fill_members_per_s']:,.0f}/s | {r['add_remove_ms']:.2f} ms | "
+                            f"{b['rps']:,.0f}/s, {b['mean_ms']:.2f} ms | {r['get_full_ms']:.0f} ms | {r['replace_all_ms']:.0f} ms |")
         table = "\n".join(rows)
         with open(os.path.join(a.out, "table.md"), "w") as f:
             f.write(table + "\n")
         with open(os.path.join(a.out, "results.json"), "w") as f:
             json.dump({"sizes": sizes, "results": {str(k): v for k, v in results.items()}, "baseline": baseline,
-                       "seeding_users_per_s": {str(k): v for k, v in seeding.items()}, "rss_mb": rss}, f, indent=1)
+                       "seeding_users_per_s": {str(k): v for k, v in seeding.items()}, "rss_mb": rss,
+                       "groups": {str(k): v for k, v in group_results.items()}}, f, indent=1)
         svg_plot(results, baseline, os.path.join(a.out, "plot.svg"))
         print(f"\n{table}\n\nwritten: {a.out}/table.md, results.json, plot.svg")
     finally:

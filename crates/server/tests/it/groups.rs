@@ -1,7 +1,7 @@
 //! /Groups: membership in its own table, PATCH semantics, 204 responses.
 
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{TestApp, assert_scim_error, patch_body};
 
@@ -119,4 +119,45 @@ async fn membership_patch_on_an_unknown_group_is_404_and_creates_nothing() {
     let list = app.get("/Groups").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     assert_eq!(list.body["totalResults"], 0, "{}", list.text);
+}
+
+/// Members are looked up and written in batches: the first bad member in the request's order
+/// is the error and nothing is written; a member named twice is added once, with the last
+/// display given.
+#[tokio::test]
+async fn batched_member_writes_keep_the_rules_in_order() {
+    let app = TestApp::new().await;
+    let a = app.user("a@batch.test").await;
+    let b = app.user("b@batch.test").await;
+    let g = app.group("Batch", &[]).await;
+    let path = format!("/Groups/{g}");
+    let add = |value: Value| patch_body(json!([{"op": "add", "path": "members", "value": value}]));
+    let r =
+        app.patch(&path, add(json!([{"value": a}, {"value": "missing-1"}, {"value": "missing-2"}]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("'missing-1'")), "{}", r.text);
+    let r = app.patch(&path, add(json!([{"value": b}, {"value": a, "type": "Group"}]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("is a User, not a Group")), "{}", r.text);
+    let r = app.patch(&path, add(json!([{"value": b}, {"value": g}]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let got = app.get(&path).await;
+    assert!(
+        got.body.get("members").is_none_or(|m| m.as_array().is_some_and(|m| m.is_empty())),
+        "{}",
+        got.text
+    );
+
+    let r = app
+        .patch(
+            &path,
+            add(json!([{"value": a, "display": "One"}, {"value": b}, {"value": a, "display": "Uno"}])),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let got = app.get(&path).await;
+    let members = got.body["members"].as_array().expect("members").clone();
+    assert_eq!(members.len(), 2, "{}", got.text);
+    let first = members.iter().find(|m| m["value"] == a.as_str()).expect("a");
+    assert_eq!(first["display"], "Uno", "the last display given wins: {}", got.text);
 }
