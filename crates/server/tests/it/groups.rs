@@ -141,6 +141,24 @@ async fn batched_member_writes_keep_the_rules_in_order() {
     assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("is a User, not a Group")), "{}", r.text);
     let r = app.patch(&path, add(json!([{"value": b}, {"value": g}]))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // Another account's user is not a user of this one.
+    let token = app.other_account("globex").await;
+    let body =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x@globex.test"});
+    let theirs = app
+        .send(
+            axum::http::Method::POST,
+            "/gateway/ng/api/scim/account/globex/Users",
+            Some(&token),
+            Some(body.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.text);
+    let theirs = theirs.body["id"].as_str().expect("id").to_string();
+    let r = app.patch(&path, add(json!([{"value": b}, {"value": theirs}]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("in this account")), "{}", r.text);
     let got = app.get(&path).await;
     assert!(
         got.body.get("members").is_none_or(|m| m.as_array().is_some_and(|m| m.is_empty())),

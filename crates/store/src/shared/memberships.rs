@@ -223,23 +223,25 @@ pub(super) async fn add_members(
 ) -> Result<(), DomainError> {
     let mut types: HashMap<String, &'static str> = HashMap::with_capacity(refs.len());
     for chunk in refs.chunks(MEMBER_CHUNK) {
-        let mut q = QueryBuilder::<Db>::new("SELECT id, 'User' FROM scim_users WHERE account_id = ");
-        q.push_bind(account.as_str()).push(" AND id IN (");
+        // By id alone (ids are unique across accounts; the account is checked below): with
+        // `account_id = ?` too, SQLite chose the (account_id, seq) index and read every row
+        // of the account for each chunk.
+        let mut q = QueryBuilder::<Db>::new("SELECT id, account_id, 'User' FROM scim_users WHERE id IN (");
         let mut ids = q.separated(", ");
         for m in chunk {
             ids.push_bind(m.value.as_str());
         }
-        q.push(") UNION ALL SELECT id, 'Group' FROM scim_groups WHERE account_id = ")
-            .push_bind(account.as_str())
-            .push(" AND id IN (");
+        q.push(") UNION ALL SELECT id, account_id, 'Group' FROM scim_groups WHERE id IN (");
         let mut ids = q.separated(", ");
         for m in chunk {
             ids.push_bind(m.value.as_str());
         }
         q.push(")");
-        let found: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **tx).await.db()?;
-        for (id, kind) in found {
-            types.insert(id, if kind == "Group" { "Group" } else { "User" });
+        let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut **tx).await.db()?;
+        for (id, owner, kind) in found {
+            if owner == account.as_str() {
+                types.insert(id, if kind == "Group" { "Group" } else { "User" });
+            }
         }
     }
     for m in refs {
