@@ -1,7 +1,7 @@
 //! SCIM 2.0 endpoints (RFC 7644) under `/gateway/ng/api/scim/account/{account}`.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
@@ -366,15 +366,29 @@ async fn search(
 /// Limits advertised in `/ServiceProviderConfig` and enforced by `/Bulk`.
 pub const BULK_MAX_OPERATIONS: usize = 1000;
 
+/// Whether a query's `attributes` names `securityEvents`.
+fn asks_for_security_events(query: Option<&str>) -> bool {
+    const FULL: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig:securityEvents";
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).any(|(k, v)| {
+        k == "attributes"
+            && v.split(',')
+                .map(str::trim)
+                .any(|a| a.eq_ignore_ascii_case("securityEvents") || a.eq_ignore_ascii_case(FULL))
+    })
+}
+
+/// `GET /ServiceProviderConfig`. RFC 9967's `securityEvents` is returned when the request's
+/// `attributes` names it (as an attribute with `returned: request`): clients that validate
+/// the configuration against RFC 7643 alone refuse attributes they do not know (scim2-models
+/// does), and would stop at discovery (docs/events.md "`/ServiceProviderConfig`").
 async fn service_provider_config(
     State(st): State<AppState>,
     caller: ScimCaller,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let base = base_url(&st.config, &headers, caller.account().as_str());
-    scim_json(
-        StatusCode::OK,
-        &json!({
+    let mut body = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "documentationUri": "https://github.com/scimgate/scimgate/blob/main/docs/scim.md",
             "patch": {"supported": true},
@@ -383,7 +397,6 @@ async fn service_provider_config(
             "changePassword": {"supported": false},
             "sort": {"supported": true},
             "etag": {"supported": true},
-            "securityEvents": scimgate_scim::set::service_provider_config(),
             "pagination": {
                 "cursor": true,
                 "index": true,
@@ -399,8 +412,11 @@ async fn service_provider_config(
                 "primary": true
             }],
             "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")}
-        }),
-    )
+    });
+    if asks_for_security_events(query.as_deref()) {
+        body["securityEvents"] = scimgate_scim::set::service_provider_config();
+    }
+    scim_json(StatusCode::OK, &body)
 }
 
 async fn resource_types(State(st): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Response {

@@ -245,8 +245,16 @@ async fn the_key_set_is_public_and_stable_and_service_provider_config_announces_
     let bare = app.send(Method::GET, "/gateway/ng/api/events/jwks", None, None, &[]).await;
     assert_eq!(bare.status, StatusCode::BAD_REQUEST, "{}", bare.text);
 
-    let spc = app.get("/ServiceProviderConfig").await;
+    // Asked for by name (`returned: request`): clients that know only RFC 7643 refuse an
+    // attribute they do not know, so the plain document has none.
+    let plain = app.get("/ServiceProviderConfig").await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(plain.body.get("securityEvents").is_none(), "{}", plain.text);
+    let spc = app.get("/ServiceProviderConfig?attributes=securityEvents").await;
     assert_eq!(spc.status, StatusCode::OK);
+    assert_eq!(spc.body["patch"]["supported"], true, "the rest is there too");
+    let full = app.get("/ServiceProviderConfig?attributes=urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Acore%3A2.0%3AServiceProviderConfig%3AsecurityEvents").await;
+    assert_eq!(full.body["securityEvents"], spc.body["securityEvents"]);
     let se = &spc.body["securityEvents"];
     assert_eq!(se["asyncRequest"], "none", "{se}");
     let uris: Vec<&str> =
