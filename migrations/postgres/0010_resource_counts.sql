@@ -16,6 +16,9 @@ CREATE TABLE resource_blocks (
     n           BIGINT NOT NULL,
     PRIMARY KEY (account_id, kind, block)
 );
+-- No node may insert or delete between the counting below and the triggers' creation (a
+-- node of the previous version still running during a rolling upgrade): reads go on.
+LOCK TABLE scim_users, scim_groups IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO resource_counts (account_id, kind, n)
     SELECT account_id, 'User', count(*) FROM scim_users GROUP BY account_id;
 INSERT INTO resource_counts (account_id, kind, n)

@@ -230,7 +230,13 @@ pub fn plan(
         _ if outstanding => state.sent_at,
         _ => None,
     };
-    let sent_through = send.last().map_or(sent_through, |e| sent_through.max(e.seq));
+    // A resend hands out again from the cursor: what it reached is what is out now, and the
+    // outstanding events it did not reach (maxEvents) go out next, before newer ones.
+    let sent_through = match send.last() {
+        Some(last) if resend => last.seq.max(cursor),
+        Some(last) => sent_through.max(last.seq),
+        None => sent_through,
+    };
     PollPlan { state: PollState { cursor, sent_through, sent_at, acks }, send, more_available, deliveries }
 }
 
@@ -339,6 +345,21 @@ mod tests {
         let p5 = plan("h", &p4.state, &req(json!({"ack": ["e4"]})), &[], 9, later);
         assert_eq!(p5.state, p4.state);
         assert!(p5.deliveries.is_empty());
+    }
+
+    #[test]
+    fn a_partial_resend_hands_out_the_rest_next_and_in_order() {
+        let window: Vec<Event> = (1..=12).map(event).collect();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(1);
+        let p = plan("h", &PollState::default(), &req(json!({"maxEvents": 10})), &window, 12, t0);
+        assert_eq!(ids(&p).len(), 10);
+        let later = t0 + RESEND_AFTER;
+        let p = plan("h", &p.state, &req(json!({"maxEvents": 5})), &window, 12, later);
+        assert_eq!(ids(&p), ["e1", "e2", "e3", "e4", "e5"], "the oldest again, first");
+        let p = plan("h", &p.state, &req(json!({"maxEvents": 7})), &window, 12, later + Duration::seconds(1));
+        assert_eq!(ids(&p), ["e6", "e7", "e8", "e9", "e10", "e11", "e12"], "then the rest, in order");
+        let p = plan("h", &p.state, &req(json!({})), &window, 12, later + Duration::seconds(2));
+        assert!(p.send.is_empty(), "nothing twice within the resend period");
     }
 
     #[test]

@@ -492,7 +492,11 @@ impl WebhookStore for Store {
         deliveries: &[Delivery],
     ) -> Result<bool, DomainError> {
         let us = |at: Option<OffsetDateTime>| at.map_or(0, micros);
-        write_tx!(self, |tx| {
+        // Another poll's write in between: its acknowledgements may differ while the row's
+        // numbers do not (an out-of-order ack changes only `set_acks`), so the acks are
+        // compared too, after the UPDATE has locked the row; this one is then rolled back.
+        const RACED: &str = "another poll wrote first";
+        let outcome = write_tx!(self, |tx| {
             let done = sqlx::query(
                 "UPDATE webhooks SET cursor_seq = $1, poll_sent_through = $2, poll_sent_us = $3 \
                  WHERE account_id = $4 AND identifier = $5 AND delivery = 'poll' AND cursor_seq = $6 \
@@ -511,6 +515,16 @@ impl WebhookStore for Store {
             .db()?;
             if done.rows_affected() == 0 {
                 return Ok(false);
+            }
+            let now: Vec<String> =
+                sqlx::query_scalar("SELECT event_id FROM set_acks WHERE account_id = $1 AND webhook = $2")
+                    .bind(account.as_str())
+                    .bind(identifier)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .db()?;
+            if now.into_iter().collect::<std::collections::BTreeSet<_>>() != expected.acks {
+                return Err(DomainError::Conflict(RACED.into()));
             }
             if new.acks != expected.acks {
                 sqlx::query("DELETE FROM set_acks WHERE account_id = $1 AND webhook = $2")
@@ -533,7 +547,11 @@ impl WebhookStore for Store {
             }
             insert_deliveries(tx, account, deliveries).await?;
             Ok(true)
-        })
+        });
+        match outcome {
+            Err(DomainError::Conflict(m)) if m == RACED => Ok(false),
+            other => other,
+        }
     }
 }
 

@@ -146,3 +146,34 @@ async fn failing_disables_and_enabling_starts_over() {
     store.delete_webhook(&account, "h", &test_audit()).await.expect("delete");
     assert!(matches!(store.get_webhook(&account, "h").await, Err(DomainError::NotFound(_))));
 }
+
+/// Two polls planned from one state: the second write loses, even when the first changed
+/// only the out-of-order acknowledgements (nothing in the row itself).
+#[tokio::test]
+async fn a_poll_that_raced_another_is_refused() {
+    let Some((store, account)) = setup().await else { return };
+    let now = t(10);
+    let polled = Webhook {
+        url: String::new(),
+        format: WebhookFormat::Set,
+        delivery: WebhookDelivery::Poll,
+        ..hook("p", now)
+    };
+    store.create_webhook(&account, &polled, &test_audit()).await.expect("create");
+    let start = store.poll_state(&account, "p").await.expect("state");
+    let with = |ack: &str| scimgate_domain::poll::PollState {
+        acks: [ack.to_string()].into_iter().collect(),
+        ..start.clone()
+    };
+    assert!(store.record_poll(&account, "p", &start, &with("e2"), &[]).await.expect("first"));
+    assert!(!store.record_poll(&account, "p", &start, &with("e3"), &[]).await.expect("second"), "raced");
+    let stored = store.poll_state(&account, "p").await.expect("state");
+    assert_eq!(stored.acks, with("e2").acks, "the first poll's acknowledgement is kept");
+    // Planned from the state as it is now, the second goes through.
+    let both = scimgate_domain::poll::PollState {
+        acks: ["e2".to_string(), "e3".to_string()].into_iter().collect(),
+        ..stored.clone()
+    };
+    assert!(store.record_poll(&account, "p", &stored, &both, &[]).await.expect("again"));
+    assert_eq!(store.poll_state(&account, "p").await.expect("state").acks, both.acks);
+}
