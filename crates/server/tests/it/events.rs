@@ -366,6 +366,21 @@ pub(crate) fn pytool(module: &str, spec: &str) -> Option<std::path::PathBuf> {
     Some(path)
 }
 
+/// Runs a Python `script` with the packages of `path`, `input` on its standard input.
+pub(crate) fn python(path: &std::path::Path, script: &str, input: &Value) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONPATH", path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write");
+    child.wait_with_output().expect("python")
+}
+
 /// Verifies every message with the `standardwebhooks` package from PyPI (see [`pytool`]).
 fn verify_with_standardwebhooks(messages: &[(String, HeaderMap, String)]) {
     let Some(path) = pytool("standardwebhooks", "standardwebhooks==1.1.0") else { return };
@@ -382,17 +397,7 @@ fn verify_with_standardwebhooks(messages: &[(String, HeaderMap, String)]) {
                   from standardwebhooks.webhooks import Webhook\n\
                   for m in json.load(sys.stdin):\n    Webhook(m['secret']).verify(m['body'], m['headers'])\n\
                   print('verified')\n";
-    use std::io::Write;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PYTHONPATH", &path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child.stdin.take().expect("stdin").write_all(Value::Array(list).to_string().as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("python");
+    let out = python(&path, script, &Value::Array(list));
     assert!(
         out.status.success(),
         "standardwebhooks refused a signature: {}",

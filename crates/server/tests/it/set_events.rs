@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, patch_body};
-use crate::events::{HOOKS, Receiver, feed, pytool, webhook_app};
+use crate::events::{HOOKS, Receiver, feed, python, pytool, webhook_app};
 
 const CREATE_FULL: &str = "urn:ietf:params:scim:event:prov:create:full";
 const PUT_FULL: &str = "urn:ietf:params:scim:event:prov:put:full";
@@ -45,18 +45,7 @@ pub(crate) fn pyjwt(tokens: &[String], keys: &Value, aud: &str, iss: &str) -> Op
                       except Exception as e:\n        \
                           out.append({'refused': '%s: %s' % (type(e).__name__, e)})\n\
                   print(json.dumps(out))\n";
-    use std::io::Write;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PYTHONPATH", &path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let input = json!({"tokens": tokens, "jwks": keys, "aud": aud, "iss": iss});
-    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("python");
+    let out = python(&path, script, &json!({"tokens": tokens, "jwks": keys, "aud": aud, "iss": iss}));
     assert!(out.status.success(), "PyJWT failed: {}", String::from_utf8_lossy(&out.stderr));
     Some(serde_json::from_slice(&out.stdout).expect("claims"))
 }
@@ -181,19 +170,22 @@ pub(crate) fn assert_set_matches(claims: &Value, event: &Value, iss: &str, aud: 
     }
 }
 
+/// Creates a subscription of security event tokens: pushed to `url`, or polled without one.
+async fn set_hook(app: &TestApp, id: &str, url: Option<&str>) -> Value {
+    let body = match url {
+        Some(url) => json!({"identifier": id, "url": url, "events": ["*"], "format": "set"}),
+        None => json!({"identifier": id, "events": ["*"], "format": "set", "deliveryMethod": "poll"}),
+    };
+    let r = app.admin(Method::POST, HOOKS, Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"].clone()
+}
+
 #[tokio::test]
 async fn set_push_delivers_security_event_tokens_a_jose_library_verifies() {
     let (app, _stop) = webhook_app(None).await;
     let (rx, url) = Receiver::start().await;
-    let r = app
-        .admin(
-            Method::POST,
-            HOOKS,
-            Some(json!({"identifier": "siem", "url": url, "events": ["*"], "format": "set"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["data"]["format"], "set");
+    assert_eq!(set_hook(&app, "siem", Some(&url)).await["format"], "set");
     let events = every_kind_of_change(&app).await;
     let kinds: std::collections::BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(kinds.len(), 10, "every event type is made: {kinds:?}");
@@ -288,15 +280,7 @@ fn ids(events: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn polling_hands_out_sets_takes_acknowledgements_and_hands_out_again_what_is_not() {
     let (app, clock) = TestApp::manual_clock().await;
-    let r = app
-        .admin(
-            Method::POST,
-            HOOKS,
-            Some(json!({"identifier": "feed", "events": ["*"], "format": "set", "deliveryMethod": "poll"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["data"]["deliveryMethod"], "poll");
+    assert_eq!(set_hook(&app, "feed", None).await["deliveryMethod"], "poll");
     let events = every_kind_of_change(&app).await;
     let all = ids(&events);
 
@@ -380,22 +364,8 @@ async fn polling_hands_out_sets_takes_acknowledgements_and_hands_out_again_what_
 async fn bad_polls_are_refused_with_a_reason_and_change_nothing() {
     let (app, _stop) = webhook_app(None).await;
     let (_rx, url) = Receiver::start().await;
-    let r = app
-        .admin(
-            Method::POST,
-            HOOKS,
-            Some(json!({"identifier": "pushed", "url": url, "events": ["*"], "format": "set"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = app
-        .admin(
-            Method::POST,
-            HOOKS,
-            Some(json!({"identifier": "feed", "events": ["*"], "format": "set", "deliveryMethod": "poll"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    set_hook(&app, "pushed", Some(&url)).await;
+    set_hook(&app, "feed", None).await;
     app.user("one@acme.test").await;
 
     let pushed = app

@@ -122,6 +122,22 @@ async fn insert_deliveries(
     Ok(out)
 }
 
+/// The out-of-order acknowledgements of a polled subscription.
+async fn set_acks<'e, E: sqlx::Executor<'e, Database = Db>>(
+    executor: E,
+    account: &AccountId,
+    identifier: &str,
+) -> Result<std::collections::BTreeSet<String>, DomainError> {
+    let acks: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM set_acks WHERE account_id = $1 AND webhook = $2")
+            .bind(account.as_str())
+            .bind(identifier)
+            .fetch_all(executor)
+            .await
+            .db()?;
+    Ok(acks.into_iter().collect())
+}
+
 impl Store {
     async fn webhook_row(&self, account: &AccountId, identifier: &str) -> Result<Webhook, DomainError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -467,19 +483,13 @@ impl WebhookStore for Store {
         .await
         .db()?
         .ok_or_else(|| not_found(identifier))?;
-        let acks: Vec<String> =
-            sqlx::query_scalar("SELECT event_id FROM set_acks WHERE account_id = $1 AND webhook = $2")
-                .bind(account.as_str())
-                .bind(identifier)
-                .fetch_all(self.pool())
-                .await
-                .db()?;
+        let acks = set_acks(self.pool(), account, identifier).await?;
         let sent_us: i64 = col(&row, "poll_sent_us")?;
         Ok(PollState {
             cursor: col(&row, "cursor_seq")?,
             sent_through: col(&row, "poll_sent_through")?,
             sent_at: (sent_us != 0).then(|| from_micros(sent_us)),
-            acks: acks.into_iter().collect(),
+            acks,
         })
     }
 
@@ -516,14 +526,7 @@ impl WebhookStore for Store {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            let now: Vec<String> =
-                sqlx::query_scalar("SELECT event_id FROM set_acks WHERE account_id = $1 AND webhook = $2")
-                    .bind(account.as_str())
-                    .bind(identifier)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .db()?;
-            if now.into_iter().collect::<std::collections::BTreeSet<_>>() != expected.acks {
+            if set_acks(&mut **tx, account, identifier).await? != expected.acks {
                 return Err(DomainError::Conflict(RACED.into()));
             }
             if new.acks != expected.acks {
