@@ -334,13 +334,16 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
         None => None,
     };
+    // The signal handlers are in place before anyone is told where to connect: a SIGTERM
+    // that follows the first answer must drain, not kill with the default action.
+    let signals = ShutdownSignals::install()?;
     tracing::info!(%addr, "listening");
     eprintln!("scimgate: listening on http://{addr}");
     let tasks = start_background(&state, CHANGE_POLL_INTERVAL, &stop_rx);
     // The peer address is kept for the loopback-only /metrics of the main listener.
     let app = crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(signals.received())
         .await
         .map_err(|e| format!("server error: {e}"));
     let _ = stop_tx.send(true);
@@ -350,24 +353,41 @@ pub async fn serve(config: Config) -> Result<(), String> {
     served
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT, registered at once (tokio registers a handler only when its stream
+/// is created, and `tokio::signal::ctrl_c()` only when first polled).
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+            let int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+            Ok(Self { term, int })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    tracing::info!("shutdown signal received; draining requests");
+
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            let Self { mut term, mut int } = self;
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received; draining requests");
+    }
 }

@@ -182,7 +182,8 @@ fn config_precedence_flag_over_env_over_file() {
             &[("Authorization", &auth)],
             None,
         );
-        assert!(sigterm(&mut child).success());
+        let exit = sigterm(&mut child);
+        assert!(exit.success(), "SIGTERM after one answer must drain and exit 0: {exit:?}");
         assert_eq!(status, 200, "{text}");
         let v: Value = serde_json::from_str(&text).expect("json");
         v["bulk"]["maxPayloadSize"].as_u64().unwrap_or_else(|| panic!("no bulk.maxPayloadSize: {text}"))
