@@ -217,16 +217,39 @@ def measure_groups(port, pid, account, token, sizes, duration):
 
         add = timed(add_remove, 50) / 2
         settle(pid)
+        full_rss = rss_growth(pid, lambda: c.call("GET", path))
         bare = wrk(f"http://127.0.0.1:{port}{path}?excludedAttributes=members", token, duration)
         full = timed(lambda: c.call("GET", path), 3)
         members = [{"value": i} for i in ids[:g]]
         replace = timed(lambda: c.call("PATCH", path, patch([{"op": "replace", "path": "members", "value": members}])), 1)
         out[g] = {"fill_members_per_s": fill, "add_remove_ms": add, "get_without_members": bare,
-                  "get_full_ms": full, "replace_all_ms": replace}
+                  "get_full_ms": full, "get_full_rss_growth_mb": full_rss, "replace_all_ms": replace}
         print(f"group        {g:>9,} members  fill {fill:,.0f}/s  add or remove one {add:.2f} ms  "
               f"GET ?excludedAttributes=members {bare['rps']:,.0f}/s ({bare['mean_ms']:.2f} ms)  "
-              f"GET full {full:.0f} ms  PATCH replace all {replace:.0f} ms", flush=True)
+              f"GET full {full:.0f} ms (RSS +{full_rss:.1f} MB)  PATCH replace all {replace:.0f} ms", flush=True)
     return out
+
+
+def rss_growth(pid, call):
+    """How far the server's RSS rises above where it was while `call` runs (sampled every 2 ms):
+    what answering it holds in memory at once."""
+    before = rss_mb(pid)
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(pid))
+            time.sleep(0.002)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        call()
+    finally:
+        done.set()
+        t.join()
+    return max(peak[0], rss_mb(pid)) - before
 
 
 def rss_mb(pid):
@@ -330,12 +353,13 @@ def main():
             rows.append(f"| {n} | " + " | ".join(cells) + f" | {growth:.2f}x |")
             print(f"  {n:12} {growth:.2f}x")
         if group_results:
-            rows += ["", "| group members | fill by PATCH | add or remove one | GET ?excludedAttributes=members | GET full | PATCH replace all |",
-                     "|---|---|---|---|---|---|"]
+            rows += ["", "| group members | fill by PATCH | add or remove one | GET ?excludedAttributes=members | GET full | RSS rise during the first GET full | PATCH replace all |",
+                     "|---|---|---|---|---|---|---|"]
             for g, r in group_results.items():
                 b = r["get_without_members"]
                 rows.append(f"| {g:,} | {r['fill_members_per_s']:,.0f}/s | {r['add_remove_ms']:.2f} ms | "
-                            f"{b['rps']:,.0f}/s, {b['mean_ms']:.2f} ms | {r['get_full_ms']:.0f} ms | {r['replace_all_ms']:.0f} ms |")
+                            f"{b['rps']:,.0f}/s, {b['mean_ms']:.2f} ms | {r['get_full_ms']:.0f} ms | "
+                            f"{r.get('get_full_rss_growth_mb', 0):.1f} MB | {r['replace_all_ms']:.0f} ms |")
         table = "\n".join(rows)
         with open(os.path.join(a.out, "table.md"), "w") as f:
             f.write(table + "\n")

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::events::EventType;
 use crate::ids::{AccountId, new_resource_id};
-use crate::store::{ListPage, ListQuery, ResourceUpdate, ScimStore, StoredResource};
+use crate::store::{ListPage, ListQuery, Member, ResourceUpdate, ScimStore, StoredResource};
 use crate::use_case::UseCase;
 
 /// How often a PATCH is retried when a concurrent write changed the resource in between.
@@ -214,6 +214,21 @@ impl ScimService {
         let account = Self::authorize(caller, kind, ScimOp::Get)?;
         plausible_id(kind, id)?;
         self.store.get_resource(account, kind, id, include_related).await
+    }
+
+    /// A page of a group's members for an answer written out page by page (a large group's
+    /// GET): the same permission as [`Self::get`]; `None` when the group is no longer at
+    /// `version` (see `ScimStore::group_members_page`).
+    pub async fn group_members_page(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<Member>>, DomainError> {
+        let account = Self::authorize(caller, ResourceKind::Group, ScimOp::Get)?;
+        self.store.group_members_page(account, group_id, version, after, limit).await
     }
 
     /// PUT: replaces every writable attribute (RFC 7644 §3.5.1). For Groups the member list

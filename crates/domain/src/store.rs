@@ -109,6 +109,18 @@ pub trait ScimStore: Send + Sync {
         include_related: bool,
     ) -> Result<StoredResource, DomainError>;
 
+    /// Up to `limit` members of a group in member-id order, after `after` (all when `None`),
+    /// read while the group is at `version`: `None` when it is at another version or gone, so
+    /// that an answer assembled from several pages never mixes two versions of the group.
+    async fn group_members_page(
+        &self,
+        account: &AccountId,
+        group_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<Member>>, DomainError>;
+
     /// Updates a resource in one transaction; returns the new (version, lastModified).
     /// `VersionMismatch` when `expected_version` does not match.
     async fn update_resource(

@@ -105,22 +105,7 @@ pub fn to_representation(kind: ResourceKind, r: &StoredResource, base: &str) -> 
     if let Some(members) = &r.members
         && !members.is_empty()
     {
-        let list = members
-            .iter()
-            .map(|m| {
-                let mut o = Map::new();
-                o.insert("value".into(), Value::String(m.value.clone()));
-                o.insert(
-                    "$ref".into(),
-                    Value::String(format!("{base}/{}/{}", m.member_type.endpoint(), m.value)),
-                );
-                if let Some(d) = &m.display {
-                    o.insert("display".into(), Value::String(d.clone()));
-                }
-                o.insert("type".into(), Value::String(m.member_type.name().into()));
-                Value::Object(o)
-            })
-            .collect();
+        let list = members.iter().map(|m| member_value(m, base)).collect();
         insert_before_meta(&mut out, "members", Value::Array(list));
     }
     if let Some(groups) = &r.groups
@@ -142,6 +127,18 @@ pub fn to_representation(kind: ResourceKind, r: &StoredResource, base: &str) -> 
         insert_before_meta(&mut out, "groups", Value::Array(list));
     }
     out
+}
+
+/// One element of a Group's `members` (RFC 7643 §4.2).
+pub fn member_value(m: &Member, base: &str) -> Value {
+    let mut o = Map::new();
+    o.insert("value".into(), Value::String(m.value.clone()));
+    o.insert("$ref".into(), Value::String(format!("{base}/{}/{}", m.member_type.endpoint(), m.value)));
+    if let Some(d) = &m.display {
+        o.insert("display".into(), Value::String(d.clone()));
+    }
+    o.insert("type".into(), Value::String(m.member_type.name().into()));
+    Value::Object(o)
 }
 
 fn insert_before_meta(out: &mut Map<String, Value>, key: &str, value: Value) {

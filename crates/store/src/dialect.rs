@@ -98,6 +98,24 @@ pub(crate) fn doc_column(d: Dialect, expr: &str) -> String {
     }
 }
 
+/// A select-list item: the groups the user `user_id` (an SQL expression) is a direct member
+/// of, as JSON text `[[id, displayName], …]` in group-id order, named `user_groups` (NULL or
+/// `[]` for none). A user and its groups come back from one statement instead of two.
+pub(crate) fn user_groups_column(d: Dialect, user_id: &str) -> String {
+    const FROM: &str = "FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id";
+    match d {
+        Dialect::Sqlite => format!(
+            "(SELECT json_group_array(json_array(x.id, x.display_name)) FROM \
+             (SELECT g.id, g.display_name {FROM} WHERE gm.member_id = {user_id} ORDER BY gm.group_id) x) \
+             AS user_groups"
+        ),
+        Dialect::Postgres => format!(
+            "(SELECT json_agg(json_build_array(g.id, g.display_name) ORDER BY gm.group_id)::text \
+             {FROM} WHERE gm.member_id = {user_id}) AS user_groups"
+        ),
+    }
+}
+
 /// The channel on which PostgreSQL nodes announce new change-log rows.
 pub const CHANGE_CHANNEL: &str = "scimgate_changes";
 

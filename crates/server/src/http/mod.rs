@@ -6,6 +6,7 @@ pub mod body;
 pub mod bulk;
 pub mod cursor;
 pub mod error;
+pub mod group_stream;
 pub mod keep_alive;
 pub mod metrics;
 pub mod product_api;

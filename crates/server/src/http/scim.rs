@@ -20,6 +20,7 @@ use crate::http::auth::ScimCaller;
 use crate::http::body::ScimBody;
 use crate::http::cursor::{CursorScope, CursorSeal};
 use crate::http::error::{SCIM_JSON, ScimApiError};
+use crate::http::group_stream::{self, GroupAnswer};
 use crate::http::product_api::{Endpoint, ep};
 use crate::state::AppState;
 
@@ -173,19 +174,25 @@ async fn get_one(
     kind: ResourceKind,
 ) -> Result<Response> {
     let p = projection(kind, &params)?;
-    let r = st.scim.get(&caller, kind, &id, p.includes(related_attribute(kind))).await?;
+    let related = p.includes(related_attribute(kind));
+    // A group's members are read after the 304 check, page by page (group_stream).
+    let members = related && kind == ResourceKind::Group;
+    let r = st.scim.get(&caller, kind, &id, related && !members).await?;
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
         && stored::if_none_match(inm, r.version)
     {
         return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), r.version));
     }
-    Ok(resource_response(
-        StatusCode::OK,
-        kind,
-        &r,
-        &base_url(&st.config, &headers, caller.account().as_str()),
-        &p,
-    ))
+    let base = base_url(&st.config, &headers, caller.account().as_str());
+    let r = if members {
+        match group_stream::members(st, caller, r, base.clone(), p.clone()).await? {
+            GroupAnswer::Whole(r) => r,
+            GroupAnswer::Streamed(res) => return Ok(res),
+        }
+    } else {
+        r
+    };
+    Ok(resource_response(StatusCode::OK, kind, &r, &base, &p))
 }
 
 async fn replace(

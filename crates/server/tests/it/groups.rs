@@ -179,3 +179,86 @@ async fn batched_member_writes_keep_the_rules_in_order() {
     let first = members.iter().find(|m| m["value"] == a.as_str()).expect("a");
     assert_eq!(first["display"], "Uno", "the last display given wins: {}", got.text);
 }
+
+/// A group larger than a page of members (1,000) is written out page by page
+/// (http/group_stream.rs): the answer is the same document a whole read gives, members in
+/// id order, with the ETag, `If-None-Match`, and `attributes` / `excludedAttributes` on the
+/// members as for a small group.
+#[tokio::test]
+async fn a_large_group_is_written_out_page_by_page_as_the_same_document() {
+    let app = TestApp::new().await;
+    let mut ids = Vec::new();
+    for batch in 0..2 {
+        let ops: Vec<Value> = (0..1000)
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                       "data": {"userName": format!("m{batch}-{i}@big.test")}})
+            })
+            .collect();
+        let r = app
+            .post(
+                "/Bulk",
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        for op in r.body["Operations"].as_array().expect("operations") {
+            assert_eq!(op["status"], "201", "{op}");
+            let location = op["location"].as_str().expect("location");
+            ids.push(location.rsplit('/').next().expect("id").to_string());
+        }
+    }
+    let g = app.group("Everyone", &[]).await;
+    let path = format!("/Groups/{g}");
+    for chunk in ids.chunks(1000) {
+        let value: Vec<Value> =
+            chunk.iter().map(|id| json!({"value": id, "display": format!("d-{id}")})).collect();
+        let r = app.patch(&path, patch_body(json!([{"op": "add", "path": "members", "value": value}]))).await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    ids.sort();
+
+    let full = app.get(&path).await;
+    assert_eq!(full.status, StatusCode::OK, "{}", full.text);
+    assert!(full.header("content-length").is_none(), "written out in pages, not as one buffer");
+    let members = full.body["members"].as_array().expect("members");
+    let got: Vec<&str> = members.iter().map(|m| m["value"].as_str().expect("value")).collect();
+    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>(), "every member once, in id order");
+    let first = &members[0];
+    assert_eq!(first["type"], "User");
+    assert_eq!(first["display"], format!("d-{}", ids[0]));
+    assert!(first["$ref"].as_str().is_some_and(|r| r.ends_with(&format!("/Users/{}", ids[0]))), "{first}");
+    assert_eq!(full.body["displayName"], "Everyone");
+    let keys: Vec<&str> = full.body.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["schemas", "id", "displayName", "members", "meta"], "{keys:?}");
+    let version = full.body["meta"]["version"].as_str().expect("version");
+    assert_eq!(full.header("etag"), Some(version));
+
+    let r = app
+        .send(
+            axum::http::Method::GET,
+            &app.scim(&path),
+            Some(&app.token),
+            None,
+            &[("if-none-match", version)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED, "{}", r.text);
+
+    let r = app.get(&format!("{path}?excludedAttributes=members.display")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let members = r.body["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2000);
+    assert!(members.iter().all(|m| m.get("display").is_none() && m.get("value").is_some()), "{}", members[0]);
+
+    let r = app.get(&format!("{path}?attributes=members.value")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let keys: Vec<&str> = r.body.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["schemas", "id", "members"], "{}", &r.text[..200]);
+    let members = r.body["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2000);
+    assert!(members.iter().all(|m| m.as_object().is_some_and(|o| o.len() == 1)), "{}", members[0]);
+
+    let r = app.get(&format!("{path}?excludedAttributes=members")).await;
+    assert!(r.body.get("members").is_none() && r.header("content-length").is_some(), "{}", r.text);
+}

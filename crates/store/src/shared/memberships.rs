@@ -14,9 +14,18 @@ use scimgate_scim::patch::{MemberChange, MemberRef};
 use scimgate_scim::schema::ResourceKind;
 
 use super::common::bind_all;
-use super::{Db, Store};
+use super::{Db, DbRow, Store};
 use crate::DbResultExt;
 use crate::query::{Param, SqlBuf};
+
+fn row_to_member(r: &DbRow) -> Result<Member, DomainError> {
+    let t: String = r.try_get("member_type").db()?;
+    Ok(Member {
+        value: r.try_get("member_id").db()?,
+        member_type: if t == "Group" { ResourceKind::Group } else { ResourceKind::User },
+        display: r.try_get("display").db()?,
+    })
+}
 
 impl Store {
     /// The members of a group, by member id.
@@ -29,16 +38,42 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .db()?;
-        rows.iter()
-            .map(|r| {
-                let t: String = r.try_get("member_type").db()?;
-                Ok(Member {
-                    value: r.try_get("member_id").db()?,
-                    member_type: if t == "Group" { ResourceKind::Group } else { ResourceKind::User },
-                    display: r.try_get("display").db()?,
-                })
-            })
-            .collect()
+        rows.iter().map(row_to_member).collect()
+    }
+
+    /// A page of a group's members by member id (the primary key's order), checked against
+    /// the group's version after it is read: every membership change raises the version in
+    /// its own transaction, so the same version before and after the page means the page
+    /// belongs to it (see `ScimStore::group_members_page`).
+    pub(super) async fn members_page(
+        &self,
+        account: &AccountId,
+        group_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<Member>>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT member_id, member_type, display FROM scim_group_members WHERE group_id = $1 \
+             AND member_id > $2 ORDER BY member_id LIMIT $3",
+        )
+        .bind(group_id)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let now: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM scim_groups WHERE account_id = $1 AND id = $2")
+                .bind(account.as_str())
+                .bind(group_id)
+                .fetch_optional(&self.pool)
+                .await
+                .db()?;
+        if now != Some(version) {
+            return Ok(None);
+        }
+        rows.iter().map(row_to_member).collect::<Result<Vec<_>, _>>().map(Some)
     }
 
     /// The groups each of `user_ids` is a direct member of: (user id, group), by user id.
@@ -304,6 +339,58 @@ mod tests {
     use super::super::fixtures::scim::*;
     use super::*;
     use scimgate_domain::store::{ListQuery, Page, ResourceUpdate, ScimStore};
+
+    /// Pages of members follow member ids from `after`, and a page is refused (`None`) once
+    /// the group is at another version or gone: what a streamed `GET /Groups/{id}` relies on.
+    #[tokio::test]
+    async fn member_pages_follow_ids_and_stop_at_another_version() {
+        let Some((store, account)) = setup().await else { return };
+        let (user_kind, group_kind) = (ResourceKind::User, ResourceKind::Group);
+        for i in 1..=5 {
+            store
+                .create_resource(&account, user_kind, &format!("u{i}"), &user(i), &[], t(i), &test_audit())
+                .await
+                .expect("user");
+        }
+        let members: Vec<MemberRef> =
+            [4, 1, 5, 3, 2].iter().map(|i| member(&format!("u{i}"), None, None)).collect();
+        let g = store
+            .create_resource(&account, group_kind, "g", &group("Paged"), &members, t(6), &test_audit())
+            .await
+            .expect("group");
+        let values = |page: Option<Vec<Member>>| -> Option<Vec<String>> {
+            page.map(|p| p.into_iter().map(|m| m.value).collect())
+        };
+        let page = |after: Option<&'static str>, version: i64| {
+            let store = &store;
+            let account = &account;
+            async move { store.group_members_page(account, "g", version, after, 2).await.expect("page") }
+        };
+        assert_eq!(values(page(None, g.version).await), Some(vec!["u1".into(), "u2".into()]));
+        assert_eq!(values(page(Some("u2"), g.version).await), Some(vec!["u3".into(), "u4".into()]));
+        assert_eq!(values(page(Some("u4"), g.version).await), Some(vec!["u5".into()]));
+        assert_eq!(values(page(Some("u5"), g.version).await), Some(vec![]));
+        assert_eq!(page(None, g.version + 1).await, None, "not the version asked for");
+        let other = AccountId::parse("other").expect("id");
+        assert_eq!(
+            store.group_members_page(&other, "g", g.version, None, 2).await.expect("page"),
+            None,
+            "another account's group"
+        );
+        let remove = [MemberChange::Remove(vec!["u3".into()])];
+        let update = ResourceUpdate {
+            doc: None,
+            expected_version: None,
+            members: &remove,
+            event: None,
+            created: None,
+        };
+        store.update_resource(&account, group_kind, "g", &update, t(7), &test_audit()).await.expect("patch");
+        assert_eq!(page(Some("u2"), g.version).await, None, "a membership change raises the version");
+        assert_eq!(values(page(Some("u2"), g.version + 1).await), Some(vec!["u4".into(), "u5".into()]));
+        store.delete_resource(&account, group_kind, "g", None, &test_audit()).await.expect("delete");
+        assert_eq!(page(None, g.version + 1).await, None, "a deleted group");
+    }
 
     #[tokio::test]
     async fn group_members_and_user_groups() {

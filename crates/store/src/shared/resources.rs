@@ -11,7 +11,7 @@ use scimgate_domain::audit::{AuditEntry, member_summary};
 use scimgate_domain::entities::PrincipalType;
 use scimgate_domain::events::{EventType, Membership, NewEvent, ResourceRef};
 use scimgate_domain::store::{
-    CursorPosition, ListPage, ListQuery, Page, ResourceUpdate, ScimStore, StoredResource,
+    CursorPosition, GroupRef, ListPage, ListQuery, Member, Page, ResourceUpdate, ScimStore, StoredResource,
 };
 use scimgate_domain::{AccountId, DomainError};
 use scimgate_scim::patch::MemberRef;
@@ -21,7 +21,7 @@ use super::common::{DbQuery, bind_all, write_tx};
 use super::memberships::{MemberDelta, add_members, apply_member_changes};
 use super::{DIALECT, DbConn, DbRow, Store};
 use super::{audit, events};
-use crate::dialect::{doc_column, folded_doc_param, json_param};
+use crate::dialect::{doc_column, folded_doc_param, json_param, user_groups_column};
 use crate::fold::{fold, folded_doc};
 use crate::query::{Param, SqlBuf, sort_expr, write_filter};
 use crate::{DbResultExt, from_micros, micros};
@@ -188,6 +188,24 @@ async fn block_of(
 }
 
 impl Store {
+    /// How many resources a filtered list matches (`SELECT count(*)` under the list's filter).
+    async fn count_matches(
+        &self,
+        conn: &mut DbConn,
+        account: &AccountId,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<u64, DomainError> {
+        let count = self.list_statement("SELECT count(*)", account, kind, query)?;
+        let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count.sql)), &count.params)
+            .fetch_one(&mut *conn)
+            .await
+            .db()?
+            .try_get(0)
+            .db()?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
     /// The statement `select … FROM <table> r WHERE r.account_id = $1 [AND <filter>]`.
     fn list_statement(
         &self,
@@ -317,6 +335,18 @@ impl Store {
     }
 }
 
+/// The `user_groups` column ([`user_groups_column`]) of a row.
+fn row_user_groups(r: &DbRow) -> Result<Vec<GroupRef>, DomainError> {
+    let text: Option<String> = r.try_get("user_groups").db()?;
+    let pairs: Vec<(String, Option<String>)> = match text {
+        Some(t) => {
+            serde_json::from_str(&t).map_err(|e| DomainError::Internal(format!("user groups: {e}")))?
+        }
+        None => vec![],
+    };
+    Ok(pairs.into_iter().map(|(value, display)| GroupRef { value, display }).collect())
+}
+
 fn row_to_resource(r: &DbRow) -> Result<StoredResource, DomainError> {
     let doc: String = r.try_get("doc").db()?;
     let doc: Map<String, Value> =
@@ -407,9 +437,12 @@ impl ScimStore for Store {
         id: &str,
         include_related: bool,
     ) -> Result<StoredResource, DomainError> {
+        // A user's groups come in the same statement; a group's members after it.
+        let with_groups = include_related && kind == ResourceKind::User;
         let sql = format!(
-            "SELECT id, {}, version, created_us, modified_us FROM {} WHERE account_id = $1 AND id = $2",
+            "SELECT id, {}, version, created_us, modified_us{} FROM {} r WHERE account_id = $1 AND id = $2",
             doc_column(DIALECT, "doc"),
+            if with_groups { format!(", {}", user_groups_column(DIALECT, "r.id")) } else { String::new() },
             table(kind)
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -420,11 +453,24 @@ impl ScimStore for Store {
             .db()?
             .ok_or_else(|| not_found(kind, id))?;
         let mut r = [row_to_resource(&row)?];
-        if include_related {
+        if with_groups {
+            r[0].groups = Some(row_user_groups(&row)?);
+        } else if include_related {
             self.attach_related(kind, &mut r).await?;
         }
         let [r] = r;
         Ok(r)
+    }
+
+    async fn group_members_page(
+        &self,
+        account: &AccountId,
+        group_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<Member>>, DomainError> {
+        self.members_page(account, group_id, version, after, limit).await
     }
 
     async fn update_resource(
@@ -663,8 +709,9 @@ impl ScimStore for Store {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<ListPage, DomainError> {
-        // The filter is the client's: both statements run under the statement time limit, on one
-        // connection, which is handed back before the related rows are read.
+        // The filter is the client's: its statements (the page, and the count when the page
+        // does not tell the total) run under the statement time limit, on one connection,
+        // handed back before a group's members are read. A user's groups come in the page.
         let mut conn = self.limited().await?;
         let total = if query.count_total && query.filter.is_none() {
             // Unfiltered: the size kept by migration 0010's triggers, not a count of every row.
@@ -676,18 +723,11 @@ impl ScimStore for Store {
                     .await
                     .db()?;
             Some(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
-        } else if query.count_total {
-            let count = self.list_statement("SELECT count(*)", account, kind, query)?;
-            let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count.sql)), &count.params)
-                .fetch_one(&mut *conn)
-                .await
-                .db()?
-                .try_get(0)
-                .db()?;
-            Some(u64::try_from(total).unwrap_or(0))
         } else {
+            // Filtered: counted after the page, and only when the page does not tell.
             None
         };
+        let counted_later = query.count_total && total.is_none();
         let (count, offset, after_seq) = match query.page {
             Page::Index { start_index, count } => (count, start_index.saturating_sub(1), None),
             Page::Cursor { after: None, count } => (count, 0, None),
@@ -699,12 +739,18 @@ impl ScimStore for Store {
         // item 10: `startIndex` or an offset of 2^64 − 1 answered 500).
         let offset = offset.min(total.unwrap_or(i64::MAX as u64));
         if count == 0 || (after_seq.is_none() && total.is_some_and(|t| offset >= t)) {
-            return Ok(ListPage { total: total.unwrap_or(0), items: vec![], next: None });
+            let total = match total {
+                Some(t) => t,
+                None if counted_later => self.count_matches(&mut conn, account, kind, query).await?,
+                None => 0,
+            };
+            return Ok(ListPage { total, items: vec![], next: None });
         }
-        let total = total.unwrap_or(0);
+        let with_groups = query.include_related && kind == ResourceKind::User;
         let select = format!(
-            "SELECT r.seq, r.id, {}, r.version, r.created_us, r.modified_us",
-            doc_column(DIALECT, "r.doc")
+            "SELECT r.seq, r.id, {}, r.version, r.created_us, r.modified_us{}",
+            doc_column(DIALECT, "r.doc"),
+            if with_groups { format!(", {}", user_groups_column(DIALECT, "r.id")) } else { String::new() }
         );
         let mut sql = self.list_statement(&select, account, kind, query)?;
         let keyset = query.sort.is_none() && matches!(query.page, Page::Cursor { .. });
@@ -717,7 +763,7 @@ impl ScimStore for Store {
         let indexed = matches!(query.page, Page::Index { .. });
         if indexed && query.filter.is_none() && query.sort.is_none() && offset >= BLOCK_SKIP_FROM {
             let Some((block, before)) = block_of(&mut conn, account, kind, offset).await? else {
-                return Ok(ListPage { total, items: vec![], next: None });
+                return Ok(ListPage { total: total.unwrap_or(0), items: vec![], next: None });
             };
             sql.push(" AND r.seq >= ").bind(Param::Int(block << 10));
             offset -= before;
@@ -735,12 +781,30 @@ impl ScimStore for Store {
             .fetch_all(&mut *conn)
             .await
             .db()?;
-        drop(conn);
         let has_more = rows.len() as u64 > count;
+        let total = match total {
+            Some(t) => t,
+            // A page that ends before `count` rows, read from a known offset, holds the last
+            // match: the total is exact without counting (a filter lookup's usual case).
+            None if counted_later
+                && !has_more
+                && after_seq.is_none()
+                && (offset == 0 || !rows.is_empty()) =>
+            {
+                offset + rows.len() as u64
+            }
+            None if counted_later => self.count_matches(&mut conn, account, kind, query).await?,
+            None => 0,
+        };
+        drop(conn);
         let rows = &rows[..rows.len().min(usize::try_from(count).unwrap_or(usize::MAX))];
         let mut items = rows.iter().map(row_to_resource).collect::<Result<Vec<_>, _>>()?;
         let last_seq: Option<i64> = rows.last().map(|r| r.try_get("seq")).transpose().db()?;
-        if query.include_related {
+        if with_groups {
+            for (item, row) in items.iter_mut().zip(rows) {
+                item.groups = Some(row_user_groups(row)?);
+            }
+        } else if query.include_related {
             self.attach_related(kind, &mut items).await?;
         }
         let next = match (&query.page, has_more) {

@@ -587,3 +587,99 @@ async fn kept_counts_and_block_skips_agree_with_counting() {
     let got = store.list_resources(&other, ResourceKind::User, &page(1, 0)).await.expect("list");
     assert_eq!(got.total, others as u64);
 }
+
+/// A filtered list counts its matches only when its page cannot tell the total (a full page,
+/// or an empty one past the start); every total is exact, whatever the page, sort or cursor.
+/// A user's groups, read in the page's own statement, are the ones a single read gives.
+#[tokio::test]
+async fn filtered_totals_are_exact_whether_counted_or_read_off_the_page() {
+    let Some((store, account)) = setup().await else { return };
+    for i in 1..=7 {
+        store
+            .create_resource(
+                &account,
+                ResourceKind::User,
+                &format!("u{i}"),
+                &user(i),
+                &[],
+                t(i),
+                &test_audit(),
+            )
+            .await
+            .expect("user");
+    }
+    store
+        .create_resource(
+            &account,
+            ResourceKind::Group,
+            "g",
+            &group("Evens"),
+            &[member("u2", None, None), member("u4", None, None)],
+            t(8),
+            &test_audit(),
+        )
+        .await
+        .expect("group");
+    // The odd users are inactive (fixtures: `active` is `i % 2 == 0`).
+    let filter = r#"active eq false"#;
+    let expected: u64 = 4; // u1, u3, u5, u7
+    let sorted = Sort { path: parse_attribute_list("userName").expect("path").remove(0), descending: true };
+    for sort in [None, Some(sorted)] {
+        for (start_index, count) in
+            [(1, 100), (1, 4), (1, 2), (3, 2), (4, 2), (4, 100), (5, 2), (9, 2), (1, 0)]
+        {
+            let q = ListQuery {
+                filter: Some(parse_filter(filter).expect("filter")),
+                sort: sort.clone(),
+                page: Page::Index { start_index, count },
+                include_related: true,
+                count_total: true,
+            };
+            let page = store.list_resources(&account, ResourceKind::User, &q).await.expect("list");
+            assert_eq!(
+                page.total,
+                expected,
+                "startIndex {start_index}, count {count}, sort {}",
+                sort.is_some()
+            );
+            let want = expected.saturating_sub(start_index - 1).min(count);
+            assert_eq!(page.items.len() as u64, want, "startIndex {start_index}, count {count}");
+        }
+    }
+    let q = ListQuery {
+        filter: Some(parse_filter(r#"userName sw "user""#).expect("filter")),
+        sort: None,
+        page: Page::Cursor { after: None, count: 3 },
+        include_related: true,
+        count_total: true,
+    };
+    let mut page = store.list_resources(&account, ResourceKind::User, &q).await.expect("list");
+    let mut seen = page.items.len();
+    assert_eq!(page.total, 7);
+    while let Some(next) = page.next {
+        let q = ListQuery { page: Page::Cursor { after: Some(next), count: 3 }, ..q.clone() };
+        page = store.list_resources(&account, ResourceKind::User, &q).await.expect("list");
+        assert_eq!(page.total, 7, "a cursor page past the first");
+        seen += page.items.len();
+    }
+    assert_eq!(seen, 7);
+    for u in ["u2", "u3"] {
+        let one = store.get_resource(&account, ResourceKind::User, u, true).await.expect("get");
+        let q = ListQuery {
+            filter: Some(parse_filter(&format!(r#"externalId eq "ext-{}""#, &u[1..])).expect("filter")),
+            sort: None,
+            page: Page::Index { start_index: 1, count: 10 },
+            include_related: true,
+            count_total: true,
+        };
+        let page = store.list_resources(&account, ResourceKind::User, &q).await.expect("list");
+        assert_eq!((page.total, page.items.len()), (1, 1));
+        assert_eq!(page.items[0].groups, one.groups, "{u}");
+        let want = if u == "u2" {
+            vec![GroupRef { value: "g".into(), display: Some("Evens".into()) }]
+        } else {
+            vec![]
+        };
+        assert_eq!(one.groups, Some(want), "{u}");
+    }
+}

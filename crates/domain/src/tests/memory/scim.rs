@@ -102,6 +102,27 @@ impl ScimStore for MemoryStore {
         Ok(r)
     }
 
+    async fn group_members_page(
+        &self,
+        account: &AccountId,
+        group_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<crate::store::Member>>, DomainError> {
+        let d = self.data();
+        let Some((_, g)) = d.resources.get(&(account.as_str().to_string(), "Group", group_id.into())) else {
+            return Ok(None);
+        };
+        if g.version != version {
+            return Ok(None);
+        }
+        let mut all = g.members.clone().unwrap_or_default();
+        all.sort_by(|a, b| a.value.cmp(&b.value));
+        let after = after.unwrap_or("");
+        Ok(Some(all.into_iter().filter(|m| m.value.as_str() > after).take(limit as usize).collect()))
+    }
+
     async fn update_resource(
         &self,
         account: &AccountId,
